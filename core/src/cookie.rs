@@ -1,0 +1,217 @@
+//! The session cookie: finding it in a `Cookie` header (bytes: the header may hold anything
+//! a client sends), taking it out before the request is forwarded, and the `Set-Cookie`
+//! values that set and clear it.
+
+use crate::config::CookieSettings;
+use crate::time::{http_date, Millis};
+
+/// At most this many cookies of our name are tried; more are dropped unread. Duplicates are
+/// legitimate (a parent-domain cookie beside a host cookie) but a flood of them is not.
+pub const MAX_CANDIDATES: usize = 4;
+
+/// What to do with the request's `Cookie` header before forwarding it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum CookieEdit {
+    /// Our cookie was not there: leave the header alone.
+    Unchanged,
+    /// Only our cookie was there: remove the header.
+    Remove,
+    /// Forward these remaining cookies instead.
+    Replace(Vec<u8>),
+}
+
+/// The values of every cookie named `name` (up to [`MAX_CANDIDATES`]) and the edit that
+/// removes all of them from the header.
+pub fn take_session_cookies<'h>(header: &'h [u8], name: &str) -> (Vec<&'h [u8]>, CookieEdit) {
+    let mut found = Vec::new();
+    let mut rest: Vec<&[u8]> = Vec::new();
+    let mut matched = false;
+    for pair in header.split(|&b| b == b';') {
+        let pair = trim(pair);
+        if pair.is_empty() {
+            continue;
+        }
+        let (key, value) = match pair.iter().position(|&b| b == b'=') {
+            Some(i) => (trim(&pair[..i]), trim(&pair[i + 1..])),
+            None => (pair, &pair[pair.len()..]),
+        };
+        if key == name.as_bytes() {
+            matched = true;
+            if found.len() < MAX_CANDIDATES {
+                found.push(unquote(value));
+            }
+        } else {
+            rest.push(pair);
+        }
+    }
+    let edit = if !matched {
+        CookieEdit::Unchanged
+    } else if rest.is_empty() {
+        CookieEdit::Remove
+    } else {
+        CookieEdit::Replace(rest.join(&b"; "[..]))
+    };
+    (found, edit)
+}
+
+fn trim(bytes: &[u8]) -> &[u8] {
+    let start = bytes
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |i| i + 1);
+    &bytes[start..end.max(start)]
+}
+
+fn unquote(value: &[u8]) -> &[u8] {
+    if value.len() >= 2 && value[0] == b'"' && value[value.len() - 1] == b'"' {
+        &value[1..value.len() - 1]
+    } else {
+        value
+    }
+}
+
+fn attributes(settings: &CookieSettings, out: &mut String) {
+    out.push_str("; Path=");
+    out.push_str(&settings.path);
+    if let Some(domain) = &settings.domain {
+        out.push_str("; Domain=");
+        out.push_str(domain);
+    }
+    if settings.secure {
+        out.push_str("; Secure");
+    }
+    if settings.httponly {
+        out.push_str("; HttpOnly");
+    }
+    out.push_str("; SameSite=");
+    out.push_str(settings.samesite.as_str());
+}
+
+/// `Set-Cookie` for a new session that the browser keeps until `expires`.
+pub fn set_cookie(settings: &CookieSettings, value: &str, now: Millis, expires: Millis) -> String {
+    let max_age = expires.saturating_sub(now) / 1_000;
+    let mut out = format!(
+        "{}={}; Expires={}; Max-Age={}",
+        settings.name,
+        value,
+        http_date(expires),
+        max_age
+    );
+    attributes(settings, &mut out);
+    out
+}
+
+/// `Set-Cookie` that makes the browser drop the session cookie.
+pub fn clear_cookie(settings: &CookieSettings) -> String {
+    let mut out = format!(
+        "{}=; Expires={}; Max-Age=0",
+        settings.name,
+        http_date(0)
+    );
+    attributes(settings, &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::SameSite;
+
+    fn settings() -> CookieSettings {
+        CookieSettings {
+            name: "session".into(),
+            domain: None,
+            path: "/".into(),
+            secure: true,
+            httponly: true,
+            samesite: SameSite::Lax,
+            inactive_lifetime: 3_600,
+            max_lifetime: 86_400,
+        }
+    }
+
+    #[test]
+    fn absent_cookie_leaves_header_alone() {
+        let (found, edit) = take_session_cookies(b"a=1; b=2", "session");
+        assert!(found.is_empty());
+        assert_eq!(edit, CookieEdit::Unchanged);
+    }
+
+    #[test]
+    fn only_our_cookie_removes_header() {
+        let (found, edit) = take_session_cookies(b"session=abc", "session");
+        assert_eq!(found, vec![&b"abc"[..]]);
+        assert_eq!(edit, CookieEdit::Remove);
+    }
+
+    #[test]
+    fn others_are_kept_in_order() {
+        let (found, edit) = take_session_cookies(b"a=1;  session=abc ;b=\"x y\"; c", "session");
+        assert_eq!(found, vec![&b"abc"[..]]);
+        assert_eq!(edit, CookieEdit::Replace(b"a=1; b=\"x y\"; c".to_vec()));
+    }
+
+    #[test]
+    fn duplicates_are_all_candidates_and_all_removed() {
+        let (found, edit) = take_session_cookies(b"session=one; x=1; session=\"two\"", "session");
+        assert_eq!(found, vec![&b"one"[..], &b"two"[..]]);
+        assert_eq!(edit, CookieEdit::Replace(b"x=1".to_vec()));
+    }
+
+    #[test]
+    fn a_flood_of_duplicates_is_capped_but_all_stripped() {
+        let header = "session=x; ".repeat(1_000);
+        let (found, edit) = take_session_cookies(header.as_bytes(), "session");
+        assert_eq!(found.len(), MAX_CANDIDATES);
+        assert_eq!(edit, CookieEdit::Remove);
+    }
+
+    #[test]
+    fn names_match_exactly() {
+        let (found, edit) = take_session_cookies(b"Session=a; sessionx=b; xsession=c", "session");
+        assert!(found.is_empty());
+        assert_eq!(edit, CookieEdit::Unchanged);
+    }
+
+    #[test]
+    fn non_ascii_bytes_do_not_break_parsing() {
+        let (found, edit) = take_session_cookies(b"\xff\xfe=\x80; session=ok", "session");
+        assert_eq!(found, vec![&b"ok"[..]]);
+        assert_eq!(edit, CookieEdit::Replace(b"\xff\xfe=\x80".to_vec()));
+    }
+
+    #[test]
+    fn set_cookie_has_every_attribute() {
+        let mut s = settings();
+        s.domain = Some("example.com".into());
+        let header = set_cookie(&s, "SECRET", 0, 86_400_000);
+        assert_eq!(
+            header,
+            "session=SECRET; Expires=Fri, 02 Jan 1970 00:00:00 GMT; Max-Age=86400; Path=/; \
+             Domain=example.com; Secure; HttpOnly; SameSite=Lax"
+        );
+    }
+
+    #[test]
+    fn flags_follow_settings() {
+        let mut s = settings();
+        s.secure = false;
+        s.httponly = false;
+        s.samesite = SameSite::Strict;
+        s.path = "/app".into();
+        let header = set_cookie(&s, "v", 0, 1_000);
+        assert!(header.ends_with("; Path=/app; SameSite=Strict"), "{header}");
+    }
+
+    #[test]
+    fn clear_cookie_expires_in_the_past() {
+        assert_eq!(
+            clear_cookie(&settings()),
+            "session=; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; Path=/; Secure; HttpOnly; SameSite=Lax"
+        );
+    }
+}

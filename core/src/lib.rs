@@ -1,0 +1,21 @@
+//! The logic of the envoy-auth0-session filter, free of any proxy-wasm import so that it is
+//! unit-tested natively. The wasm glue (`src/`) reads headers, calls [`filter::Filter`] and
+//! [`login::Login`], and carries out the [`filter::Decision`]s and callouts they return.
+
+pub mod config;
+pub mod cookie;
+pub mod duration;
+pub mod filter;
+pub mod jwks;
+pub mod key_cache;
+pub mod login;
+pub mod metrics;
+pub mod reply;
+pub mod routing;
+pub mod session;
+pub mod store;
+pub mod time;
+pub mod token;
+
+#[cfg(test)]
+mod testing;

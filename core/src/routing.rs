@@ -1,0 +1,115 @@
+//! Which of the filter's routes a request path belongs to (DESIGN §5): endpoint paths match
+//! exactly, the query string ignored; public paths match exactly or by a `/`-ended prefix.
+
+use crate::config::{Config, PublicPath};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    Login,
+    Logout,
+    KeepAlive,
+    Public,
+    Protected,
+}
+
+/// The path without its query string or fragment.
+pub fn path_only(path: &[u8]) -> &[u8] {
+    let end = path
+        .iter()
+        .position(|&b| b == b'?' || b == b'#')
+        .unwrap_or(path.len());
+    &path[..end]
+}
+
+/// A path that could name something outside the public prefix once the app decodes or
+/// normalises it (`/static/../admin`, `/static/%2e%2e/admin`, `\`) never counts as public:
+/// it needs a session like any other path. Envoy's `normalize_path` makes such paths rare.
+fn could_escape_prefix(path: &[u8]) -> bool {
+    path.windows(3).any(|w| w.eq_ignore_ascii_case(b"%2e") || w.eq_ignore_ascii_case(b"%2f") || w.eq_ignore_ascii_case(b"%5c"))
+        || path.contains(&b'\\')
+        || path.split(|&b| b == b'/').any(|seg| seg == b".." || seg == b".")
+}
+
+pub fn route(config: &Config, raw_path: &[u8]) -> Route {
+    let path = path_only(raw_path);
+    let e = &config.endpoints;
+    if path == e.login.as_bytes() {
+        return Route::Login;
+    }
+    if path == e.logout.as_bytes() {
+        return Route::Logout;
+    }
+    if path == e.keep_alive.as_bytes() {
+        return Route::KeepAlive;
+    }
+    let public = config.public.iter().any(|p| match p {
+        PublicPath::Exact(exact) => path == exact.as_bytes(),
+        PublicPath::Prefix(prefix) => path.starts_with(prefix.as_bytes()),
+    });
+    if public && !could_escape_prefix(path) {
+        Route::Public
+    } else {
+        Route::Protected
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Config {
+        Config::parse(
+            br#"{"auth0": {"domain": "t.example", "api": {"identifier": "https://api"}, "cluster": "auth0"},
+                 "public": ["/healthz", "/static/"]}"#,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn endpoints_match_exactly_ignoring_query() {
+        let c = config();
+        assert_eq!(route(&c, b"/authorize"), Route::Login);
+        assert_eq!(route(&c, b"/authorize?x=1"), Route::Login);
+        assert_eq!(route(&c, b"/logout"), Route::Logout);
+        assert_eq!(route(&c, b"/ping#frag"), Route::KeepAlive);
+        for near_miss in [
+            &b"/authorize/"[..],
+            b"/Authorize",
+            b"/authorize%2f",
+            b"/%61uthorize",
+            b"//authorize",
+            b"/authorizex",
+        ] {
+            assert_eq!(route(&c, near_miss), Route::Protected, "{near_miss:?}");
+        }
+    }
+
+    #[test]
+    fn public_exact_and_prefix() {
+        let c = config();
+        assert_eq!(route(&c, b"/healthz"), Route::Public);
+        assert_eq!(route(&c, b"/healthz?full=1"), Route::Public);
+        assert_eq!(route(&c, b"/healthz/x"), Route::Protected);
+        assert_eq!(route(&c, b"/static/app.js"), Route::Public);
+        assert_eq!(route(&c, b"/static/"), Route::Public);
+        assert_eq!(route(&c, b"/static"), Route::Protected);
+        assert_eq!(route(&c, b"/api/data"), Route::Protected);
+    }
+
+    #[test]
+    fn traversal_out_of_a_public_prefix_needs_a_session() {
+        let c = config();
+        for sneaky in [
+            &b"/static/../api/data"[..],
+            b"/static/./x",
+            b"/static/%2e%2e/api",
+            b"/static/%2E%2E/api",
+            b"/static/..%2fapi",
+            b"/static/..%5capi",
+            b"/static/..\\api",
+            b"/static/..",
+        ] {
+            assert_eq!(route(&c, sneaky), Route::Protected, "{sneaky:?}");
+        }
+    }
+}

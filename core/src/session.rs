@@ -1,0 +1,182 @@
+//! Sessions (DESIGN §8 rule 1): a 256-bit random secret goes to the client; the proxy keeps
+//! only a hash of it, with the deadlines and the identity. Records are a compact binary form
+//! because every authenticated request copies a bucket of them out of shared data.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use sha2::{Digest, Sha256};
+
+use crate::time::Millis;
+use crate::token::{Identity, MAX_CLAIM_BYTES};
+
+/// Bytes of randomness in a session secret.
+pub const SECRET_BYTES: usize = 32;
+/// Length of the secret as base64url without padding.
+pub const SECRET_TEXT_LEN: usize = 43;
+
+/// The stored form of a secret: the first 128 bits of its SHA-256. Collisions among live
+/// sessions are out of reach, and the secret cannot be recovered from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SessionHash(pub [u8; 16]);
+
+impl SessionHash {
+    pub fn of_secret(secret: &[u8; SECRET_BYTES]) -> SessionHash {
+        let digest = Sha256::digest(secret);
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&digest[..16]);
+        SessionHash(out)
+    }
+
+    /// The hash of a cookie value, or `None` when it cannot be a secret we issued: wrong
+    /// length, not base64url, or non-canonical encoding. Costs no lookup.
+    pub fn of_cookie(value: &[u8]) -> Option<SessionHash> {
+        if value.len() != SECRET_TEXT_LEN {
+            return None;
+        }
+        let mut secret = [0u8; SECRET_BYTES];
+        match URL_SAFE_NO_PAD.decode_slice(value, &mut secret) {
+            Ok(SECRET_BYTES) => Some(SessionHash::of_secret(&secret)),
+            _ => None,
+        }
+    }
+
+    pub fn hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// A new secret from 32 random bytes: the text for the client and the hash to store.
+pub fn new_secret(random: &[u8; SECRET_BYTES]) -> (String, SessionHash) {
+    (URL_SAFE_NO_PAD.encode(random), SessionHash::of_secret(random))
+}
+
+/// One session. Deadlines are absolute instants; `idle_deadline` never passes `max_deadline`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub hash: SessionHash,
+    pub created: Millis,
+    pub idle_deadline: Millis,
+    pub max_deadline: Millis,
+    pub identity: Identity,
+}
+
+impl Session {
+    pub fn new(hash: SessionHash, identity: Identity, now: Millis, inactive_ms: u64, max_ms: u64) -> Session {
+        let max_deadline = now.saturating_add(max_ms);
+        Session {
+            hash,
+            created: now,
+            idle_deadline: now.saturating_add(inactive_ms).min(max_deadline),
+            max_deadline,
+            identity,
+        }
+    }
+
+    pub fn is_live(&self, now: Millis) -> bool {
+        now < self.idle_deadline && now < self.max_deadline
+    }
+}
+
+const FIXED: usize = 16 + 8 * 3;
+
+/// Appends the record form: hash, created, idle and max deadlines (u64 LE), then sub, email
+/// and name, each a length byte and that many bytes (255 at most: longer claims are never kept).
+pub fn encode_record(session: &Session, out: &mut Vec<u8>) {
+    out.extend_from_slice(&session.hash.0);
+    out.extend_from_slice(&session.created.to_le_bytes());
+    out.extend_from_slice(&session.idle_deadline.to_le_bytes());
+    out.extend_from_slice(&session.max_deadline.to_le_bytes());
+    let id = &session.identity;
+    for field in [Some(&id.sub), id.email.as_ref(), id.name.as_ref()] {
+        let bytes = field.map_or(&b""[..], |s| s.as_bytes());
+        let len = bytes.len().min(MAX_CLAIM_BYTES).min(255);
+        out.push(len as u8);
+        out.extend_from_slice(&bytes[..len]);
+    }
+}
+
+/// A record read in place from a bucket, without copying its strings.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordView<'a> {
+    pub bytes: &'a [u8],
+}
+
+impl<'a> RecordView<'a> {
+    pub fn hash(&self) -> &'a [u8] {
+        &self.bytes[..16]
+    }
+
+    fn u64_at(&self, at: usize) -> Millis {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&self.bytes[at..at + 8]);
+        Millis::from_le_bytes(b)
+    }
+
+    pub fn created(&self) -> Millis {
+        self.u64_at(16)
+    }
+
+    pub fn idle_deadline(&self) -> Millis {
+        self.u64_at(24)
+    }
+
+    pub fn max_deadline(&self) -> Millis {
+        self.u64_at(32)
+    }
+
+    pub fn is_live(&self, now: Millis) -> bool {
+        now < self.idle_deadline() && now < self.max_deadline()
+    }
+
+    /// sub, email, name, as stored (empty when absent).
+    pub fn strings(&self) -> [&'a [u8]; 3] {
+        let mut out = [&b""[..]; 3];
+        let mut at = FIXED;
+        for slot in &mut out {
+            let len = usize::from(self.bytes[at]);
+            *slot = &self.bytes[at + 1..at + 1 + len];
+            at += 1 + len;
+        }
+        out
+    }
+
+    pub fn to_session(&self) -> Session {
+        let [sub, email, name] = self.strings();
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        let optional = |b: &[u8]| (!b.is_empty()).then(|| text(b));
+        let mut hash = [0u8; 16];
+        hash.copy_from_slice(self.hash());
+        Session {
+            hash: SessionHash(hash),
+            created: self.created(),
+            idle_deadline: self.idle_deadline(),
+            max_deadline: self.max_deadline(),
+            identity: Identity {
+                sub: text(sub),
+                email: optional(email),
+                name: optional(name),
+            },
+        }
+    }
+}
+
+/// Iterates the records of a bucket body. Stops (yielding nothing more) at the first record
+/// that does not fit: a damaged bucket loses its tail, never panics, never lets anyone in.
+pub fn records(body: &[u8]) -> impl Iterator<Item = RecordView<'_>> {
+    let mut rest = body;
+    std::iter::from_fn(move || {
+        let len = record_len(rest)?;
+        let (record, tail) = rest.split_at(len);
+        rest = tail;
+        Some(RecordView { bytes: record })
+    })
+}
+
+fn record_len(bytes: &[u8]) -> Option<usize> {
+    let mut at = FIXED;
+    for _ in 0..3 {
+        let len = usize::from(*bytes.get(at)?);
+        at += 1 + len;
+    }
+    (at <= bytes.len()).then_some(at)
+}

@@ -1,0 +1,259 @@
+//! Access tokens at login (DESIGN §8 rule 2): RS256 pinned by configuration — the token's
+//! header never chooses the algorithm; `jku`/`x5u` are ignored; `kid` only selects a cached
+//! key. Claims: `iss` exact, `aud` string or array, `exp` required, `nbf`, scopes.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rsa::{Pkcs1v15Sign, RsaPublicKey};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::jwks::KeySet;
+
+/// Longest token accepted; anything longer is refused before any parsing or callout.
+pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
+/// Clock skew tolerated on `exp` and `nbf`, in seconds.
+pub const LEEWAY_SECS: u64 = 30;
+/// Longest `sub` kept; `email` and `name` longer than this are dropped.
+pub const MAX_CLAIM_BYTES: usize = 255;
+
+/// Why a token was refused. Each kind maps to one stats outcome and one HTTP answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenError {
+    pub kind: TokenErrorKind,
+    pub message: &'static str,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenErrorKind {
+    /// Not a token we can read, bad signature, unknown key, wrong issuer, missing claims.
+    Invalid,
+    /// `exp` is past (beyond the leeway).
+    Expired,
+    /// `aud` does not include the API identifier.
+    WrongAudience,
+    /// A configured scope is missing.
+    InsufficientScope,
+}
+
+fn invalid(message: &'static str) -> TokenError {
+    TokenError {
+        kind: TokenErrorKind::Invalid,
+        message,
+    }
+}
+
+/// How a presented token is to be checked.
+#[derive(Debug, PartialEq, Eq)]
+pub enum TokenShape<'a> {
+    /// Three segments: a JWS we verify ourselves.
+    Jwt(&'a str),
+    /// No dots (classic opaque) or five segments (Auth0's encrypted tokens): only the IdP's
+    /// `/userinfo` can say whether it is valid.
+    Opaque(&'a str),
+}
+
+/// Extracts the token from an `Authorization` value: `Bearer <token>`, or the bare token as
+/// mo-auth accepts. Refuses what cannot be a token without any further work.
+pub fn token_from_header(header: &[u8]) -> Result<TokenShape<'_>, TokenError> {
+    let text = std::str::from_utf8(header).map_err(|_| invalid("token is not ASCII"))?;
+    let text = text.trim();
+    let token = match text.split_once(' ') {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
+        Some(_) => return Err(invalid("authorization scheme must be Bearer")),
+        None => text,
+    };
+    if token.is_empty() {
+        return Err(invalid("no access token"));
+    }
+    if token.len() > MAX_TOKEN_BYTES {
+        return Err(invalid("token too long"));
+    }
+    // RFC 6750 token68 characters only: nothing else can be a token.
+    if !token
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-._~+/=".contains(&b))
+    {
+        return Err(invalid("token has characters a token cannot have"));
+    }
+    let segments: Vec<&str> = token.split('.').collect();
+    match segments.len() {
+        1 => Ok(TokenShape::Opaque(token)),
+        3 if segments.iter().all(|s| !s.is_empty()) => Ok(TokenShape::Jwt(token)),
+        // JWE compact form; the encrypted-key segment is empty for direct encryption.
+        5 if [0, 2, 3, 4].iter().all(|&i| !segments[i].is_empty()) => Ok(TokenShape::Opaque(token)),
+        _ => Err(invalid("token is not a JWT")),
+    }
+}
+
+/// A JWS split and decoded, signature not yet checked.
+#[derive(Debug)]
+pub struct UnverifiedJwt<'a> {
+    pub kid: String,
+    signing_input: &'a str,
+    signature: Vec<u8>,
+    payload: Value,
+}
+
+fn decode_segment(segment: &str) -> Result<Vec<u8>, TokenError> {
+    URL_SAFE_NO_PAD
+        .decode(segment)
+        .map_err(|_| invalid("token segment is not base64url"))
+}
+
+/// Splits and decodes a three-segment token and checks its header: `alg` must be RS256
+/// (never `none`, never HMAC: an HS256 token "signed" with our public key is refused here),
+/// a `kid` is required, and critical extensions are refused since none is understood.
+pub fn parse_jwt(token: &str) -> Result<UnverifiedJwt<'_>, TokenError> {
+    let mut parts = token.splitn(3, '.');
+    let (Some(h), Some(p), Some(s)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(invalid("token is not a JWT"));
+    };
+    let header: Value = serde_json::from_slice(&decode_segment(h)?)
+        .map_err(|_| invalid("token header is not JSON"))?;
+    let header = header
+        .as_object()
+        .ok_or_else(|| invalid("token header is not a JSON object"))?;
+    if header.get("alg").and_then(Value::as_str) != Some("RS256") {
+        return Err(invalid("token algorithm is not RS256"));
+    }
+    if header.contains_key("crit") {
+        return Err(invalid("token has critical header extensions"));
+    }
+    let kid = match header.get("kid").and_then(Value::as_str) {
+        Some(kid) if !kid.is_empty() && kid.len() <= 256 => kid.to_string(),
+        _ => return Err(invalid("token has no usable key id")),
+    };
+    let payload: Value = serde_json::from_slice(&decode_segment(p)?)
+        .map_err(|_| invalid("token payload is not JSON"))?;
+    if !payload.is_object() {
+        return Err(invalid("token payload is not a JSON object"));
+    }
+    Ok(UnverifiedJwt {
+        kid,
+        signing_input: &token[..h.len() + 1 + p.len()],
+        signature: decode_segment(s)?,
+        payload,
+    })
+}
+
+impl UnverifiedJwt<'_> {
+    /// Checks the RS256 signature with the key the `kid` names in `keys`. The caller decides
+    /// what an unknown `kid` means (refetch or refuse); this only says it is unknown.
+    pub fn verify(self, keys: &KeySet) -> Result<Value, VerifyError> {
+        let key = keys.get(&self.kid).ok_or(VerifyError::UnknownKey)?;
+        verify_rs256(key, self.signing_input.as_bytes(), &self.signature)
+            .map_err(VerifyError::Token)?;
+        Ok(self.payload)
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum VerifyError {
+    UnknownKey,
+    Token(TokenError),
+}
+
+fn verify_rs256(key: &RsaPublicKey, message: &[u8], signature: &[u8]) -> Result<(), TokenError> {
+    let digest = Sha256::digest(message);
+    key.verify(Pkcs1v15Sign::new::<Sha256>(), &digest, signature)
+        .map_err(|_| invalid("token signature is not valid"))
+}
+
+/// What a login needs from a verified token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub sub: String,
+    pub email: Option<String>,
+    pub name: Option<String>,
+}
+
+/// The rules a token's claims must meet.
+#[derive(Debug, Clone, Copy)]
+pub struct ClaimRules<'a> {
+    pub issuer: &'a str,
+    pub audience: &'a str,
+    pub scopes: &'a [String],
+    pub now_secs: u64,
+}
+
+/// Checks the claims of a signature-verified payload; on success, the identity and the
+/// audiences (the caller looks for the userinfo URL among them).
+pub fn check_claims(payload: &Value, rules: &ClaimRules<'_>) -> Result<(Identity, Vec<String>), TokenError> {
+    if payload.get("iss").and_then(Value::as_str) != Some(rules.issuer) {
+        return Err(invalid("token issuer is not the configured issuer"));
+    }
+    let exp = match payload.get("exp") {
+        Some(Value::Number(n)) => n.as_f64().ok_or_else(|| invalid("token exp is not a number"))?,
+        Some(_) => return Err(invalid("token exp is not a number")),
+        None => return Err(invalid("token has no exp")),
+    };
+    let now = rules.now_secs as f64;
+    let leeway = LEEWAY_SECS as f64;
+    if now > exp + leeway {
+        return Err(TokenError {
+            kind: TokenErrorKind::Expired,
+            message: "token has expired",
+        });
+    }
+    match payload.get("nbf") {
+        None => {}
+        Some(Value::Number(n)) => {
+            let nbf = n.as_f64().unwrap_or(f64::INFINITY);
+            if now + leeway < nbf {
+                return Err(invalid("token is not valid yet"));
+            }
+        }
+        Some(_) => return Err(invalid("token nbf is not a number")),
+    }
+    let audiences: Vec<String> = match payload.get("aud") {
+        Some(Value::String(a)) => vec![a.clone()],
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(|a| a.as_str().map(str::to_string))
+            .collect(),
+        _ => Vec::new(),
+    };
+    if !audiences.iter().any(|a| a == rules.audience) {
+        return Err(TokenError {
+            kind: TokenErrorKind::WrongAudience,
+            message: "token audience does not include this API",
+        });
+    }
+    let identity = identity_from(payload).ok_or_else(|| invalid("token has no usable sub"))?;
+    if !has_scopes(payload, rules.scopes) {
+        return Err(TokenError {
+            kind: TokenErrorKind::InsufficientScope,
+            message: "token lacks a required scope",
+        });
+    }
+    Ok((identity, audiences))
+}
+
+/// `sub` (required) and the optional `email` and `name` of a claims or userinfo object.
+pub fn identity_from(claims: &Value) -> Option<Identity> {
+    let short = |name: &str| {
+        claims
+            .get(name)
+            .and_then(Value::as_str)
+            // Control characters could split the identity header they are copied into.
+            .filter(|v| !v.is_empty() && v.len() <= MAX_CLAIM_BYTES && !v.contains(char::is_control))
+            .map(str::to_string)
+    };
+    Some(Identity {
+        sub: short("sub")?,
+        email: short("email"),
+        name: short("name"),
+    })
+}
+
+/// Every required scope must be granted, in the space-separated `scope` claim or in Auth0's
+/// RBAC `permissions` array.
+fn has_scopes(payload: &Value, required: &[String]) -> bool {
+    let scope_claim = payload.get("scope").and_then(Value::as_str).unwrap_or("");
+    let permissions = payload.get("permissions").and_then(Value::as_array);
+    required.iter().all(|needed| {
+        scope_claim.split_whitespace().any(|s| s == needed)
+            || permissions.is_some_and(|p| p.iter().any(|v| v.as_str() == Some(needed.as_str())))
+    })
+}

@@ -1,0 +1,156 @@
+//! The root context: configuration, stats, and the timer that refreshes the JWKS and sweeps
+//! expired sessions out of shared data.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{BufferType, ContextType, LogLevel};
+use session_core::config::Config;
+use session_core::filter::{Filter, Host};
+use session_core::jwks::MAX_JWKS_BYTES;
+use session_core::key_cache::{self, KeyCache};
+use session_core::login::Callout;
+use session_core::metrics::Metric;
+use session_core::store::BUCKETS;
+
+use crate::host::{callout_body, callout_status, log, now_millis, EnvoyHost, Stats};
+use crate::http::Http;
+
+/// What every HTTP context of this VM shares.
+pub struct Shared {
+    pub filter: Filter,
+    pub stats: Stats,
+    pub keys: RefCell<KeyCache>,
+}
+
+impl Shared {
+    pub fn host(&self) -> EnvoyHost<'_> {
+        EnvoyHost { stats: &self.stats }
+    }
+
+    /// Dispatches an IdP callout; the answer comes to the context that called this.
+    pub fn dispatch(&self, callout: &Callout, token: &str) -> Option<u32> {
+        let a = &self.filter.config.auth0;
+        let headers = self.filter.callout_headers(callout, token);
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        match hostcalls::dispatch_http_call(
+            &a.cluster,
+            headers,
+            None,
+            vec![],
+            Duration::from_secs(a.timeout_secs),
+        ) {
+            Ok(id) => Some(id),
+            Err(status) => {
+                log(
+                    LogLevel::Warn,
+                    &format!("auth0_session: callout to cluster {:?} failed to start: {status:?}", a.cluster),
+                );
+                None
+            }
+        }
+    }
+
+    /// Stores a JWKS callout answer for every worker. True when a usable JWKS was stored.
+    pub fn receive_jwks(&self, now: u64, num_headers: usize, body_size: usize) -> bool {
+        let host = self.host();
+        let result = match callout_status(num_headers) {
+            None => Err("no answer".to_string()),
+            Some(200) => callout_body(body_size, MAX_JWKS_BYTES)
+                .ok_or_else(|| "answer too large".to_string())
+                .and_then(|body| key_cache::store(&host, now, &body)),
+            Some(status) => Err(format!("status {status}")),
+        };
+        match result {
+            Ok(keys) => {
+                host.count(Metric::JwksFetchOk, 1);
+                log(LogLevel::Info, &format!("auth0_session: JWKS fetched, {keys} signing key(s)"));
+                true
+            }
+            Err(why) => {
+                host.count(Metric::JwksFetchFailed, 1);
+                log(LogLevel::Warn, &format!("auth0_session: JWKS fetch failed: {why}"));
+                false
+            }
+        }
+    }
+}
+
+/// Buckets swept per tick per VM: a full pass takes BUCKETS / SWEEP_PER_TICK seconds.
+const SWEEP_PER_TICK: usize = 64;
+
+#[derive(Default)]
+pub struct Root {
+    shared: Option<Rc<Shared>>,
+    jwks_call: Option<u32>,
+    sweep_cursor: usize,
+}
+
+impl Context for Root {
+    fn on_http_call_response(&mut self, token_id: u32, num_headers: usize, body_size: usize, _: usize) {
+        if self.jwks_call != Some(token_id) {
+            return;
+        }
+        self.jwks_call = None;
+        if let Some(shared) = &self.shared {
+            shared.receive_jwks(now_millis(), num_headers, body_size);
+        }
+    }
+}
+
+impl RootContext for Root {
+    fn on_configure(&mut self, _: usize) -> bool {
+        let bytes = hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let config = match Config::parse(&bytes) {
+            Ok(config) => config,
+            Err(e) => {
+                log(LogLevel::Critical, &format!("auth0_session: refusing the configuration: {e}"));
+                return false;
+            }
+        };
+        self.shared = Some(Rc::new(Shared {
+            filter: Filter::new(config),
+            stats: Stats::define(),
+            keys: RefCell::new(KeyCache::default()),
+        }));
+        // Start the sweep at a different place in each VM so that workers share the work.
+        let mut seed = [0u8; 2];
+        if getrandom::getrandom(&mut seed).is_ok() {
+            self.sweep_cursor = usize::from(u16::from_le_bytes(seed)) % BUCKETS;
+        }
+        hostcalls::set_tick_period(Duration::from_secs(1)).is_ok()
+    }
+
+    fn on_tick(&mut self) {
+        let Some(shared) = self.shared.clone() else {
+            return;
+        };
+        let now = now_millis();
+        let host = shared.host();
+        if self.jwks_call.is_none() && key_cache::claim_refresh(&host, now) {
+            self.jwks_call = shared.dispatch(&Callout::Jwks, "");
+            if self.jwks_call.is_none() {
+                host.count(Metric::JwksFetchFailed, 1);
+            }
+        }
+        for _ in 0..SWEEP_PER_TICK {
+            shared.filter.sweep(&host, self.sweep_cursor, now);
+            self.sweep_cursor = (self.sweep_cursor + 1) % BUCKETS;
+        }
+    }
+
+    fn create_http_context(&self, _: u32) -> Option<Box<dyn HttpContext>> {
+        // Never None: the SDK panics on it. An unconfigured context fails closed instead.
+        Some(Box::new(Http::new(self.shared.clone())))
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}
