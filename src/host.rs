@@ -79,10 +79,13 @@ pub fn callout_status(num_headers: usize) -> Option<u32> {
     if num_headers == 0 {
         return None;
     }
-    hostcalls::get_map_value_bytes(proxy_wasm::types::MapType::HttpCallResponseHeaders, ":status")
-        .ok()
-        .flatten()
-        .and_then(|v| std::str::from_utf8(&v).ok().and_then(|s| s.parse().ok()))
+    hostcalls::get_map_value_bytes(
+        proxy_wasm::types::MapType::HttpCallResponseHeaders,
+        ":status",
+    )
+    .ok()
+    .flatten()
+    .and_then(|v| std::str::from_utf8(&v).ok().and_then(|s| s.parse().ok()))
 }
 
 /// The body of a callout answer, if it is no larger than `max` bytes.
@@ -93,7 +96,11 @@ pub fn callout_body(body_size: usize, max: usize) -> Option<Vec<u8>> {
     if body_size == 0 {
         return Some(Vec::new());
     }
-    hostcalls::get_buffer(proxy_wasm::types::BufferType::HttpCallResponseBody, 0, body_size)
-        .ok()
-        .flatten()
+    hostcalls::get_buffer(
+        proxy_wasm::types::BufferType::HttpCallResponseBody,
+        0,
+        body_size,
+    )
+    .ok()
+    .flatten()
 }

@@ -48,8 +48,13 @@ fn send(reply: &Reply) -> Action {
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    if let Err(status) = hostcalls::send_http_response(reply.status, headers, Some(reply.body.as_bytes())) {
-        log(LogLevel::Error, &format!("auth0_session: could not send a reply: {status:?}"));
+    if let Err(status) =
+        hostcalls::send_http_response(reply.status, headers, Some(reply.body.as_bytes()))
+    {
+        log(
+            LogLevel::Error,
+            &format!("could not send a reply: {status:?}"),
+        );
     }
     Action::Pause
 }
@@ -60,7 +65,9 @@ fn forward(edits: Vec<HeaderEdit<'_>>) -> Action {
             HeaderEdit::Set(name, value) => {
                 hostcalls::set_map_value_bytes(MapType::HttpRequestHeaders, name, Some(&value))
             }
-            HeaderEdit::Remove(name) => hostcalls::set_map_value_bytes(MapType::HttpRequestHeaders, name, None),
+            HeaderEdit::Remove(name) => {
+                hostcalls::set_map_value_bytes(MapType::HttpRequestHeaders, name, None)
+            }
         };
     }
     Action::Continue
@@ -78,8 +85,12 @@ impl Http {
             LoginStep::Create(identity) => {
                 let mut random = [0u8; SECRET_BYTES];
                 if getrandom::getrandom(&mut random).is_err() {
-                    log(LogLevel::Error, "auth0_session: no randomness for a session secret");
-                    return send(&Reply::error(503, "internal_error", "cannot create a session now"));
+                    log(LogLevel::Error, "no randomness for a session secret");
+                    return send(&Reply::error(
+                        503,
+                        "internal_error",
+                        "cannot create a session now",
+                    ));
                 }
                 send(&shared.filter.create_session(&host, identity, &random, now))
             }
@@ -94,7 +105,9 @@ impl Http {
                 }
                 None => {
                     host.count(Metric::LoginIdpUnavailable, 1);
-                    send(&Reply::idp_unavailable("cannot reach the identity provider"))
+                    send(&Reply::idp_unavailable(
+                        "cannot reach the identity provider",
+                    ))
                 }
             },
         }
@@ -121,7 +134,13 @@ impl Http {
 }
 
 impl Context for Http {
-    fn on_http_call_response(&mut self, token_id: u32, num_headers: usize, body_size: usize, _: usize) {
+    fn on_http_call_response(
+        &mut self,
+        token_id: u32,
+        num_headers: usize,
+        body_size: usize,
+        _: usize,
+    ) {
         let Some(shared) = self.shared.clone() else {
             return;
         };
@@ -153,7 +172,11 @@ impl Context for Http {
 impl HttpContext for Http {
     fn on_http_request_headers(&mut self, _: usize, _: bool) -> Action {
         let Some(shared) = self.shared.clone() else {
-            return send(&Reply::error(503, "not_configured", "the auth filter has no configuration"));
+            return send(&Reply::error(
+                503,
+                "not_configured",
+                "the auth filter has no configuration",
+            ));
         };
         let now = now_millis();
         let filter = &shared.filter;

@@ -47,7 +47,10 @@ impl Shared {
             Err(status) => {
                 log(
                     LogLevel::Warn,
-                    &format!("auth0_session: callout to cluster {:?} failed to start: {status:?}", a.cluster),
+                    &format!(
+                        "callout to cluster {:?} failed to start: {status:?}",
+                        a.cluster
+                    ),
                 );
                 None
             }
@@ -67,12 +70,15 @@ impl Shared {
         match result {
             Ok(keys) => {
                 host.count(Metric::JwksFetchOk, 1);
-                log(LogLevel::Info, &format!("auth0_session: JWKS fetched, {keys} signing key(s)"));
+                log(
+                    LogLevel::Info,
+                    &format!("JWKS fetched, {keys} signing key(s)"),
+                );
                 true
             }
             Err(why) => {
                 host.count(Metric::JwksFetchFailed, 1);
-                log(LogLevel::Warn, &format!("auth0_session: JWKS fetch failed: {why}"));
+                log(LogLevel::Warn, &format!("JWKS fetch failed: {why}"));
                 false
             }
         }
@@ -90,7 +96,13 @@ pub struct Root {
 }
 
 impl Context for Root {
-    fn on_http_call_response(&mut self, token_id: u32, num_headers: usize, body_size: usize, _: usize) {
+    fn on_http_call_response(
+        &mut self,
+        token_id: u32,
+        num_headers: usize,
+        body_size: usize,
+        _: usize,
+    ) {
         if self.jwks_call != Some(token_id) {
             return;
         }
@@ -110,7 +122,10 @@ impl RootContext for Root {
         let config = match Config::parse(&bytes) {
             Ok(config) => config,
             Err(e) => {
-                log(LogLevel::Critical, &format!("auth0_session: refusing the configuration: {e}"));
+                log(
+                    LogLevel::Critical,
+                    &format!("refusing the configuration: {e}"),
+                );
                 return false;
             }
         };

@@ -251,7 +251,9 @@ impl<'a> Section<'a> {
 
 fn check_absolute_path(path: &str) -> Result<(), String> {
     if !path.starts_with('/') {
-        return Err(format!("{path:?} is not an absolute path (it must start with /)"));
+        return Err(format!(
+            "{path:?} is not an absolute path (it must start with /)"
+        ));
     }
     if path.contains(['?', '#']) || path.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(format!(
@@ -264,16 +266,16 @@ fn check_absolute_path(path: &str) -> Result<(), String> {
 /// RFC 7230 token characters: what a cookie or header name may be made of.
 pub(crate) fn is_token(name: &str) -> bool {
     !name.is_empty()
-        && name.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-        })
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 impl Config {
     /// Parses the plugin configuration bytes. Every error names the offending key.
     pub fn parse(bytes: &[u8]) -> Result<Config, ConfigError> {
-        let root: Value = serde_json::from_slice(bytes)
-            .map_err(|e| error("", format!("not valid JSON: {e}")))?;
+        let root: Value =
+            serde_json::from_slice(bytes).map_err(|e| error("", format!("not valid JSON: {e}")))?;
         let mut top = Section::new("", &root)?;
 
         let mut auth0_section = top
@@ -302,7 +304,10 @@ impl Config {
             || endpoints.login == endpoints.keep_alive
             || endpoints.logout == endpoints.keep_alive
         {
-            return Err(error("endpoints", "login, logout and keep_alive must be different paths"));
+            return Err(error(
+                "endpoints",
+                "login, logout and keep_alive must be different paths",
+            ));
         }
 
         let cookie = parse_session(&mut top)?;
@@ -374,7 +379,10 @@ fn parse_auth0(s: &mut Section<'_>) -> Result<Auth0, ConfigError> {
         Some(other) => {
             return Err(error(
                 &s.key("scope"),
-                format!("expected a space-separated string, found {}", kind_of(other)),
+                format!(
+                    "expected a space-separated string, found {}",
+                    kind_of(other)
+                ),
             ))
         }
     };
@@ -417,13 +425,19 @@ fn parse_session(top: &mut Section<'_>) -> Result<CookieSettings, ConfigError> {
     if let Some(mut c) = session.section("cookie")? {
         if let Some(name) = c.string("name")? {
             if !is_token(&name) {
-                return Err(error(&c.key("name"), format!("{name:?} is not a valid cookie name")));
+                return Err(error(
+                    &c.key("name"),
+                    format!("{name:?} is not a valid cookie name"),
+                ));
             }
             cookie.name = name;
         }
         if let Some(domain) = c.string("domain")? {
             if domain.contains([';', ',', ' ', '/']) {
-                return Err(error(&c.key("domain"), format!("{domain:?} is not a domain")));
+                return Err(error(
+                    &c.key("domain"),
+                    format!("{domain:?} is not a domain"),
+                ));
             }
             cookie.domain = Some(domain);
         }
@@ -506,7 +520,10 @@ fn parse_headers(top: &mut Section<'_>) -> Result<Vec<IdentityHeader>, ConfigErr
         Some(other) => {
             return Err(error(
                 "headers",
-                format!("expected an object of header: claim, found {}", kind_of(other)),
+                format!(
+                    "expected an object of header: claim, found {}",
+                    kind_of(other)
+                ),
             ))
         }
     };
@@ -538,3 +555,7 @@ fn parse_headers(top: &mut Section<'_>) -> Result<Vec<IdentityHeader>, ConfigErr
     }
     Ok(headers)
 }
+
+#[cfg(test)]
+#[path = "config_tests.rs"]
+mod tests;

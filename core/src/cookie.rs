@@ -107,11 +107,7 @@ pub fn set_cookie(settings: &CookieSettings, value: &str, now: Millis, expires: 
 
 /// `Set-Cookie` that makes the browser drop the session cookie.
 pub fn clear_cookie(settings: &CookieSettings) -> String {
-    let mut out = format!(
-        "{}=; Expires={}; Max-Age=0",
-        settings.name,
-        http_date(0)
-    );
+    let mut out = format!("{}=; Expires={}; Max-Age=0", settings.name, http_date(0));
     attributes(settings, &mut out);
     out
 }

@@ -91,7 +91,12 @@ impl Filter {
 
     /// Any other path: forwarded with identity headers when the session is live (sliding its
     /// idle window), otherwise 401.
-    pub fn protected(&self, host: &dyn Host, cookie_header: Option<&[u8]>, now: Millis) -> Decision<'_> {
+    pub fn protected(
+        &self,
+        host: &dyn Host,
+        cookie_header: Option<&[u8]>,
+        now: Millis,
+    ) -> Decision<'_> {
         let (found, cookie_edit) = self.find_session(host, cookie_header, now);
         let Some((hash, found)) = found else {
             host.count(Metric::Rejected, 1);
@@ -220,11 +225,14 @@ impl Filter {
                 "inactive_lifetime": c.inactive_lifetime,
             }),
         )
-        .with_header("set-cookie", set_cookie(c, &secret, now, session.max_deadline))
+        .with_header(
+            "set-cookie",
+            set_cookie(c, &secret, now, session.max_deadline),
+        )
     }
 
     /// The request headers of an IdP callout.
-    pub fn callout_headers<'a>(&'a self, callout: &Callout, token: &str) -> Vec<(&'static str, String)> {
+    pub fn callout_headers(&self, callout: &Callout, token: &str) -> Vec<(&'static str, String)> {
         let a = &self.config.auth0;
         let path = match callout {
             Callout::Jwks => &a.jwks_path,
@@ -249,3 +257,7 @@ impl Filter {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "filter_tests.rs"]
+mod tests;

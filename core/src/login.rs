@@ -40,7 +40,9 @@ enum Stage {
     Start,
     AwaitJwks,
     /// `from_jwt` is the identity of a verified JWT, `None` for an opaque token.
-    AwaitUserinfo { from_jwt: Option<Identity> },
+    AwaitUserinfo {
+        from_jwt: Option<Identity>,
+    },
 }
 
 #[derive(Debug)]
@@ -60,9 +62,15 @@ pub struct LoginEnv<'a> {
 /// The answer and stats outcome for a refused token.
 fn refusal(error: &TokenError) -> (Reply, Metric) {
     match error.kind {
-        TokenErrorKind::Invalid => (Reply::invalid_token(error.message), Metric::LoginInvalidToken),
+        TokenErrorKind::Invalid => (
+            Reply::invalid_token(error.message),
+            Metric::LoginInvalidToken,
+        ),
         TokenErrorKind::Expired => (Reply::invalid_token(error.message), Metric::LoginExpired),
-        TokenErrorKind::WrongAudience => (Reply::invalid_token(error.message), Metric::LoginWrongAudience),
+        TokenErrorKind::WrongAudience => (
+            Reply::invalid_token(error.message),
+            Metric::LoginWrongAudience,
+        ),
         TokenErrorKind::InsufficientScope => (
             Reply::insufficient_scope(error.message),
             Metric::LoginInsufficientScope,
@@ -105,7 +113,11 @@ impl Login {
     }
 
     /// The first step. `may_refetch` is asked only when the token's `kid` is not cached.
-    pub fn start(&mut self, env: &LoginEnv<'_>, may_refetch: &mut dyn FnMut() -> bool) -> LoginStep {
+    pub fn start(
+        &mut self,
+        env: &LoginEnv<'_>,
+        may_refetch: &mut dyn FnMut() -> bool,
+    ) -> LoginStep {
         if !self.is_jwt {
             self.stage = Stage::AwaitUserinfo { from_jwt: None };
             return LoginStep::Call(Callout::Userinfo);
@@ -142,7 +154,11 @@ impl Login {
         }
     }
 
-    fn after_verify(&mut self, env: &LoginEnv<'_>, result: Result<Value, VerifyError>) -> LoginStep {
+    fn after_verify(
+        &mut self,
+        env: &LoginEnv<'_>,
+        result: Result<Value, VerifyError>,
+    ) -> LoginStep {
         let payload = match result {
             Ok(payload) => payload,
             Err(VerifyError::UnknownKey) => {
@@ -164,7 +180,10 @@ impl Login {
             Ok(ok) => ok,
             Err(e) => return fail(&e),
         };
-        if audiences.iter().any(|aud| is_userinfo_audience(env.config, aud)) {
+        if audiences
+            .iter()
+            .any(|aud| is_userinfo_audience(env.config, aud))
+        {
             self.stage = Stage::AwaitUserinfo {
                 from_jwt: Some(identity),
             };
@@ -177,7 +196,8 @@ impl Login {
     /// After the `/userinfo` callout: `status` is `None` when no answer came (timeout,
     /// connection refused, reset).
     pub fn on_userinfo(&mut self, status: Option<u32>, body: &[u8]) -> LoginStep {
-        let Stage::AwaitUserinfo { from_jwt } = std::mem::replace(&mut self.stage, Stage::Start) else {
+        let Stage::AwaitUserinfo { from_jwt } = std::mem::replace(&mut self.stage, Stage::Start)
+        else {
             return idp_down("unexpected userinfo answer");
         };
         match status {
@@ -221,3 +241,7 @@ fn is_userinfo_audience(config: &Config, aud: &str) -> bool {
         base == format!("https://{}", a.domain) || base == a.issuer.trim_end_matches('/')
     })
 }
+
+#[cfg(test)]
+#[path = "login_tests.rs"]
+mod tests;

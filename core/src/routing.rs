@@ -25,9 +25,14 @@ pub fn path_only(path: &[u8]) -> &[u8] {
 /// normalises it (`/static/../admin`, `/static/%2e%2e/admin`, `\`) never counts as public:
 /// it needs a session like any other path. Envoy's `normalize_path` makes such paths rare.
 fn could_escape_prefix(path: &[u8]) -> bool {
-    path.windows(3).any(|w| w.eq_ignore_ascii_case(b"%2e") || w.eq_ignore_ascii_case(b"%2f") || w.eq_ignore_ascii_case(b"%5c"))
-        || path.contains(&b'\\')
-        || path.split(|&b| b == b'/').any(|seg| seg == b".." || seg == b".")
+    path.windows(3).any(|w| {
+        w.eq_ignore_ascii_case(b"%2e")
+            || w.eq_ignore_ascii_case(b"%2f")
+            || w.eq_ignore_ascii_case(b"%5c")
+    }) || path.contains(&b'\\')
+        || path
+            .split(|&b| b == b'/')
+            .any(|seg| seg == b".." || seg == b".")
 }
 
 pub fn route(config: &Config, raw_path: &[u8]) -> Route {

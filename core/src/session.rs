@@ -47,7 +47,10 @@ impl SessionHash {
 
 /// A new secret from 32 random bytes: the text for the client and the hash to store.
 pub fn new_secret(random: &[u8; SECRET_BYTES]) -> (String, SessionHash) {
-    (URL_SAFE_NO_PAD.encode(random), SessionHash::of_secret(random))
+    (
+        URL_SAFE_NO_PAD.encode(random),
+        SessionHash::of_secret(random),
+    )
 }
 
 /// One session. Deadlines are absolute instants; `idle_deadline` never passes `max_deadline`.
@@ -61,7 +64,13 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn new(hash: SessionHash, identity: Identity, now: Millis, inactive_ms: u64, max_ms: u64) -> Session {
+    pub fn new(
+        hash: SessionHash,
+        identity: Identity,
+        now: Millis,
+        inactive_ms: u64,
+        max_ms: u64,
+    ) -> Session {
         let max_deadline = now.saturating_add(max_ms);
         Session {
             hash,

@@ -78,7 +78,12 @@ pub fn lookup(host: &dyn SharedData, hash: &SessionHash, now: Millis) -> Option<
     let found = records(body(&bucket))
         .find(|r| r.hash() == hash.0)
         .filter(|r| r.is_live(now))
-        .map(|r| (r.bytes.as_ptr() as usize - bucket.as_ptr() as usize, r.bytes.len()));
+        .map(|r| {
+            (
+                r.bytes.as_ptr() as usize - bucket.as_ptr() as usize,
+                r.bytes.len(),
+            )
+        });
     let (start, len) = found?;
     Some(Found { bucket, start, len })
 }
@@ -158,13 +163,35 @@ fn rewrite(
 }
 
 /// Stores a new session.
-pub fn insert(host: &dyn SharedData, session: &Session, now: Millis) -> Result<Written, StoreError> {
-    rewrite(host, bucket_index(&session.hash), now, Some(&session.hash), &|_| Edit::Drop, Some(session))
+pub fn insert(
+    host: &dyn SharedData,
+    session: &Session,
+    now: Millis,
+) -> Result<Written, StoreError> {
+    rewrite(
+        host,
+        bucket_index(&session.hash),
+        now,
+        Some(&session.hash),
+        &|_| Edit::Drop,
+        Some(session),
+    )
 }
 
 /// Ends a session; `before` says whether it was live.
-pub fn remove(host: &dyn SharedData, hash: &SessionHash, now: Millis) -> Result<Written, StoreError> {
-    rewrite(host, bucket_index(hash), now, Some(hash), &|_| Edit::Drop, None)
+pub fn remove(
+    host: &dyn SharedData,
+    hash: &SessionHash,
+    now: Millis,
+) -> Result<Written, StoreError> {
+    rewrite(
+        host,
+        bucket_index(hash),
+        now,
+        Some(hash),
+        &|_| Edit::Drop,
+        None,
+    )
 }
 
 /// Slides the idle deadline of a live session to `now + inactive_ms` (never past its absolute
@@ -180,7 +207,14 @@ pub fn touch(
         s.idle_deadline = now.saturating_add(inactive_ms).min(s.max_deadline);
         s
     };
-    let written = rewrite(host, bucket_index(hash), now, Some(hash), &|s| Edit::Replace(slide(s)), None)?;
+    let written = rewrite(
+        host,
+        bucket_index(hash),
+        now,
+        Some(hash),
+        &|s| Edit::Replace(slide(s)),
+        None,
+    )?;
     Ok((written.before.as_ref().map(slide), written.live_delta))
 }
 
@@ -197,3 +231,7 @@ pub fn needs_slide(record: &RecordView<'_>, now: Millis, inactive_ms: u64) -> bo
     let wanted = now.saturating_add(inactive_ms).min(record.max_deadline());
     wanted >= record.idle_deadline().saturating_add(step)
 }
+
+#[cfg(test)]
+#[path = "store_tests.rs"]
+mod tests;

@@ -61,6 +61,8 @@ pub fn token_from_header(header: &[u8]) -> Result<TokenShape<'_>, TokenError> {
     let token = match text.split_once(' ') {
         Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
         Some(_) => return Err(invalid("authorization scheme must be Bearer")),
+        // The scheme with nothing after it is not a bare token called "Bearer".
+        None if text.eq_ignore_ascii_case("bearer") => "",
         None => text,
     };
     if token.is_empty() {
@@ -179,12 +181,17 @@ pub struct ClaimRules<'a> {
 
 /// Checks the claims of a signature-verified payload; on success, the identity and the
 /// audiences (the caller looks for the userinfo URL among them).
-pub fn check_claims(payload: &Value, rules: &ClaimRules<'_>) -> Result<(Identity, Vec<String>), TokenError> {
+pub fn check_claims(
+    payload: &Value,
+    rules: &ClaimRules<'_>,
+) -> Result<(Identity, Vec<String>), TokenError> {
     if payload.get("iss").and_then(Value::as_str) != Some(rules.issuer) {
         return Err(invalid("token issuer is not the configured issuer"));
     }
     let exp = match payload.get("exp") {
-        Some(Value::Number(n)) => n.as_f64().ok_or_else(|| invalid("token exp is not a number"))?,
+        Some(Value::Number(n)) => n
+            .as_f64()
+            .ok_or_else(|| invalid("token exp is not a number"))?,
         Some(_) => return Err(invalid("token exp is not a number")),
         None => return Err(invalid("token has no exp")),
     };
@@ -237,7 +244,9 @@ pub fn identity_from(claims: &Value) -> Option<Identity> {
             .get(name)
             .and_then(Value::as_str)
             // Control characters could split the identity header they are copied into.
-            .filter(|v| !v.is_empty() && v.len() <= MAX_CLAIM_BYTES && !v.contains(char::is_control))
+            .filter(|v| {
+                !v.is_empty() && v.len() <= MAX_CLAIM_BYTES && !v.contains(char::is_control)
+            })
             .map(str::to_string)
     };
     Some(Identity {
@@ -257,3 +266,7 @@ fn has_scopes(payload: &Value, required: &[String]) -> bool {
             || permissions.is_some_and(|p| p.iter().any(|v| v.as_str() == Some(needed.as_str())))
     })
 }
+
+#[cfg(test)]
+#[path = "token_tests.rs"]
+mod tests;

@@ -1,0 +1,288 @@
+use super::*;
+use crate::testing::{config, MemHost};
+use serde_json::Value;
+
+const NOW: Millis = 1_795_426_200_000;
+
+fn filter() -> Filter {
+    let mut c = config();
+    c.cookie.inactive_lifetime = 2;
+    c.cookie.max_lifetime = 5;
+    Filter::new(c)
+}
+
+fn alice() -> Identity {
+    Identity {
+        sub: "auth0|alice".into(),
+        email: Some("alice@example.com".into()),
+        name: Some("Alice".into()),
+    }
+}
+
+/// Logs in and returns the cookie header value.
+fn login(f: &Filter, host: &MemHost, seed: u8) -> String {
+    let reply = f.create_session(host, alice(), &[seed; 32], NOW);
+    assert_eq!(reply.status, 200);
+    let body: Value = serde_json::from_str(&reply.body).unwrap();
+    format!("session={}", body["value"].as_str().unwrap())
+}
+
+#[test]
+fn login_answer_matches_the_contract() {
+    let f = filter();
+    let host = MemHost::default();
+    let reply = f.create_session(&host, alice(), &[7; 32], NOW);
+    let body: Value = serde_json::from_str(&reply.body).unwrap();
+    let keys: Vec<&str> = body
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "domain",
+            "expires",
+            "httponly",
+            "inactive_lifetime",
+            "name",
+            "path",
+            "secure",
+            "value"
+        ]
+    );
+    assert_eq!(body["expires"], "2026-11-23T09:30:05Z");
+    assert_eq!(body["inactive_lifetime"], 2);
+    assert_eq!(body["value"].as_str().unwrap().len(), 43);
+    let set_cookie = &reply
+        .headers
+        .iter()
+        .find(|(k, _)| k == "set-cookie")
+        .unwrap()
+        .1;
+    assert!(set_cookie.starts_with(&format!("session={}; ", body["value"].as_str().unwrap())));
+    assert!(
+        set_cookie.contains("HttpOnly")
+            && set_cookie.contains("Secure")
+            && set_cookie.contains("SameSite=Lax")
+    );
+    assert_eq!(host.count_of(Metric::LoginOk), 1);
+    assert_eq!(host.count_of(Metric::SessionsLive), 1);
+    // Nothing in shared data holds the secret.
+    let secret = body["value"].as_str().unwrap().as_bytes().to_vec();
+    for (v, _) in host.data.borrow().values() {
+        assert!(!v.windows(secret.len()).any(|w| w == secret.as_slice()));
+    }
+}
+
+#[test]
+fn protected_forwards_identity_and_strips_our_cookie() {
+    let f = filter();
+    let host = MemHost::default();
+    let cookie = login(&f, &host, 1);
+    let header = format!("theme=dark; {cookie}; lang=en");
+    match f.protected(&host, Some(header.as_bytes()), NOW + 10) {
+        Decision::Forward(edits) => assert_eq!(
+            edits,
+            vec![
+                HeaderEdit::Set("x-auth-user", b"auth0|alice".to_vec()),
+                HeaderEdit::Set("x-auth-email", b"alice@example.com".to_vec()),
+                HeaderEdit::Set("cookie", b"theme=dark; lang=en".to_vec()),
+            ]
+        ),
+        other => panic!("{other:?}"),
+    }
+    match f.protected(&host, Some(cookie.as_bytes()), NOW + 10) {
+        Decision::Forward(edits) => assert!(edits.contains(&HeaderEdit::Remove("cookie"))),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn missing_claims_remove_their_header() {
+    let f = filter();
+    let host = MemHost::default();
+    let reply = f.create_session(
+        &host,
+        Identity {
+            sub: "s".into(),
+            email: None,
+            name: None,
+        },
+        &[3; 32],
+        NOW,
+    );
+    let body: Value = serde_json::from_str(&reply.body).unwrap();
+    let cookie = format!("session={}", body["value"].as_str().unwrap());
+    match f.protected(&host, Some(cookie.as_bytes()), NOW) {
+        Decision::Forward(edits) => assert!(edits.contains(&HeaderEdit::Remove("x-auth-email"))),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn no_or_bad_cookie_is_401() {
+    let f = filter();
+    let host = MemHost::default();
+    for header in [
+        None,
+        Some(&b"other=1"[..]),
+        Some(b"session=short"),
+        Some(&[b's'; 60][..]),
+        Some(b"session=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+    ] {
+        match f.protected(&host, header, NOW) {
+            Decision::Reply(r) => {
+                assert_eq!(r.status, 401);
+                assert!(r.body.contains("\"unauthorized\""));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(host.count_of(Metric::Rejected), 5);
+}
+
+#[test]
+fn malformed_cookies_cost_no_lookup() {
+    struct Counting(MemHost, std::cell::Cell<u32>);
+    impl SharedData for Counting {
+        fn get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {
+            self.1.set(self.1.get() + 1);
+            self.0.get(key)
+        }
+        fn set(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), store::SetError> {
+            self.0.set(key, value, cas)
+        }
+    }
+    impl Host for Counting {
+        fn count(&self, _: Metric, _: i64) {}
+    }
+    let f = filter();
+    let host = Counting(MemHost::default(), 0.into());
+    for header in [
+        &b"session=short"[..],
+        b"session=!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!",
+        b"session=",
+    ] {
+        f.protected(&host, Some(header), NOW);
+    }
+    assert_eq!(host.1.get(), 0);
+}
+
+#[test]
+fn idle_expiry_and_absolute_expiry() {
+    let f = filter();
+    let host = MemHost::default();
+    let cookie = login(&f, &host, 1);
+    let ok = |at| {
+        matches!(
+            f.protected(&host, Some(cookie.as_bytes()), at),
+            Decision::Forward(_)
+        )
+    };
+    assert!(ok(NOW + 1_500), "within the idle window; slides");
+    assert!(ok(NOW + 3_000), "slid by the previous request");
+    assert!(ok(NOW + 4_500));
+    assert!(!ok(NOW + 5_000), "absolute lifetime is never extended");
+
+    let cookie2 = login(&f, &host, 2);
+    let ok2 = |at| {
+        matches!(
+            f.protected(&host, Some(cookie2.as_bytes()), at),
+            Decision::Forward(_)
+        )
+    };
+    assert!(!ok2(NOW + 2_000), "idle expiry");
+}
+
+#[test]
+fn keep_alive_slides_and_reports_deadlines() {
+    let f = filter();
+    let host = MemHost::default();
+    let cookie = login(&f, &host, 1);
+    let reply = f.keep_alive(&host, Some(cookie.as_bytes()), NOW + 1_000);
+    assert_eq!(reply.status, 200);
+    let body: Value = serde_json::from_str(&reply.body).unwrap();
+    assert_eq!(body["idle_expires"], "2026-11-23T09:30:03Z");
+    assert_eq!(body["expires"], "2026-11-23T09:30:05Z");
+    assert_eq!(body["inactive_lifetime"], 2);
+    assert_eq!(f.keep_alive(&host, None, NOW).status, 401);
+    assert_eq!(host.count_of(Metric::KeepAlive), 1);
+}
+
+#[test]
+fn logout_ends_the_session_and_clears_the_cookie() {
+    let f = filter();
+    let host = MemHost::default();
+    let cookie = login(&f, &host, 1);
+    let reply = f.logout(&host, Some(cookie.as_bytes()), NOW + 1);
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.body, r#"{"logged_out":true}"#);
+    let clear = &reply
+        .headers
+        .iter()
+        .find(|(k, _)| k == "set-cookie")
+        .unwrap()
+        .1;
+    assert!(clear.starts_with("session=; ") && clear.contains("Max-Age=0"));
+    assert!(matches!(
+        f.protected(&host, Some(cookie.as_bytes()), NOW + 2),
+        Decision::Reply(_)
+    ));
+    assert_eq!(
+        f.logout(&host, Some(cookie.as_bytes()), NOW + 3).body,
+        r#"{"logged_out":false}"#
+    );
+    assert_eq!(f.logout(&host, None, NOW + 3).status, 200);
+    assert_eq!(host.count_of(Metric::SessionsLive), 0);
+}
+
+#[test]
+fn logout_fails_closed_under_contention() {
+    let f = filter();
+    let host = MemHost::default();
+    let cookie = login(&f, &host, 1);
+    host.fail_next_sets.set(store::CAS_RETRIES);
+    assert_eq!(f.logout(&host, Some(cookie.as_bytes()), NOW).status, 503);
+    assert!(matches!(
+        f.protected(&host, Some(cookie.as_bytes()), NOW),
+        Decision::Forward(_)
+    ));
+}
+
+#[test]
+fn public_paths_strip_identity_headers() {
+    let f = filter();
+    assert_eq!(
+        f.public(),
+        vec![
+            HeaderEdit::Remove("x-auth-user"),
+            HeaderEdit::Remove("x-auth-email")
+        ]
+    );
+}
+
+#[test]
+fn duplicate_cookies_find_the_live_one() {
+    let f = filter();
+    let host = MemHost::default();
+    let cookie = login(&f, &host, 1);
+    let header = format!("session=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA; {cookie}");
+    assert!(matches!(
+        f.protected(&host, Some(header.as_bytes()), NOW),
+        Decision::Forward(_)
+    ));
+}
+
+#[test]
+fn callouts_go_to_the_tenant() {
+    let f = filter();
+    let h = f.callout_headers(&Callout::Userinfo, "TOKEN");
+    assert!(h.contains(&(":authority", "tenant.test".to_string())));
+    assert!(h.contains(&(":path", "/userinfo".to_string())));
+    assert!(h.contains(&("authorization", "Bearer TOKEN".to_string())));
+    let h = f.callout_headers(&Callout::Jwks, "");
+    assert!(h.contains(&(":path", "/.well-known/jwks.json".to_string())));
+    assert!(!h.iter().any(|(k, _)| *k == "authorization"));
+}

@@ -1,0 +1,347 @@
+use super::*;
+use crate::testing::*;
+use serde_json::json;
+
+fn rules(scopes: &[String]) -> ClaimRules<'_> {
+    ClaimRules {
+        issuer: ISSUER,
+        audience: AUDIENCE,
+        scopes,
+        now_secs: NOW_SECS,
+    }
+}
+
+/// Verifies and checks `token` the way a login does.
+fn check(token: &str) -> Result<Identity, TokenErrorKind> {
+    check_with(token, &[])
+}
+
+fn check_with(token: &str, scopes: &[String]) -> Result<Identity, TokenErrorKind> {
+    let jwt = parse_jwt(token).map_err(|e| e.kind)?;
+    let payload = jwt.verify(&keyset()).map_err(|e| match e {
+        VerifyError::UnknownKey => TokenErrorKind::Invalid,
+        VerifyError::Token(t) => t.kind,
+    })?;
+    check_claims(&payload, &rules(scopes))
+        .map(|(id, _)| id)
+        .map_err(|e| e.kind)
+}
+
+fn with_claim(name: &str, value: Value) -> String {
+    let mut c = claims();
+    if value.is_null() {
+        c.as_object_mut().unwrap().remove(name);
+    } else {
+        c[name] = value;
+    }
+    jwt(&c)
+}
+
+#[test]
+fn a_good_token_gives_its_identity() {
+    let id = check(&jwt(&claims())).unwrap();
+    assert_eq!(
+        id,
+        Identity {
+            sub: "auth0|alice".into(),
+            email: Some("alice@example.com".into()),
+            name: None
+        }
+    );
+}
+
+#[test]
+fn issuer_must_match_exactly() {
+    assert_eq!(
+        check(&with_claim("iss", json!("https://tenant.test"))),
+        Err(TokenErrorKind::Invalid)
+    );
+    assert_eq!(
+        check(&with_claim("iss", json!("https://tenant.test//"))),
+        Err(TokenErrorKind::Invalid)
+    );
+    assert_eq!(
+        check(&with_claim("iss", json!("https://evil.test/"))),
+        Err(TokenErrorKind::Invalid)
+    );
+    assert_eq!(
+        check(&with_claim("iss", Value::Null)),
+        Err(TokenErrorKind::Invalid)
+    );
+}
+
+#[test]
+fn audience_string_or_array() {
+    assert!(check(&with_claim("aud", json!(AUDIENCE))).is_ok());
+    assert!(check(&with_claim("aud", json!(["other", AUDIENCE]))).is_ok());
+    assert_eq!(
+        check(&with_claim("aud", json!(["other"]))),
+        Err(TokenErrorKind::WrongAudience)
+    );
+    assert_eq!(
+        check(&with_claim("aud", json!("https://api.example.com"))),
+        Err(TokenErrorKind::WrongAudience)
+    );
+    assert_eq!(
+        check(&with_claim("aud", Value::Null)),
+        Err(TokenErrorKind::WrongAudience)
+    );
+    assert_eq!(
+        check(&with_claim("aud", json!(5))),
+        Err(TokenErrorKind::WrongAudience)
+    );
+}
+
+#[test]
+fn exp_is_required_and_a_number_with_bounded_leeway() {
+    assert_eq!(
+        check(&with_claim("exp", Value::Null)),
+        Err(TokenErrorKind::Invalid)
+    );
+    assert_eq!(
+        check(&with_claim("exp", json!("9999999999"))),
+        Err(TokenErrorKind::Invalid)
+    );
+    assert!(check(&with_claim("exp", json!(NOW_SECS - LEEWAY_SECS))).is_ok());
+    assert_eq!(
+        check(&with_claim("exp", json!(NOW_SECS - LEEWAY_SECS - 1))),
+        Err(TokenErrorKind::Expired)
+    );
+    assert_eq!(
+        check(&with_claim("exp", json!(NOW_SECS - 86_400))),
+        Err(TokenErrorKind::Expired)
+    );
+    const { assert!(LEEWAY_SECS <= 60) };
+}
+
+#[test]
+fn nbf_in_the_future_is_refused() {
+    assert!(check(&with_claim("nbf", json!(NOW_SECS + LEEWAY_SECS))).is_ok());
+    assert_eq!(
+        check(&with_claim("nbf", json!(NOW_SECS + LEEWAY_SECS + 1))),
+        Err(TokenErrorKind::Invalid)
+    );
+    assert_eq!(
+        check(&with_claim("nbf", json!("0"))),
+        Err(TokenErrorKind::Invalid)
+    );
+}
+
+#[test]
+fn scopes_from_scope_or_permissions() {
+    let need = vec!["read:data".to_string()];
+    assert!(check_with(&jwt(&claims()), &need).is_ok());
+    assert_eq!(
+        check_with(&with_claim("scope", json!("openid read:datas")), &need),
+        Err(TokenErrorKind::InsufficientScope)
+    );
+    let mut c = claims();
+    c.as_object_mut().unwrap().remove("scope");
+    c["permissions"] = json!(["read:data"]);
+    assert!(check_with(&jwt(&c), &need).is_ok());
+    let both = vec!["read:data".to_string(), "write:data".to_string()];
+    assert_eq!(
+        check_with(&jwt(&claims()), &both),
+        Err(TokenErrorKind::InsufficientScope)
+    );
+}
+
+#[test]
+fn sub_is_required_and_sane() {
+    assert_eq!(
+        check(&with_claim("sub", Value::Null)),
+        Err(TokenErrorKind::Invalid)
+    );
+    assert_eq!(
+        check(&with_claim("sub", json!(""))),
+        Err(TokenErrorKind::Invalid)
+    );
+    assert_eq!(
+        check(&with_claim("sub", json!("x".repeat(300)))),
+        Err(TokenErrorKind::Invalid)
+    );
+    assert_eq!(
+        check(&with_claim("sub", json!("a\r\nx-auth-user: admin"))),
+        Err(TokenErrorKind::Invalid)
+    );
+    let id = check(&with_claim("email", json!("e\nvil@example.com"))).unwrap();
+    assert_eq!(
+        id.email, None,
+        "an email that could split a header is dropped"
+    );
+}
+
+#[test]
+fn algorithm_is_pinned_to_rs256() {
+    let c = claims();
+    for alg in [
+        "none", "HS256", "RS384", "RS512", "PS256", "ES256", "rs256", "",
+    ] {
+        let token = sign(&json!({"alg": alg, "kid": "k1"}), &c, 0);
+        assert_eq!(check(&token), Err(TokenErrorKind::Invalid), "alg {alg}");
+    }
+    let unsigned = format!(
+        "{}.{}.",
+        b64(br#"{"alg":"none"}"#),
+        b64(c.to_string().as_bytes())
+    );
+    assert!(
+        token_from_header(unsigned.as_bytes()).is_err(),
+        "empty signature segment"
+    );
+}
+
+#[test]
+fn hs256_signed_with_the_public_key_is_refused() {
+    // The classic confusion attack: HMAC keyed with the RSA public key's bytes.
+    use sha2::Sha256;
+    let header = json!({"alg": "HS256", "kid": "k1"});
+    let input = format!(
+        "{}.{}",
+        b64(header.to_string().as_bytes()),
+        b64(claims().to_string().as_bytes())
+    );
+    let fake_mac = Sha256::digest(format!("{}{}", jwk("k1", 0)["n"], input).as_bytes());
+    let token = format!("{input}.{}", b64(&fake_mac));
+    assert_eq!(check(&token), Err(TokenErrorKind::Invalid));
+}
+
+#[test]
+fn kid_only_selects_a_cached_key() {
+    let c = claims();
+    for kid in [
+        json!("nope"),
+        json!(""),
+        json!("../../etc/passwd"),
+        json!("k".repeat(300)),
+        json!(7),
+        Value::Null,
+    ] {
+        let token = sign(&json!({"alg": "RS256", "kid": kid}), &c, 0);
+        let result = parse_jwt(&token).map(|j| j.verify(&keyset()));
+        assert!(
+            matches!(result, Err(_) | Ok(Err(VerifyError::UnknownKey))),
+            "kid {kid} must not verify"
+        );
+    }
+    // jku/x5u are never consulted: the key still comes from the cache only.
+    let token = sign(
+        &json!({"alg": "RS256", "kid": "k1", "jku": "https://evil/jwks", "x5u": "https://evil/x"}),
+        &c,
+        0,
+    );
+    assert!(check(&token).is_ok());
+    let token = sign(
+        &json!({"alg": "RS256", "kid": "k1", "jku": "https://evil/jwks"}),
+        &c,
+        1,
+    );
+    assert_eq!(
+        check(&token),
+        Err(TokenErrorKind::Invalid),
+        "signed by a key we do not have"
+    );
+}
+
+#[test]
+fn tampering_breaks_the_signature() {
+    let token = jwt(&claims());
+    let parts: Vec<&str> = token.split('.').collect();
+    let mut evil = claims();
+    evil["sub"] = json!("auth0|admin");
+    let tampered = format!(
+        "{}.{}.{}",
+        parts[0],
+        b64(evil.to_string().as_bytes()),
+        parts[2]
+    );
+    assert_eq!(check(&tampered), Err(TokenErrorKind::Invalid));
+    let mut sig = parts[2].to_string();
+    sig.replace_range(0..2, if sig.starts_with("AA") { "BB" } else { "AA" });
+    assert_eq!(
+        check(&format!("{}.{}.{}", parts[0], parts[1], sig)),
+        Err(TokenErrorKind::Invalid)
+    );
+    assert_eq!(
+        check(&format!("{}.{}.{}", parts[0], parts[1], &parts[2][..20])),
+        Err(TokenErrorKind::Invalid)
+    );
+}
+
+#[test]
+fn critical_extensions_are_refused() {
+    let token = sign(
+        &json!({"alg": "RS256", "kid": "k1", "crit": ["exp"]}),
+        &claims(),
+        0,
+    );
+    assert_eq!(check(&token), Err(TokenErrorKind::Invalid));
+}
+
+#[test]
+fn malformed_shapes_never_reach_verification() {
+    let good = jwt(&claims());
+    let p: Vec<&str> = good.split('.').collect();
+    for bad in [
+        String::new(),
+        "Bearer".to_string(),
+        "Bearer ".to_string(),
+        format!("{}.{}", p[0], p[1]),
+        format!("{}..{}", p[0], p[2]),
+        format!(".{}.{}", p[1], p[2]),
+        format!("{good}."),
+        format!("{}.{}.{}.{}", p[0], p[1], p[2], p[2]),
+        "a b c".to_string(),
+        "tok\u{e9}n".to_string(),
+        "x".repeat(MAX_TOKEN_BYTES + 1),
+        "Basic dXNlcjpwYXNz".to_string(),
+    ] {
+        assert!(token_from_header(bad.as_bytes()).is_err(), "{bad:.60}");
+    }
+    assert!(token_from_header(b"\xff\xfe").is_err());
+}
+
+#[test]
+fn token_shapes() {
+    let good = jwt(&claims());
+    assert_eq!(
+        token_from_header(format!("Bearer {good}").as_bytes()),
+        Ok(TokenShape::Jwt(&good))
+    );
+    assert_eq!(
+        token_from_header(format!("bearer   {good} ").as_bytes()),
+        Ok(TokenShape::Jwt(&good))
+    );
+    assert_eq!(
+        token_from_header(good.as_bytes()),
+        Ok(TokenShape::Jwt(&good)),
+        "mo-auth's bare token"
+    );
+    assert_eq!(
+        token_from_header(b"Bearer abcDEF-_123"),
+        Ok(TokenShape::Opaque("abcDEF-_123"))
+    );
+    let jwe = "eyJhbGciOiJkaXIiLCJlbmMiOiJBMjU2R0NNIn0..iv.ciphertext.tag";
+    assert_eq!(
+        token_from_header(jwe.as_bytes()),
+        Ok(TokenShape::Opaque(jwe))
+    );
+}
+
+#[test]
+fn undecodable_segments_are_invalid() {
+    let good = jwt(&claims());
+    let p: Vec<&str> = good.split('.').collect();
+    let not_json = b64(b"not json");
+    let array = b64(b"[1,2]");
+    for bad in [
+        format!("{}=.{}.{}", p[0], p[1], p[2]),
+        format!("{}.{}!.{}", p[0], p[1], p[2]),
+        format!("{not_json}.{}.{}", p[1], p[2]),
+        format!("{}.{not_json}.{}", p[0], p[2]),
+        format!("{array}.{}.{}", p[1], p[2]),
+        format!("{}.{array}.{}", p[0], p[2]),
+    ] {
+        assert_eq!(check(&bad), Err(TokenErrorKind::Invalid), "{bad:.80}");
+    }
+}

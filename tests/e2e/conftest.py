@@ -1,0 +1,65 @@
+import pytest
+
+from harness import STARTED, WASM, ENVOY, Envoy, plugin_config
+from idp import TestIdp
+from upstream import EchoApp
+
+
+def pytest_sessionstart(session):
+    for needed in (ENVOY, WASM):
+        if not needed.exists():
+            raise pytest.UsageError(f"{needed} is missing: run `make build` (make test does)")
+
+
+@pytest.fixture(scope="session")
+def idp():
+    server = TestIdp().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def idp_reset(idp):
+    """Every test starts with a healthy IdP."""
+    idp.fault = None
+    yield
+    idp.fault = None
+
+
+@pytest.fixture(scope="session")
+def app():
+    server = EchoApp().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def make_envoy(idp, app):
+    """Starts Envoys with the given config overrides; stops them after the test."""
+    started = []
+
+    def make(start=True, raw_config=None, idp_port=None, **overrides):
+        envoy = Envoy(plugin_config(idp, **overrides), idp_port or idp.port, app.port, raw_config)
+        started.append(envoy)
+        return envoy.start() if start else envoy
+
+    yield make
+    for envoy in started:
+        envoy.stop()
+
+
+@pytest.fixture(scope="module")
+def envoy(idp, app):
+    """One Envoy with the default test configuration, shared by a module's tests."""
+    e = Envoy(plugin_config(idp), idp.port, app.port).start()
+    yield e
+    e.stop()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call" and report.failed:
+        for e in STARTED[-3:]:
+            report.sections.append((f"envoy log {e.log_path}", e.log()[-6000:]))

@@ -1,0 +1,224 @@
+"""Runs a real Envoy (`.venv/bin/envoy`, `--concurrency 2`) with the built filter, on
+loopback ports picked free, and talks HTTP/1.1 to it."""
+
+import http.client
+import json
+import os
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+ENVOY = ROOT / ".venv" / "bin" / "envoy"
+WASM = ROOT / "target" / "wasm32-wasip1" / "release" / "auth0_session.wasm"
+
+# Every Envoy started by the current test, so a failing test can print their logs.
+STARTED = []
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def plugin_config(idp, **overrides) -> dict:
+    """The filter configuration used by the tests: DESIGN §4, pointed at the test IdP."""
+    config = {
+        "auth0": {
+            "domain": idp.domain,
+            "api": {"identifier": idp.audience},
+            "cluster": "auth0",
+            "timeout": "2second",
+        },
+        "session": {"cookie": {"secure": False}},
+        "public": ["/healthz", "/static/"],
+    }
+    for key, value in overrides.items():
+        section, _, leaf = key.partition("__")
+        if leaf:
+            config.setdefault(section, {})[leaf] = value
+        else:
+            config[key] = value
+    return config
+
+
+ENVOY_YAML = """
+admin:
+  address: {{socket_address: {{address: 127.0.0.1, port_value: {admin}}}}}
+static_resources:
+  listeners:
+  - name: main
+    address: {{socket_address: {{address: 127.0.0.1, port_value: {port}}}}}
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: ingress
+          normalize_path: true
+          merge_slashes: true
+          max_request_headers_kb: 96
+          route_config:
+            virtual_hosts:
+            - name: app
+              domains: ["*"]
+              routes:
+              - match: {{prefix: "/"}}
+                route: {{cluster: app}}
+          http_filters:
+          - name: envoy.filters.http.wasm
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm
+              config:
+                name: auth0_session
+                root_id: auth0_session
+                failure_policy: FAIL_CLOSED
+                configuration:
+                  "@type": type.googleapis.com/google.protobuf.StringValue
+                  value: {config}
+                vm_config:
+                  vm_id: auth0_session
+                  runtime: envoy.wasm.runtime.v8
+                  code: {{local: {{filename: {wasm}}}}}
+          - name: envoy.filters.http.router
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
+  clusters:
+  - name: app
+    type: STATIC
+    connect_timeout: 1s
+    load_assignment:
+      cluster_name: app
+      endpoints: [{{lb_endpoints: [{{endpoint: {{address: {{socket_address: {{address: 127.0.0.1, port_value: {app_port}}}}}}}}}]}}]
+  - name: auth0
+    type: STATIC
+    connect_timeout: 1s
+    load_assignment:
+      cluster_name: auth0
+      endpoints: [{{lb_endpoints: [{{endpoint: {{address: {{socket_address: {{address: 127.0.0.1, port_value: {idp_port}}}}}}}}}]}}]
+"""
+
+
+class Envoy:
+    def __init__(self, config: dict, idp_port: int, app_port: int, raw_config: str = None):
+        self.port = free_port()
+        self.admin = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="envoy-e2e-"))
+        self.log_path = self.dir / "envoy.log"
+        value = raw_config if raw_config is not None else json.dumps(config)
+        yaml = ENVOY_YAML.format(
+            admin=self.admin,
+            port=self.port,
+            config=json.dumps(value),
+            wasm=json.dumps(str(WASM)),
+            app_port=app_port,
+            idp_port=idp_port,
+        )
+        self.yaml_path = self.dir / "envoy.yaml"
+        self.yaml_path.write_text(yaml)
+        self.proc = None
+
+    def start(self, wait=True, timeout=30):
+        self.proc = subprocess.Popen(
+            [str(ENVOY), "-c", str(self.yaml_path), "--concurrency", "2", "--disable-hot-restart",
+             "-l", "info", "--log-path", str(self.log_path)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        )
+        STARTED.append(self)
+        if wait:
+            self.wait_ready(timeout)
+        return self
+
+    def wait_ready(self, timeout=30):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"envoy exited with {self.proc.returncode}\n{self.log()}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.admin}/ready", timeout=1) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"envoy not ready after {timeout}s\n{self.log()}")
+
+    def wait_exit(self, timeout=30) -> int:
+        return self.proc.wait(timeout)
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    # -- talking to it ------------------------------------------------------------------
+
+    def request(self, path, method="GET", headers=None, body=None, conn=None):
+        """One request; returns a Response. Pass `conn` to reuse a connection."""
+        own = conn is None
+        conn = conn or self.connect()
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            r = conn.getresponse()
+            return Response(r.status, r.getheaders(), r.read())
+        finally:
+            if own:
+                conn.close()
+
+    def connect(self):
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=15)
+
+    def stats(self, prefix="auth0_session") -> dict:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.admin}/stats?filter={prefix}", timeout=5) as r:
+            text = r.read().decode()
+        out = {}
+        for line in text.splitlines():
+            name, _, value = line.partition(": ")
+            try:
+                out[name] = int(value)
+            except ValueError:
+                out[name] = value
+        return out
+
+    def stat(self, name) -> int:
+        return self.stats(name).get(name, 0)
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def header(self, name):
+        values = self.all(name)
+        return values[0] if values else None
+
+    def all(self, name):
+        return [v for k, v in self.headers if k.lower() == name.lower()]
+
+    def json(self):
+        return json.loads(self.body)
+
+    def __repr__(self):
+        return f"<{self.status} {self.body[:300]!r}>"

@@ -1,0 +1,162 @@
+"""A test identity provider that behaves like an Auth0 tenant towards the filter.
+
+RS256 JWT access tokens with a `kid`, a JWKS endpoint, `/userinfo` for JWTs (when `aud`
+holds the userinfo URL) and for opaque tokens, key rotation, and switchable faults:
+HTTP 500, slow answers, or dropping the connection without an answer.
+"""
+
+import base64
+import json
+import secrets
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def b64json(obj) -> str:
+    return b64url(json.dumps(obj, separators=(",", ":")).encode())
+
+
+class SigningKey:
+    def __init__(self, kid: str, bits: int = 2048):
+        self.kid = kid
+        self.private = rsa.generate_private_key(public_exponent=65537, key_size=bits)
+
+    def sign(self, message: bytes) -> bytes:
+        return self.private.sign(message, padding.PKCS1v15(), hashes.SHA256())
+
+    def jwk(self) -> dict:
+        numbers = self.private.public_key().public_numbers()
+        n = numbers.n.to_bytes((numbers.n.bit_length() + 7) // 8, "big")
+        e = numbers.e.to_bytes((numbers.e.bit_length() + 7) // 8, "big")
+        return {"kty": "RSA", "use": "sig", "alg": "RS256", "kid": self.kid, "n": b64url(n), "e": b64url(e)}
+
+    def public_pem(self) -> bytes:
+        return self.private.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+
+
+class TestIdp:
+    """Start with `start()`; mint tokens with `jwt()` and `opaque()`; flip `fault`."""
+
+    def __init__(self, domain="tenant.test", audience="https://api.example.com/"):
+        self.domain = domain
+        self.audience = audience
+        self.issuer = f"https://{domain}/"
+        self.userinfo_url = f"https://{domain}/userinfo"
+        self.keys = [SigningKey("key-1")]
+        self.profiles = {}  # token -> profile, for /userinfo
+        self.fault = None  # None | "500" | "drop" | ("delay", seconds)
+        self.hits = {"jwks": 0, "userinfo": 0}
+        self.lock = threading.Lock()
+        self.server = None
+
+    # -- tokens -------------------------------------------------------------------------
+
+    @property
+    def key(self) -> SigningKey:
+        return self.keys[0]
+
+    def claims(self, sub="auth0|alice", **overrides):
+        now = int(time.time())
+        claims = {
+            "iss": self.issuer,
+            "sub": sub,
+            "aud": [self.audience, self.userinfo_url],
+            "iat": now,
+            "exp": now + 3600,
+            "scope": "openid profile email read:data",
+        }
+        claims.update(overrides)
+        return {k: v for k, v in claims.items() if v is not None}
+
+    def sign_jwt(self, header: dict, claims: dict, key: SigningKey = None) -> str:
+        key = key or self.key
+        signing_input = f"{b64json(header)}.{b64json(claims)}".encode()
+        return signing_input.decode() + "." + b64url(key.sign(signing_input))
+
+    def jwt(self, sub="auth0|alice", email="alice@example.com", name="Alice", key=None, header=None, **claims):
+        """An access token; registered for /userinfo with the given profile."""
+        key = key or self.key
+        hdr = {"alg": "RS256", "typ": "JWT", "kid": key.kid}
+        hdr.update(header or {})
+        token = self.sign_jwt(hdr, self.claims(sub, **claims), key)
+        self.profiles[token] = {"sub": sub, "email": email, "name": name}
+        return token
+
+    def opaque(self, sub="auth0|olivia", email="olivia@example.com", name="Olivia"):
+        token = secrets.token_urlsafe(24)
+        self.profiles[token] = {"sub": sub, "email": email, "name": name}
+        return token
+
+    def rotate(self, kid: str) -> SigningKey:
+        """A new signing key first in line; the old one stays published."""
+        key = SigningKey(kid)
+        self.keys.insert(0, key)
+        return key
+
+    # -- server -------------------------------------------------------------------------
+
+    def start(self):
+        idp = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def answer(self, status, body: dict):
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self):
+                path = self.path.split("?")[0]
+                kind = {"/.well-known/jwks.json": "jwks", "/userinfo": "userinfo"}.get(path)
+                if kind is None:
+                    return self.answer(404, {"error": "not_found"})
+                with idp.lock:
+                    idp.hits[kind] += 1
+                fault = idp.fault
+                if isinstance(fault, tuple) and fault[0] == "delay":
+                    time.sleep(fault[1])
+                elif fault == "500":
+                    return self.answer(500, {"error": "server_error"})
+                elif fault == "drop":
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
+                if kind == "jwks":
+                    return self.answer(200, {"keys": [k.jwk() for k in idp.keys]})
+                auth = self.headers.get("authorization", "")
+                token = auth[7:] if auth.lower().startswith("bearer ") else ""
+                profile = idp.profiles.get(token)
+                if profile is None:
+                    return self.answer(401, {"error": "invalid_token"})
+                return self.answer(200, profile)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    @property
+    def port(self) -> int:
+        return self.server.server_address[1]
+
+    def stop(self):
+        if self.server:
+            self.server.shutdown()
+            self.server.server_close()
