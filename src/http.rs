@@ -128,7 +128,9 @@ impl Http {
             keys: keys.as_deref(),
             now,
         };
-        let step = login.start(&env, &mut || key_cache::claim_refetch(&host, now));
+        let step = login.start(&env, &mut |have_keys| {
+            key_cache::claim_login_fetch(&host, now, have_keys)
+        });
         self.carry(shared, login, step, now)
     }
 }
@@ -183,7 +185,7 @@ impl HttpContext for Http {
         let path = header(":path").unwrap_or_default();
         let route = filter.route(&path);
         match route {
-            Route::Public => forward(filter.public()),
+            Route::Public => forward(filter.public(header("cookie").as_deref())),
             Route::Protected => {
                 let host = shared.host();
                 match filter.protected(&host, header("cookie").as_deref(), now) {

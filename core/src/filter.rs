@@ -40,6 +40,14 @@ pub struct Filter {
     max_ms: u64,
 }
 
+fn push_cookie_edit(edits: &mut Vec<HeaderEdit<'_>>, edit: CookieEdit) {
+    match edit {
+        CookieEdit::Unchanged => {}
+        CookieEdit::Remove => edits.push(HeaderEdit::Remove("cookie")),
+        CookieEdit::Replace(rest) => edits.push(HeaderEdit::Set("cookie", rest)),
+    }
+}
+
 fn millis(secs: u64) -> u64 {
     secs.saturating_mul(1_000)
 }
@@ -62,13 +70,22 @@ impl Filter {
         method == b"GET" || method == b"POST"
     }
 
-    /// A public path: forwarded without a session, client-sent identity headers removed.
-    pub fn public(&self) -> Vec<HeaderEdit<'_>> {
-        self.config
+    /// A public path: forwarded without a session; client-sent identity headers and our
+    /// cookie are removed, so the app never sees a session secret on any path.
+    pub fn public(&self, cookie_header: Option<&[u8]>) -> Vec<HeaderEdit<'_>> {
+        let mut edits: Vec<HeaderEdit<'_>> = self
+            .config
             .headers
             .iter()
             .map(|h| HeaderEdit::Remove(h.name.as_str()))
-            .collect()
+            .collect();
+        if let Some(header) = cookie_header {
+            push_cookie_edit(
+                &mut edits,
+                take_session_cookies(header, &self.config.cookie.name).1,
+            );
+        }
+        edits
     }
 
     /// The first live session among the request's session cookies, and the cookie edit.
@@ -111,11 +128,7 @@ impl Filter {
             }
         }
         let mut edits = self.identity_edits(&record);
-        match cookie_edit {
-            CookieEdit::Unchanged => {}
-            CookieEdit::Remove => edits.push(HeaderEdit::Remove("cookie")),
-            CookieEdit::Replace(rest) => edits.push(HeaderEdit::Set("cookie", rest)),
-        }
+        push_cookie_edit(&mut edits, cookie_edit);
         Decision::Forward(edits)
     }
 

@@ -255,12 +255,19 @@ fn logout_fails_closed_under_contention() {
 fn public_paths_strip_identity_headers() {
     let f = filter();
     assert_eq!(
-        f.public(),
+        f.public(None),
         vec![
             HeaderEdit::Remove("x-auth-user"),
             HeaderEdit::Remove("x-auth-email")
         ]
     );
+    let edits = f.public(Some(b"a=1; session=secret"));
+    assert_eq!(
+        edits.last(),
+        Some(&HeaderEdit::Set("cookie", b"a=1".to_vec())),
+        "the app never sees the secret"
+    );
+    assert_eq!(f.public(Some(b"a=1")).len(), 2, "other cookies untouched");
 }
 
 #[test]

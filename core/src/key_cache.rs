@@ -71,9 +71,16 @@ fn claim(host: &dyn SharedData, key: &str, now: Millis, interval: Millis) -> boo
         .is_ok()
 }
 
-/// May a login with an unknown `kid` (or no keys at all) fetch the JWKS now?
-pub fn claim_refetch(host: &dyn SharedData, now: Millis) -> bool {
-    claim(host, REFETCH_KEY, now, REFETCH_INTERVAL_MS)
+/// May a login fetch the JWKS now? With keys cached, the token's `kid` is unknown: at most
+/// one such fetch per 30 s, so a flood of made-up kids costs one fetch. With no keys at all
+/// (the IdP was unreachable so far), the timer's limit applies instead: the first logins
+/// after a start must not spend the unknown-kid budget that a key rotation will need.
+pub fn claim_login_fetch(host: &dyn SharedData, now: Millis, have_keys: bool) -> bool {
+    if have_keys {
+        claim(host, REFETCH_KEY, now, REFETCH_INTERVAL_MS)
+    } else {
+        claim(host, REFRESH_KEY, now, REFRESH_RETRY_MS)
+    }
 }
 
 /// Should this worker's timer fetch the JWKS now? True when none was fetched or the copy is
@@ -81,4 +88,46 @@ pub fn claim_refetch(host: &dyn SharedData, now: Millis) -> bool {
 pub fn claim_refresh(host: &dyn SharedData, now: Millis) -> bool {
     let due = fetched_at(host).is_none_or(|at| now >= at.saturating_add(REFRESH_INTERVAL_MS));
     due && claim(host, REFRESH_KEY, now, REFRESH_RETRY_MS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{jwks_json, MemHost};
+
+    #[test]
+    fn unknown_kid_fetches_are_one_per_30s_and_separate_from_startup() {
+        let host = MemHost::default();
+        assert!(claim_login_fetch(&host, 1_000, false), "no keys yet: fetch");
+        assert!(
+            !claim_login_fetch(&host, 2_000, false),
+            "not again within 5 s"
+        );
+        assert!(
+            claim_login_fetch(&host, 2_000, true),
+            "the unknown-kid budget is untouched"
+        );
+        assert!(!claim_login_fetch(&host, 31_999, true));
+        assert!(claim_login_fetch(&host, 32_000, true));
+    }
+
+    #[test]
+    fn the_timer_refreshes_when_due_and_only_one_worker_does() {
+        let host = MemHost::default();
+        assert!(claim_refresh(&host, 0), "nothing cached: due");
+        assert!(!claim_refresh(&host, 1), "claimed by another worker");
+        store(&host, 10, &jwks_json()).unwrap();
+        assert!(!claim_refresh(&host, 10_000), "fresh");
+        assert!(claim_refresh(&host, 10 + REFRESH_INTERVAL_MS));
+    }
+
+    #[test]
+    fn a_broken_answer_never_replaces_working_keys() {
+        let host = MemHost::default();
+        store(&host, 0, &jwks_json()).unwrap();
+        let mut cache = KeyCache::default();
+        assert_eq!(cache.current(&host).map(|k| k.len()), Some(1));
+        assert!(store(&host, 5, b"{\"keys\": []}").is_err());
+        assert_eq!(cache.current(&host).map(|k| k.len()), Some(1));
+    }
 }

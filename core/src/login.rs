@@ -112,18 +112,19 @@ impl Login {
         &self.token
     }
 
-    /// The first step. `may_refetch` is asked only when the token's `kid` is not cached.
+    /// The first step. `may_fetch` is asked only when the token's `kid` is not cached; it is
+    /// told whether any keys are cached at all.
     pub fn start(
         &mut self,
         env: &LoginEnv<'_>,
-        may_refetch: &mut dyn FnMut() -> bool,
+        may_fetch: &mut dyn FnMut(bool) -> bool,
     ) -> LoginStep {
         if !self.is_jwt {
             self.stage = Stage::AwaitUserinfo { from_jwt: None };
             return LoginStep::Call(Callout::Userinfo);
         }
         match self.verify(env) {
-            Err(VerifyError::UnknownKey) if may_refetch() => {
+            Err(VerifyError::UnknownKey) if may_fetch(env.keys.is_some()) => {
                 self.stage = Stage::AwaitJwks;
                 LoginStep::Call(Callout::Jwks)
             }

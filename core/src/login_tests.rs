@@ -17,7 +17,7 @@ fn bearer(token: &str) -> Vec<u8> {
 fn start(token: &str, keys: Option<&KeySet>, refetch: bool) -> (Login, LoginStep) {
     let config = config();
     let mut login = Login::new(Some(&bearer(token))).unwrap();
-    let step = login.start(&env(&config, keys), &mut || refetch);
+    let step = login.start(&env(&config, keys), &mut |_| refetch);
     (login, step)
 }
 
@@ -150,7 +150,7 @@ fn rotation_is_picked_up_after_the_refetch() {
     let mut login = Login::new(Some(&bearer(&token))).unwrap();
     let old = keyset();
     assert_eq!(
-        login.start(&env(&config, Some(&old)), &mut || true),
+        login.start(&env(&config, Some(&old)), &mut |_| true),
         LoginStep::Call(Callout::Jwks)
     );
     let rotated = KeySet::parse(
@@ -170,10 +170,23 @@ fn no_keys_at_all_is_503_not_401() {
     let token = jwt(&claims());
     let (_, step) = start(&token, None, false);
     assert_eq!(metric(&step), Some(Metric::LoginIdpUnavailable));
+    let cfg = config();
+    let mut asked = None;
+    Login::new(Some(&bearer(&token)))
+        .unwrap()
+        .start(&env(&cfg, None), &mut |have_keys| {
+            asked = Some(have_keys);
+            false
+        });
+    assert_eq!(
+        asked,
+        Some(false),
+        "the fetch limiter is told no keys are cached"
+    );
     let config = config();
     let mut login = Login::new(Some(&bearer(&token))).unwrap();
     assert_eq!(
-        login.start(&env(&config, None), &mut || true),
+        login.start(&env(&config, None), &mut |_| true),
         LoginStep::Call(Callout::Jwks)
     );
     assert_eq!(

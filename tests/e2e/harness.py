@@ -32,6 +32,7 @@ def plugin_config(idp, **overrides) -> dict:
             "domain": idp.domain,
             "api": {"identifier": idp.audience},
             "cluster": "auth0",
+            "scope": "read:data",
             "timeout": "2second",
         },
         "session": {"cookie": {"secure": False}},
