@@ -10,10 +10,11 @@ import json
 import secrets
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from servers import JsonHandler, LoopbackServer
 
 
 def b64url(data: bytes) -> str:
@@ -44,7 +45,7 @@ class SigningKey:
         )
 
 
-class TestIdp:
+class TestIdp(LoopbackServer):
     """Start with `start()`; mint tokens with `jwt()` and `opaque()`; flip `fault`."""
 
     def __init__(self, domain="tenant.test", audience="https://api.example.com/"):
@@ -57,7 +58,6 @@ class TestIdp:
         self.fault = None  # None | "500" | "drop" | ("delay", seconds)
         self.hits = {"jwks": 0, "userinfo": 0}
         self.lock = threading.Lock()
-        self.server = None
 
     # -- tokens -------------------------------------------------------------------------
 
@@ -108,20 +108,7 @@ class TestIdp:
     def start(self):
         idp = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def answer(self, status, body: dict):
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
+        class Handler(JsonHandler):
             def do_GET(self):
                 path = self.path.split("?")[0]
                 kind = {"/.well-known/jwks.json": "jwks", "/userinfo": "userinfo"}.get(path)
@@ -147,16 +134,4 @@ class TestIdp:
                     return self.answer(401, {"error": "invalid_token"})
                 return self.answer(200, profile)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    @property
-    def port(self) -> int:
-        return self.server.server_address[1]
-
-    def stop(self):
-        if self.server:
-            self.server.shutdown()
-            self.server.server_close()
+        return self.serve(Handler)
