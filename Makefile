@@ -28,9 +28,12 @@ $(VENV_STAMP): tests/e2e/requirements.txt
 	@touch $@
 
 # --- build --------------------------------------------------------------------------------
+SIDECAR := target/release/session-sidecar
+
 build: .rust-target
 	$(CARGO) build --release --target $(WASM_TARGET) -p auth0-session
-	@ls -l $(WASM)
+	$(CARGO) build --release -p session-sidecar
+	@ls -l $(WASM) $(SIDECAR)
 
 # --- checks -------------------------------------------------------------------------------
 fmt:

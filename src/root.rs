@@ -12,9 +12,13 @@ use session_core::config::Config;
 use session_core::filter::{Filter, Host};
 use session_core::jwks::MAX_JWKS_BYTES;
 use session_core::key_cache::{self, KeyCache};
+use session_core::limiter;
 use session_core::login::Callout;
 use session_core::metrics::Metric;
 use session_core::store::BUCKETS;
+use session_core::sync::{
+    self, Batch, RecentMisses, MAX_ANSWER_BYTES, SIDECAR_TIMEOUT_MS, SYNC_INTERVAL_MS,
+};
 
 use crate::host::{callout_body, callout_status, log, now_millis, EnvoyHost, Stats};
 use crate::http::Http;
@@ -24,6 +28,7 @@ pub struct Shared {
     pub filter: Filter,
     pub stats: Stats,
     pub keys: RefCell<KeyCache>,
+    pub misses: RefCell<RecentMisses>,
 }
 
 impl Shared {
@@ -32,29 +37,32 @@ impl Shared {
     }
 
     /// Dispatches an IdP callout; the answer comes to the context that called this.
-    pub fn dispatch(&self, callout: &Callout, token: &str) -> Option<u32> {
+    pub fn dispatch_idp(&self, callout: &Callout, token: &str) -> Option<u32> {
         let a = &self.filter.config.auth0;
         let headers = self.filter.callout_headers(callout, token);
-        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        match hostcalls::dispatch_http_call(
+        dispatch(
             &a.cluster,
-            headers,
+            &headers,
             None,
-            vec![],
             Duration::from_secs(a.timeout_secs),
-        ) {
-            Ok(id) => Some(id),
-            Err(status) => {
-                log(
-                    LogLevel::Warn,
-                    &format!(
-                        "callout to cluster {:?} failed to start: {status:?}",
-                        a.cluster
-                    ),
-                );
-                None
-            }
-        }
+        )
+    }
+
+    /// Dispatches a call to the session sidecar (none when no sidecar is configured).
+    pub fn dispatch_sidecar(
+        &self,
+        method: &'static str,
+        path: String,
+        body: Option<&[u8]>,
+    ) -> Option<u32> {
+        let sidecar = self.filter.config.sidecar.as_ref()?;
+        let headers = self.filter.sidecar_headers(method, path);
+        dispatch(
+            &sidecar.cluster,
+            &headers,
+            body,
+            Duration::from_millis(SIDECAR_TIMEOUT_MS),
+        )
     }
 
     /// Stores a JWKS callout answer for every worker. True when a usable JWKS was stored.
@@ -85,6 +93,25 @@ impl Shared {
     }
 }
 
+fn dispatch(
+    cluster: &str,
+    headers: &[(&'static str, String)],
+    body: Option<&[u8]>,
+    timeout: Duration,
+) -> Option<u32> {
+    let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    match hostcalls::dispatch_http_call(cluster, headers, body, vec![], timeout) {
+        Ok(id) => Some(id),
+        Err(status) => {
+            log(
+                LogLevel::Warn,
+                &format!("call to cluster {cluster:?} failed to start: {status:?}"),
+            );
+            None
+        }
+    }
+}
+
 /// Buckets swept per tick per VM: a full pass takes BUCKETS / SWEEP_PER_TICK seconds.
 const SWEEP_PER_TICK: usize = 64;
 
@@ -92,6 +119,7 @@ const SWEEP_PER_TICK: usize = 64;
 pub struct Root {
     shared: Option<Rc<Shared>>,
     jwks_call: Option<u32>,
+    sync_call: Option<(u32, Batch)>,
     sweep_cursor: usize,
 }
 
@@ -103,12 +131,20 @@ impl Context for Root {
         body_size: usize,
         _: usize,
     ) {
-        if self.jwks_call != Some(token_id) {
+        let Some(shared) = self.shared.clone() else {
             return;
-        }
-        self.jwks_call = None;
-        if let Some(shared) = &self.shared {
+        };
+        if self.jwks_call == Some(token_id) {
+            self.jwks_call = None;
             shared.receive_jwks(now_millis(), num_headers, body_size);
+        } else if self
+            .sync_call
+            .as_ref()
+            .is_some_and(|(id, _)| *id == token_id)
+        {
+            if let Some((_, batch)) = self.sync_call.take() {
+                receive_sync(&shared, &batch, num_headers, body_size);
+            }
         }
     }
 }
@@ -133,6 +169,7 @@ impl RootContext for Root {
             filter: Filter::new(config),
             stats: Stats::define(),
             keys: RefCell::new(KeyCache::default()),
+            misses: RefCell::new(RecentMisses::default()),
         }));
         // Start the sweep at a different place in each VM so that workers share the work.
         let mut seed = [0u8; 2];
@@ -149,9 +186,19 @@ impl RootContext for Root {
         let now = now_millis();
         let host = shared.host();
         if self.jwks_call.is_none() && key_cache::claim_refresh(&host, now) {
-            self.jwks_call = shared.dispatch(&Callout::Jwks, "");
+            self.jwks_call = shared.dispatch_idp(&Callout::Jwks, "");
             if self.jwks_call.is_none() {
                 host.count(Metric::JwksFetchFailed, 1);
+            }
+        }
+        if self.sync_call.is_none()
+            && shared.filter.config.sidecar.is_some()
+            && limiter::claim(&host, sync::LOCK_KEY, now, SYNC_INTERVAL_MS)
+        {
+            let batch = sync::build_batch(&host, now);
+            match shared.dispatch_sidecar("POST", "/sync".to_string(), Some(&batch.body)) {
+                Some(id) => self.sync_call = Some((id, batch)),
+                None => host.count(Metric::SyncErrors, 1),
             }
         }
         for _ in 0..SWEEP_PER_TICK {
@@ -167,5 +214,28 @@ impl RootContext for Root {
 
     fn get_type(&self) -> Option<ContextType> {
         Some(ContextType::HttpContext)
+    }
+}
+
+/// Applies the sidecar's answer to a sync batch; a failed batch is simply built again.
+fn receive_sync(shared: &Shared, batch: &Batch, num_headers: usize, body_size: usize) {
+    let host = shared.host();
+    let now = now_millis();
+    let answer = match callout_status(num_headers) {
+        Some(200) => callout_body(body_size, MAX_ANSWER_BYTES),
+        _ => None,
+    };
+    match answer.and_then(|body| sync::apply_answer(&host, batch, &body, now)) {
+        Some(applied) => {
+            host.count(Metric::SyncBatches, 1);
+            host.count(Metric::SessionsLive, applied.live_delta);
+            if applied.revoked > 0 {
+                log(
+                    LogLevel::Info,
+                    &format!("{} session(s) revoked by the sidecar", applied.revoked),
+                );
+            }
+        }
+        None => host.count(Metric::SyncErrors, 1),
     }
 }

@@ -5,12 +5,14 @@ use serde_json::json;
 
 use crate::config::{Claim, Config};
 use crate::cookie::{clear_cookie, set_cookie, take_session_cookies, CookieEdit};
+use crate::dirty;
 use crate::login::Callout;
 use crate::metrics::Metric;
 use crate::reply::Reply;
 use crate::routing::{route, Route};
-use crate::session::{new_secret, RecordView, Session, SessionHash, SECRET_BYTES};
-use crate::store::{self, SharedData};
+use crate::session::{new_secret, RecordView, Session, SessionHash, DIRTY, SECRET_BYTES};
+use crate::store::{self, DirtyRecord, SharedData};
+use crate::sync::{self, RecentMisses, Restored};
 use crate::time::{rfc3339, Millis};
 use crate::token::Identity;
 
@@ -30,6 +32,47 @@ pub enum HeaderEdit<'a> {
 pub enum Decision<'a> {
     Forward(Vec<HeaderEdit<'a>>),
     Reply(Reply),
+    /// Not in shared data, but the sidecar may have it (after an Envoy restart): ask it with
+    /// `GET` [`Filter::restore_path`], then call [`Filter::restored`].
+    Restore(PendingRestore),
+}
+
+/// A request waiting for the sidecar to say whether its session exists.
+#[derive(Debug, PartialEq, Eq)]
+pub struct PendingRestore {
+    pub hash: SessionHash,
+    keep_alive: bool,
+    cookie_edit: CookieEdit,
+}
+
+/// An answer that goes out once the sidecar has been told (or could not be).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Answer {
+    Now(Reply),
+    /// `POST /sync` with `body`, then call [`Filter::written_through`].
+    AfterSync(WriteThrough),
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct WriteThrough {
+    pub body: Vec<u8>,
+    reply: Reply,
+    records: Vec<DirtyRecord>,
+}
+
+#[cfg(test)]
+impl WriteThrough {
+    pub(crate) fn clone_for_tests(&self) -> WriteThrough {
+        WriteThrough {
+            body: self.body.clone(),
+            reply: self.reply.clone(),
+            records: self.records.clone(),
+        }
+    }
+
+    pub(crate) fn records_for_tests(&self) -> &[DirtyRecord] {
+        &self.records
+    }
 }
 
 /// The configured filter, shared by every request of a VM.
@@ -38,6 +81,13 @@ pub struct Filter {
     pub config: Config,
     inactive_ms: u64,
     max_ms: u64,
+}
+
+/// Where a request's session is.
+enum Lookup {
+    Live(SessionHash, store::Found),
+    Restorable(SessionHash),
+    None,
 }
 
 fn push_cookie_edit(edits: &mut Vec<HeaderEdit<'_>>, edit: CookieEdit) {
@@ -88,22 +138,55 @@ impl Filter {
         edits
     }
 
-    /// The first live session among the request's session cookies, and the cookie edit.
+    /// The first live session among the request's session cookies; or else, when a sidecar
+    /// is configured, the first well-formed cookie it has not recently denied, to restore.
     fn find_session(
         &self,
         host: &dyn Host,
         cookie_header: Option<&[u8]>,
         now: Millis,
-    ) -> (Option<(SessionHash, store::Found)>, CookieEdit) {
+        misses: &RecentMisses,
+    ) -> (Lookup, CookieEdit) {
         let Some(header) = cookie_header else {
-            return (None, CookieEdit::Unchanged);
+            return (Lookup::None, CookieEdit::Unchanged);
         };
         let (candidates, edit) = take_session_cookies(header, &self.config.cookie.name);
-        let found = candidates
+        let hashes: Vec<SessionHash> = candidates
             .iter()
             .filter_map(|value| SessionHash::of_cookie(value))
-            .find_map(|hash| store::lookup(host, &hash, now).map(|found| (hash, found)));
-        (found, edit)
+            .collect();
+        if let Some((hash, found)) = hashes
+            .iter()
+            .find_map(|hash| store::lookup(host, hash, now).map(|found| (*hash, found)))
+        {
+            return (Lookup::Live(hash, found), edit);
+        }
+        let restorable = self
+            .config
+            .sidecar
+            .as_ref()
+            .and_then(|_| hashes.into_iter().find(|hash| !misses.contains(hash, now)));
+        match restorable {
+            Some(hash) => (Lookup::Restorable(hash), edit),
+            None => (Lookup::None, edit),
+        }
+    }
+
+    fn syncs(&self) -> bool {
+        self.config.sidecar.is_some()
+    }
+
+    /// Slides a live session's idle window; a slide the sidecar should hear of marks the
+    /// bucket dirty. A failed slide is not an error: the session is live now, and the next
+    /// request tries again.
+    fn slide(&self, host: &dyn Host, hash: &SessionHash, now: Millis) -> Option<Session> {
+        let (after, written) =
+            store::touch(host, hash, now, self.inactive_ms, self.syncs()).ok()?;
+        host.count(Metric::SessionsLive, written.live_delta);
+        if written.dirtied {
+            dirty::mark(host, store::bucket_index(hash));
+        }
+        after
     }
 
     /// Any other path: forwarded with identity headers when the session is live (sliding its
@@ -113,23 +196,75 @@ impl Filter {
         host: &dyn Host,
         cookie_header: Option<&[u8]>,
         now: Millis,
+        misses: &RecentMisses,
     ) -> Decision<'_> {
-        let (found, cookie_edit) = self.find_session(host, cookie_header, now);
-        let Some((hash, found)) = found else {
-            host.count(Metric::Rejected, 1);
-            return Decision::Reply(Reply::unauthorized());
-        };
-        let record = found.record();
-        if store::needs_slide(&record, now, self.inactive_ms) {
-            // A failed slide does not make this request unauthenticated: the session is live
-            // now. The next request tries again.
-            if let Ok((_, delta)) = store::touch(host, &hash, now, self.inactive_ms) {
-                host.count(Metric::SessionsLive, delta);
+        match self.find_session(host, cookie_header, now, misses) {
+            (Lookup::Live(hash, found), cookie_edit) => {
+                let record = found.record();
+                if store::needs_slide(&record, now, self.inactive_ms) {
+                    self.slide(host, &hash, now);
+                }
+                let mut edits = self.identity_edits(&record);
+                push_cookie_edit(&mut edits, cookie_edit);
+                Decision::Forward(edits)
+            }
+            (Lookup::Restorable(hash), cookie_edit) => Decision::Restore(PendingRestore {
+                hash,
+                keep_alive: false,
+                cookie_edit,
+            }),
+            (Lookup::None, _) => {
+                host.count(Metric::Rejected, 1);
+                Decision::Reply(Reply::unauthorized())
             }
         }
-        let mut edits = self.identity_edits(&record);
-        push_cookie_edit(&mut edits, cookie_edit);
-        Decision::Forward(edits)
+    }
+
+    /// Path of the sidecar lookup for a pending restore.
+    pub fn restore_path(pending: &PendingRestore) -> String {
+        sync::restore_path(&pending.hash)
+    }
+
+    /// Carries on with a request after the sidecar answered a restore: a session it has is
+    /// put back in shared data with its original deadlines and the request proceeds; one it
+    /// does not have is refused (and remembered for a while); no answer fails closed (503).
+    pub fn restored(
+        &self,
+        host: &dyn Host,
+        pending: PendingRestore,
+        status: Option<u32>,
+        body: &[u8],
+        now: Millis,
+        misses: &mut RecentMisses,
+    ) -> Decision<'_> {
+        let session = match sync::parse_restore(&pending.hash, status, body, now) {
+            Restored::Found(session) => session,
+            Restored::NotFound => {
+                misses.insert(pending.hash, now);
+                host.count(Metric::Rejected, 1);
+                return Decision::Reply(Reply::unauthorized());
+            }
+            Restored::Unavailable => return Decision::Reply(Reply::store_unavailable()),
+        };
+        // Restored sessions are clean: the sidecar is where they came from.
+        match store::insert(host, &session, 0, now) {
+            Ok(written) => {
+                host.count(Metric::SessionsLive, written.live_delta);
+                host.count(Metric::Restored, 1);
+            }
+            Err(_) => return Decision::Reply(Reply::store_unavailable()),
+        }
+        if pending.keep_alive {
+            return Decision::Reply(self.keep_alive_reply(host, &pending.hash, now));
+        }
+        match store::lookup(host, &pending.hash, now) {
+            Some(found) => {
+                let mut edits = self.identity_edits(&found.record());
+                push_cookie_edit(&mut edits, pending.cookie_edit);
+                Decision::Forward(edits)
+            }
+            None => Decision::Reply(Reply::unauthorized()),
+        }
     }
 
     /// Sets every configured identity header from the session; one the session has no value
@@ -155,15 +290,34 @@ impl Filter {
     }
 
     /// Keep-alive: slides the idle window of a live session and says the new deadlines.
-    pub fn keep_alive(&self, host: &dyn Host, cookie_header: Option<&[u8]>, now: Millis) -> Reply {
-        let (found, _) = self.find_session(host, cookie_header, now);
-        let Some((hash, _)) = found else {
-            host.count(Metric::Rejected, 1);
-            return Reply::unauthorized();
-        };
-        match store::touch(host, &hash, now, self.inactive_ms) {
-            Ok((Some(session), delta)) => {
-                host.count(Metric::SessionsLive, delta);
+    pub fn keep_alive(
+        &self,
+        host: &dyn Host,
+        cookie_header: Option<&[u8]>,
+        now: Millis,
+        misses: &RecentMisses,
+    ) -> Decision<'_> {
+        match self.find_session(host, cookie_header, now, misses) {
+            (Lookup::Live(hash, _), _) => Decision::Reply(self.keep_alive_reply(host, &hash, now)),
+            (Lookup::Restorable(hash), cookie_edit) => Decision::Restore(PendingRestore {
+                hash,
+                keep_alive: true,
+                cookie_edit,
+            }),
+            (Lookup::None, _) => {
+                host.count(Metric::Rejected, 1);
+                Decision::Reply(Reply::unauthorized())
+            }
+        }
+    }
+
+    fn keep_alive_reply(&self, host: &dyn Host, hash: &SessionHash, now: Millis) -> Reply {
+        match store::touch(host, hash, now, self.inactive_ms, self.syncs()) {
+            Ok((Some(session), written)) => {
+                host.count(Metric::SessionsLive, written.live_delta);
+                if written.dirtied {
+                    dirty::mark(host, store::bucket_index(hash));
+                }
                 host.count(Metric::KeepAlive, 1);
                 Reply::json(
                     200,
@@ -174,9 +328,9 @@ impl Filter {
                     }),
                 )
             }
-            Ok((None, delta)) => {
+            Ok((None, written)) => {
                 // Expired or ended between the lookup and the write.
-                host.count(Metric::SessionsLive, delta);
+                host.count(Metric::SessionsLive, written.live_delta);
                 host.count(Metric::Rejected, 1);
                 Reply::unauthorized()
             }
@@ -185,25 +339,70 @@ impl Filter {
     }
 
     /// Logout: ends every session the request's cookies name and clears the cookie. Answers
-    /// 200 even without a session, so logging out twice is harmless.
-    pub fn logout(&self, host: &dyn Host, cookie_header: Option<&[u8]>, now: Millis) -> Reply {
-        let mut ended = false;
+    /// 200 even without a session, so logging out twice is harmless. With a sidecar, the end
+    /// is written through before the answer; until the sidecar has it, a tombstone stays.
+    pub fn logout(&self, host: &dyn Host, cookie_header: Option<&[u8]>, now: Millis) -> Answer {
+        let mut ended = Vec::new();
         if let Some(header) = cookie_header {
             let (candidates, _) = take_session_cookies(header, &self.config.cookie.name);
             for hash in candidates.iter().filter_map(|v| SessionHash::of_cookie(v)) {
-                match store::remove(host, &hash, now) {
+                match store::remove(host, &hash, now, self.syncs()) {
                     Ok(written) => {
                         host.count(Metric::SessionsLive, written.live_delta);
-                        ended |= written.before.is_some();
+                        if let Some(session) = written.before {
+                            ended.push(DirtyRecord {
+                                session,
+                                ended: true,
+                            });
+                        }
                     }
                     // Fail closed: the session may still be live, so do not claim otherwise.
-                    Err(_) => return Reply::store_unavailable(),
+                    Err(_) => return Answer::Now(Reply::store_unavailable()),
                 }
             }
         }
         host.count(Metric::Logout, 1);
-        Reply::json(200, &json!({ "logged_out": ended }))
-            .with_header("set-cookie", clear_cookie(&self.config.cookie))
+        let reply = Reply::json(200, &json!({ "logged_out": !ended.is_empty() }))
+            .with_header("set-cookie", clear_cookie(&self.config.cookie));
+        self.write_through(reply, ended)
+    }
+
+    fn write_through(&self, reply: Reply, records: Vec<DirtyRecord>) -> Answer {
+        if !self.syncs() || records.is_empty() {
+            return Answer::Now(reply);
+        }
+        let refs: Vec<&DirtyRecord> = records.iter().collect();
+        Answer::AfterSync(WriteThrough {
+            body: sync::request_body(None, &refs),
+            reply,
+            records,
+        })
+    }
+
+    /// The answer of a write-through: acknowledged records become clean; otherwise they stay
+    /// dirty and the sync timer retries until the sidecar has them. The reply goes out either
+    /// way: a sidecar outage does not stop logins or logouts.
+    pub fn written_through(
+        &self,
+        host: &dyn Host,
+        wt: WriteThrough,
+        acknowledged: bool,
+        now: Millis,
+    ) -> Reply {
+        for record in &wt.records {
+            if acknowledged {
+                host.count(
+                    Metric::SessionsLive,
+                    sync::acknowledge_one(host, record, now),
+                );
+            } else {
+                dirty::mark(host, store::bucket_index(&record.session.hash));
+            }
+        }
+        if !acknowledged {
+            host.count(Metric::SyncErrors, 1);
+        }
+        wt.reply
     }
 
     /// The end of a successful login: a new session under a new secret, and the answer that
@@ -214,18 +413,19 @@ impl Filter {
         identity: Identity,
         random: &[u8; SECRET_BYTES],
         now: Millis,
-    ) -> Reply {
+    ) -> Answer {
         let (secret, hash) = new_secret(random);
         let session = Session::new(hash, identity, now, self.inactive_ms, self.max_ms);
-        match store::insert(host, &session, now) {
+        let flags = if self.syncs() { DIRTY } else { 0 };
+        match store::insert(host, &session, flags, now) {
             Ok(written) => {
                 host.count(Metric::SessionsLive, written.live_delta);
                 host.count(Metric::LoginOk, 1);
             }
-            Err(_) => return Reply::store_unavailable(),
+            Err(_) => return Answer::Now(Reply::store_unavailable()),
         }
         let c = &self.config.cookie;
-        Reply::json(
+        let reply = Reply::json(
             200,
             &json!({
                 "name": c.name,
@@ -241,6 +441,13 @@ impl Filter {
         .with_header(
             "set-cookie",
             set_cookie(c, &secret, now, session.max_deadline),
+        );
+        self.write_through(
+            reply,
+            vec![DirtyRecord {
+                session,
+                ended: false,
+            }],
         )
     }
 
@@ -263,11 +470,35 @@ impl Filter {
         headers
     }
 
-    /// Drops expired sessions from one bucket (the timer walks all of them in turn).
+    /// Drops expired sessions from one bucket (the timer walks all of them in turn), and
+    /// re-marks it dirty if it holds records the sidecar lacks (see [`dirty`]).
     pub fn sweep(&self, host: &dyn Host, bucket: usize, now: Millis) {
-        if let Ok(delta) = store::sweep(host, bucket, now) {
-            host.count(Metric::SessionsLive, delta);
+        if let Ok(written) = store::sweep(host, bucket, now) {
+            host.count(Metric::SessionsLive, written.live_delta);
+            if written.dirty_left && self.syncs() {
+                dirty::mark(host, bucket);
+            }
         }
+    }
+
+    /// The request headers of a sidecar call.
+    pub fn sidecar_headers(
+        &self,
+        method: &'static str,
+        path: String,
+    ) -> Vec<(&'static str, String)> {
+        let token = self
+            .config
+            .sidecar
+            .as_ref()
+            .map_or("", |s| s.token.as_str());
+        vec![
+            (":method", method.to_string()),
+            (":path", path),
+            (":authority", "session-sidecar".to_string()),
+            ("authorization", format!("Bearer {token}")),
+            ("content-type", "application/json".to_string()),
+        ]
     }
 }
 

@@ -1,4 +1,5 @@
 use super::*;
+use crate::sync::RecentMisses;
 use crate::testing::{config, MemHost};
 use serde_json::Value;
 
@@ -11,6 +12,41 @@ fn filter() -> Filter {
     Filter::new(c)
 }
 
+fn now_reply(answer: Answer) -> Reply {
+    match answer {
+        Answer::Now(reply) => reply,
+        other => panic!("expected an immediate reply: {other:?}"),
+    }
+}
+
+fn create(f: &Filter, host: &MemHost, identity: Identity, random: &[u8; 32], now: Millis) -> Reply {
+    now_reply(f.create_session(host, identity, random, now))
+}
+
+fn logout(f: &Filter, host: &MemHost, cookie: Option<&[u8]>, now: Millis) -> Reply {
+    now_reply(f.logout(host, cookie, now))
+}
+
+fn reply_of(decision: Decision<'_>) -> Reply {
+    match decision {
+        Decision::Reply(reply) => reply,
+        other => panic!("expected a reply: {other:?}"),
+    }
+}
+
+fn protected<'a>(
+    f: &'a Filter,
+    host: &dyn Host,
+    cookie: Option<&[u8]>,
+    now: Millis,
+) -> Decision<'a> {
+    f.protected(host, cookie, now, &RecentMisses::default())
+}
+
+fn keep_alive(f: &Filter, host: &MemHost, cookie: Option<&[u8]>, now: Millis) -> Reply {
+    reply_of(f.keep_alive(host, cookie, now, &RecentMisses::default()))
+}
+
 fn alice() -> Identity {
     Identity {
         sub: "auth0|alice".into(),
@@ -21,7 +57,7 @@ fn alice() -> Identity {
 
 /// Logs in and returns the cookie header value.
 fn login(f: &Filter, host: &MemHost, seed: u8) -> String {
-    let reply = f.create_session(host, alice(), &[seed; 32], NOW);
+    let reply = create(f, host, alice(), &[seed; 32], NOW);
     assert_eq!(reply.status, 200);
     let body: Value = serde_json::from_str(&reply.body).unwrap();
     format!("session={}", body["value"].as_str().unwrap())
@@ -31,7 +67,7 @@ fn login(f: &Filter, host: &MemHost, seed: u8) -> String {
 fn login_answer_matches_the_contract() {
     let f = filter();
     let host = MemHost::default();
-    let reply = f.create_session(&host, alice(), &[7; 32], NOW);
+    let reply = create(&f, &host, alice(), &[7; 32], NOW);
     let body: Value = serde_json::from_str(&reply.body).unwrap();
     let keys: Vec<&str> = body
         .as_object()
@@ -82,7 +118,7 @@ fn protected_forwards_identity_and_strips_our_cookie() {
     let host = MemHost::default();
     let cookie = login(&f, &host, 1);
     let header = format!("theme=dark; {cookie}; lang=en");
-    match f.protected(&host, Some(header.as_bytes()), NOW + 10) {
+    match protected(&f, &host, Some(header.as_bytes()), NOW + 10) {
         Decision::Forward(edits) => assert_eq!(
             edits,
             vec![
@@ -93,7 +129,7 @@ fn protected_forwards_identity_and_strips_our_cookie() {
         ),
         other => panic!("{other:?}"),
     }
-    match f.protected(&host, Some(cookie.as_bytes()), NOW + 10) {
+    match protected(&f, &host, Some(cookie.as_bytes()), NOW + 10) {
         Decision::Forward(edits) => assert!(edits.contains(&HeaderEdit::Remove("cookie"))),
         other => panic!("{other:?}"),
     }
@@ -103,7 +139,8 @@ fn protected_forwards_identity_and_strips_our_cookie() {
 fn missing_claims_remove_their_header() {
     let f = filter();
     let host = MemHost::default();
-    let reply = f.create_session(
+    let reply = create(
+        &f,
         &host,
         Identity {
             sub: "s".into(),
@@ -115,7 +152,7 @@ fn missing_claims_remove_their_header() {
     );
     let body: Value = serde_json::from_str(&reply.body).unwrap();
     let cookie = format!("session={}", body["value"].as_str().unwrap());
-    match f.protected(&host, Some(cookie.as_bytes()), NOW) {
+    match protected(&f, &host, Some(cookie.as_bytes()), NOW) {
         Decision::Forward(edits) => assert!(edits.contains(&HeaderEdit::Remove("x-auth-email"))),
         other => panic!("{other:?}"),
     }
@@ -132,7 +169,7 @@ fn no_or_bad_cookie_is_401() {
         Some(&[b's'; 60][..]),
         Some(b"session=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
     ] {
-        match f.protected(&host, header, NOW) {
+        match protected(&f, &host, header, NOW) {
             Decision::Reply(r) => {
                 assert_eq!(r.status, 401);
                 assert!(r.body.contains("\"unauthorized\""));
@@ -165,7 +202,7 @@ fn malformed_cookies_cost_no_lookup() {
         b"session=!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!",
         b"session=",
     ] {
-        f.protected(&host, Some(header), NOW);
+        protected(&f, &host, Some(header), NOW);
     }
     assert_eq!(host.1.get(), 0);
 }
@@ -177,7 +214,7 @@ fn idle_expiry_and_absolute_expiry() {
     let cookie = login(&f, &host, 1);
     let ok = |at| {
         matches!(
-            f.protected(&host, Some(cookie.as_bytes()), at),
+            protected(&f, &host, Some(cookie.as_bytes()), at),
             Decision::Forward(_)
         )
     };
@@ -189,7 +226,7 @@ fn idle_expiry_and_absolute_expiry() {
     let cookie2 = login(&f, &host, 2);
     let ok2 = |at| {
         matches!(
-            f.protected(&host, Some(cookie2.as_bytes()), at),
+            protected(&f, &host, Some(cookie2.as_bytes()), at),
             Decision::Forward(_)
         )
     };
@@ -201,13 +238,13 @@ fn keep_alive_slides_and_reports_deadlines() {
     let f = filter();
     let host = MemHost::default();
     let cookie = login(&f, &host, 1);
-    let reply = f.keep_alive(&host, Some(cookie.as_bytes()), NOW + 1_000);
+    let reply = keep_alive(&f, &host, Some(cookie.as_bytes()), NOW + 1_000);
     assert_eq!(reply.status, 200);
     let body: Value = serde_json::from_str(&reply.body).unwrap();
     assert_eq!(body["idle_expires"], "2026-11-23T09:30:03Z");
     assert_eq!(body["expires"], "2026-11-23T09:30:05Z");
     assert_eq!(body["inactive_lifetime"], 2);
-    assert_eq!(f.keep_alive(&host, None, NOW).status, 401);
+    assert_eq!(keep_alive(&f, &host, None, NOW).status, 401);
     assert_eq!(host.count_of(Metric::KeepAlive), 1);
 }
 
@@ -216,7 +253,7 @@ fn logout_ends_the_session_and_clears_the_cookie() {
     let f = filter();
     let host = MemHost::default();
     let cookie = login(&f, &host, 1);
-    let reply = f.logout(&host, Some(cookie.as_bytes()), NOW + 1);
+    let reply = logout(&f, &host, Some(cookie.as_bytes()), NOW + 1);
     assert_eq!(reply.status, 200);
     assert_eq!(reply.body, r#"{"logged_out":true}"#);
     let clear = &reply
@@ -227,14 +264,14 @@ fn logout_ends_the_session_and_clears_the_cookie() {
         .1;
     assert!(clear.starts_with("session=; ") && clear.contains("Max-Age=0"));
     assert!(matches!(
-        f.protected(&host, Some(cookie.as_bytes()), NOW + 2),
+        protected(&f, &host, Some(cookie.as_bytes()), NOW + 2),
         Decision::Reply(_)
     ));
     assert_eq!(
-        f.logout(&host, Some(cookie.as_bytes()), NOW + 3).body,
+        logout(&f, &host, Some(cookie.as_bytes()), NOW + 3).body,
         r#"{"logged_out":false}"#
     );
-    assert_eq!(f.logout(&host, None, NOW + 3).status, 200);
+    assert_eq!(logout(&f, &host, None, NOW + 3).status, 200);
     assert_eq!(host.count_of(Metric::SessionsLive), 0);
 }
 
@@ -244,9 +281,9 @@ fn logout_fails_closed_under_contention() {
     let host = MemHost::default();
     let cookie = login(&f, &host, 1);
     host.fail_next_sets.set(store::CAS_RETRIES);
-    assert_eq!(f.logout(&host, Some(cookie.as_bytes()), NOW).status, 503);
+    assert_eq!(logout(&f, &host, Some(cookie.as_bytes()), NOW).status, 503);
     assert!(matches!(
-        f.protected(&host, Some(cookie.as_bytes()), NOW),
+        protected(&f, &host, Some(cookie.as_bytes()), NOW),
         Decision::Forward(_)
     ));
 }
@@ -277,7 +314,7 @@ fn duplicate_cookies_find_the_live_one() {
     let cookie = login(&f, &host, 1);
     let header = format!("session=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA; {cookie}");
     assert!(matches!(
-        f.protected(&host, Some(header.as_bytes()), NOW),
+        protected(&f, &host, Some(header.as_bytes()), NOW),
         Decision::Forward(_)
     ));
 }

@@ -6,7 +6,8 @@
 use std::rc::Rc;
 
 use crate::jwks::{decode_cached, encode_cached, KeySet};
-use crate::store::{SharedData, CAS_MISSING};
+use crate::limiter::claim;
+use crate::store::SharedData;
 use crate::time::Millis;
 
 const JWKS_KEY: &str = "auth0_session/jwks";
@@ -55,20 +56,6 @@ pub fn store(host: &dyn SharedData, now: Millis, json: &[u8]) -> Result<usize, S
 fn fetched_at(host: &dyn SharedData) -> Option<Millis> {
     let (value, _) = host.get(JWKS_KEY);
     value.as_deref().and_then(decode_cached).map(|(at, _)| at)
-}
-
-/// A process-wide rate limit: true for exactly one caller per `interval`.
-fn claim(host: &dyn SharedData, key: &str, now: Millis, interval: Millis) -> bool {
-    let (value, cas) = host.get(key);
-    let last = value
-        .as_deref()
-        .and_then(|v| v.first_chunk::<8>())
-        .map(|b| Millis::from_le_bytes(*b));
-    if last.is_some_and(|last| now < last.saturating_add(interval)) {
-        return false;
-    }
-    host.set(key, &now.to_le_bytes(), Some(cas.unwrap_or(CAS_MISSING)))
-        .is_ok()
 }
 
 /// May a login fetch the JWKS now? With keys cached, the token's `kid` is unknown: at most

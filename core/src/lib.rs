@@ -4,16 +4,19 @@
 
 pub mod config;
 pub mod cookie;
+pub mod dirty;
 pub mod duration;
 pub mod filter;
 pub mod jwks;
 pub mod key_cache;
+pub mod limiter;
 pub mod login;
 pub mod metrics;
 pub mod reply;
 pub mod routing;
 pub mod session;
 pub mod store;
+pub mod sync;
 pub mod time;
 pub mod token;
 

@@ -1,5 +1,5 @@
-//! The filter's Envoy stats. Envoy lists them on its admin `/stats` under these names (it
-//! keeps them in its `wasmcustom.` namespace and strips that prefix when printing).
+//! The filter's Envoy stats. Envoy 1.40 lists them on its admin `/stats` as
+//! `wasmcustom.<name>`.
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Metric {
@@ -15,12 +15,18 @@ pub enum Metric {
     Rejected,
     JwksFetchOk,
     JwksFetchFailed,
+    /// Sessions put back in shared data from the sidecar.
+    Restored,
+    /// Sync batches acknowledged by the sidecar.
+    SyncBatches,
+    /// Sidecar calls (batches, write-throughs) that failed; retried.
+    SyncErrors,
     /// Gauge: live sessions in shared data (expired ones count until a write or sweep drops them).
     SessionsLive,
 }
 
 impl Metric {
-    pub const ALL: [Metric; 12] = [
+    pub const ALL: [Metric; 15] = [
         Metric::LoginOk,
         Metric::LoginInvalidToken,
         Metric::LoginExpired,
@@ -32,6 +38,9 @@ impl Metric {
         Metric::Rejected,
         Metric::JwksFetchOk,
         Metric::JwksFetchFailed,
+        Metric::Restored,
+        Metric::SyncBatches,
+        Metric::SyncErrors,
         Metric::SessionsLive,
     ];
 
@@ -48,6 +57,9 @@ impl Metric {
             Metric::Rejected => "auth0_session.rejected",
             Metric::JwksFetchOk => "auth0_session.jwks.fetch_ok",
             Metric::JwksFetchFailed => "auth0_session.jwks.fetch_failed",
+            Metric::Restored => "auth0_session.sidecar.restored",
+            Metric::SyncBatches => "auth0_session.sidecar.sync_batches",
+            Metric::SyncErrors => "auth0_session.sidecar.sync_errors",
             Metric::SessionsLive => "auth0_session.sessions_live",
         }
     }

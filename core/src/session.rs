@@ -43,6 +43,17 @@ impl SessionHash {
     pub fn hex(&self) -> String {
         self.0.iter().map(|b| format!("{b:02x}")).collect()
     }
+
+    pub fn from_hex(text: &str) -> Option<SessionHash> {
+        if text.len() != 32 || !text.is_ascii() {
+            return None;
+        }
+        let mut out = [0u8; 16];
+        for (i, byte) in out.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
+        }
+        Some(SessionHash(out))
+    }
 }
 
 /// A new secret from 32 random bytes: the text for the client and the hash to store.
@@ -86,15 +97,23 @@ impl Session {
     }
 }
 
-const FIXED: usize = 16 + 8 * 3;
+/// Record flag: the sidecar does not have this record's current state yet.
+pub const DIRTY: u8 = 1;
+/// Record flag: the session has ended; the record stays (without identity) only until the
+/// sidecar has been told.
+pub const TOMBSTONE: u8 = 2;
 
-/// Appends the record form: hash, created, idle and max deadlines (u64 LE), then sub, email
-/// and name, each a length byte and that many bytes (255 at most: longer claims are never kept).
-pub fn encode_record(session: &Session, out: &mut Vec<u8>) {
+const FIXED: usize = 16 + 8 * 3 + 1;
+
+/// Appends the record form: hash, created, idle and max deadlines (u64 LE), flags, then sub,
+/// email and name, each a length byte and that many bytes (255 at most: longer claims are
+/// never kept).
+pub fn encode_record(session: &Session, flags: u8, out: &mut Vec<u8>) {
     out.extend_from_slice(&session.hash.0);
     out.extend_from_slice(&session.created.to_le_bytes());
     out.extend_from_slice(&session.idle_deadline.to_le_bytes());
     out.extend_from_slice(&session.max_deadline.to_le_bytes());
+    out.push(flags);
     let id = &session.identity;
     for field in [Some(&id.sub), id.email.as_ref(), id.name.as_ref()] {
         let bytes = field.map_or(&b""[..], |s| s.as_bytes());
@@ -133,8 +152,31 @@ impl<'a> RecordView<'a> {
         self.u64_at(32)
     }
 
+    pub fn flags(&self) -> u8 {
+        self.bytes[40]
+    }
+
+    pub fn is_tombstone(&self) -> bool {
+        self.flags() & TOMBSTONE != 0
+    }
+
+    pub fn is_dirty(&self) -> bool {
+        self.flags() & DIRTY != 0
+    }
+
+    /// A session that lets requests in now. Tombstones never do.
     pub fn is_live(&self, now: Millis) -> bool {
-        now < self.idle_deadline() && now < self.max_deadline()
+        !self.is_tombstone() && now < self.idle_deadline() && now < self.max_deadline()
+    }
+
+    /// Whether a bucket rewrite at `now` still keeps this record: live sessions, and
+    /// tombstones the sidecar has not heard of while their session could still be restored.
+    pub fn is_kept(&self, now: Millis) -> bool {
+        if self.is_tombstone() {
+            now < self.max_deadline()
+        } else {
+            self.is_live(now)
+        }
     }
 
     /// sub, email, name, as stored (empty when absent).

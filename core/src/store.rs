@@ -3,7 +3,7 @@
 //! bucket with compare-and-swap and drops the expired records it finds, so memory is bounded
 //! by live sessions, not by sessions ever created.
 
-use crate::session::{encode_record, records, RecordView, Session, SessionHash};
+use crate::session::{encode_record, records, RecordView, Session, SessionHash, DIRTY, TOMBSTONE};
 use crate::time::Millis;
 
 /// Number of bucket keys. More buckets make each per-request copy smaller; this many keeps a
@@ -95,23 +95,28 @@ pub struct Written {
     pub before: Option<Session>,
     /// Change in the number of live sessions stored.
     pub live_delta: i64,
+    /// A record became dirty: the caller marks the bucket in the dirty bitmap.
+    pub dirtied: bool,
+    /// Dirty records remain in the bucket after the write.
+    pub dirty_left: bool,
 }
 
 enum Edit {
     Keep,
     Drop,
-    Replace(Session),
+    Replace(Session, u8),
 }
 
-/// Rewrites one bucket under CAS: expired records are dropped, the record with `target` (if
-/// live) is edited, `append` is added. No write happens when nothing changes.
+/// Rewrites one bucket under CAS: records that are no longer kept (expired sessions, old
+/// tombstones) are dropped, the record with `target` is edited, `append` is added. No write
+/// happens when nothing changes.
 fn rewrite(
     host: &dyn SharedData,
     index: usize,
     now: Millis,
     target: Option<&SessionHash>,
-    edit: &dyn Fn(&Session) -> Edit,
-    append: Option<&Session>,
+    edit: &dyn Fn(&RecordView<'_>) -> Edit,
+    append: Option<(&Session, u8)>,
 ) -> Result<Written, StoreError> {
     let key = bucket_key(index);
     for _ in 0..CAS_RETRIES {
@@ -122,32 +127,45 @@ fn rewrite(
         let mut written = Written::default();
         let mut changed = false;
         for record in records(old) {
-            if !record.is_live(now) {
-                written.live_delta -= 1;
+            if !record.is_kept(now) {
+                if !record.is_tombstone() {
+                    written.live_delta -= 1;
+                }
                 changed = true;
                 continue;
             }
-            if target.is_some_and(|t| record.hash() == t.0) {
-                let session = record.to_session();
-                match edit(&session) {
-                    Edit::Keep => out.extend_from_slice(record.bytes),
-                    Edit::Drop => {
-                        written.live_delta -= 1;
-                        changed = true;
-                    }
-                    Edit::Replace(new) => {
-                        encode_record(&new, &mut out);
-                        changed = true;
-                    }
-                }
-                written.before = Some(session);
-            } else {
+            if target.is_none_or(|t| record.hash() != t.0) {
                 out.extend_from_slice(record.bytes);
+                written.dirty_left |= record.is_dirty();
+                continue;
+            }
+            if record.is_live(now) {
+                written.before = Some(record.to_session());
+            }
+            match edit(&record) {
+                Edit::Keep => {
+                    out.extend_from_slice(record.bytes);
+                    written.dirty_left |= record.is_dirty();
+                }
+                Edit::Drop => {
+                    written.live_delta -= i64::from(record.is_live(now));
+                    changed = true;
+                }
+                Edit::Replace(new, flags) => {
+                    let tombstone = flags & TOMBSTONE != 0;
+                    written.live_delta -= i64::from(record.is_live(now) && tombstone);
+                    written.dirtied |= flags & DIRTY != 0 && !record.is_dirty();
+                    written.dirty_left |= flags & DIRTY != 0;
+                    encode_record(&new, flags, &mut out);
+                    changed = true;
+                }
             }
         }
-        if let Some(session) = append {
-            encode_record(session, &mut out);
+        if let Some((session, flags)) = append {
+            encode_record(session, flags, &mut out);
             written.live_delta += 1;
+            written.dirtied |= flags & DIRTY != 0;
+            written.dirty_left |= flags & DIRTY != 0;
             changed = true;
         }
         if !changed {
@@ -162,10 +180,11 @@ fn rewrite(
     Err(StoreError::Contended)
 }
 
-/// Stores a new session.
+/// Stores a new session with the given flags (`DIRTY` when the sidecar must still hear of it).
 pub fn insert(
     host: &dyn SharedData,
     session: &Session,
+    flags: u8,
     now: Millis,
 ) -> Result<Written, StoreError> {
     rewrite(
@@ -174,34 +193,58 @@ pub fn insert(
         now,
         Some(&session.hash),
         &|_| Edit::Drop,
-        Some(session),
+        Some((session, flags)),
     )
 }
 
-/// Ends a session; `before` says whether it was live.
+/// Ends a session; `before` says whether it was live. With `tombstone`, a dirty tombstone
+/// stays until the sidecar has been told (the caller could not tell it now).
 pub fn remove(
     host: &dyn SharedData,
     hash: &SessionHash,
     now: Millis,
+    tombstone: bool,
 ) -> Result<Written, StoreError> {
     rewrite(
         host,
         bucket_index(hash),
         now,
         Some(hash),
-        &|_| Edit::Drop,
+        &|record| {
+            if tombstone {
+                Edit::Replace(tombstone_of(record), TOMBSTONE | DIRTY)
+            } else {
+                Edit::Drop
+            }
+        },
         None,
     )
 }
 
+fn tombstone_of(record: &RecordView<'_>) -> Session {
+    let mut s = record.to_session();
+    s.identity = crate::token::Identity {
+        sub: String::new(),
+        email: None,
+        name: None,
+    };
+    s
+}
+
+/// The step at which slid idle deadlines are worth telling the sidecar: an active session
+/// is synced at most once per step, and the sidecar's idle deadline is at most this stale.
+pub const SYNC_STEP_MS: u64 = 5_000;
+
 /// Slides the idle deadline of a live session to `now + inactive_ms` (never past its absolute
-/// deadline). Returns the session as it is after the write, or `None` if it is not live.
+/// deadline). With `sync`, the record becomes dirty when the deadline crosses a sync step.
+/// Returns the session as it is after the write (`None` if it is not live) and the write.
 pub fn touch(
     host: &dyn SharedData,
     hash: &SessionHash,
     now: Millis,
     inactive_ms: u64,
-) -> Result<(Option<Session>, i64), StoreError> {
+    sync: bool,
+) -> Result<(Option<Session>, Written), StoreError> {
     let slide = |s: &Session| {
         let mut s = s.clone();
         s.idle_deadline = now.saturating_add(inactive_ms).min(s.max_deadline);
@@ -212,15 +255,112 @@ pub fn touch(
         bucket_index(hash),
         now,
         Some(hash),
-        &|s| Edit::Replace(slide(s)),
+        &|record| {
+            if !record.is_live(now) {
+                return Edit::Keep;
+            }
+            let new = slide(&record.to_session());
+            let crossed = new.idle_deadline / SYNC_STEP_MS != record.idle_deadline() / SYNC_STEP_MS;
+            let dirty = if sync && crossed { DIRTY } else { 0 };
+            Edit::Replace(new, record.flags() | dirty)
+        },
         None,
     )?;
-    Ok((written.before.as_ref().map(slide), written.live_delta))
+    Ok((written.before.as_ref().map(slide), written))
 }
 
-/// Drops the expired records of one bucket; returns the change in live sessions (≤ 0).
-pub fn sweep(host: &dyn SharedData, index: usize, now: Millis) -> Result<i64, StoreError> {
-    rewrite(host, index % BUCKETS, now, None, &|_| Edit::Keep, None).map(|w| w.live_delta)
+/// Marks a live session dirty (its write-through to the sidecar failed).
+pub fn mark_dirty(
+    host: &dyn SharedData,
+    hash: &SessionHash,
+    now: Millis,
+) -> Result<Written, StoreError> {
+    rewrite(
+        host,
+        bucket_index(hash),
+        now,
+        Some(hash),
+        &|record| Edit::Replace(record.to_session(), record.flags() | DIRTY),
+        None,
+    )
+}
+
+/// Drops expired records from one bucket.
+pub fn sweep(host: &dyn SharedData, index: usize, now: Millis) -> Result<Written, StoreError> {
+    rewrite(host, index % BUCKETS, now, None, &|_| Edit::Keep, None)
+}
+
+/// A dirty record as the sidecar is told about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirtyRecord {
+    pub session: Session,
+    pub ended: bool,
+}
+
+/// The dirty records of one bucket (tombstones included), for a sync batch.
+pub fn dirty_records(host: &dyn SharedData, index: usize, now: Millis) -> Vec<DirtyRecord> {
+    let (value, _) = host.get(&bucket_key(index));
+    let Some(value) = value else {
+        return Vec::new();
+    };
+    records(body(&value))
+        .filter(|r| r.is_dirty() && r.is_kept(now))
+        .map(|r| DirtyRecord {
+            session: r.to_session(),
+            ended: r.is_tombstone(),
+        })
+        .collect()
+}
+
+/// After the sidecar acknowledged `sent`: clears the dirty flag of every record still in the
+/// state that was sent and drops acknowledged tombstones. A record changed since (touched
+/// again, ended) stays dirty for the next batch. `dirty_left` says if the bucket needs another.
+pub fn acknowledge(
+    host: &dyn SharedData,
+    index: usize,
+    now: Millis,
+    sent: &[DirtyRecord],
+) -> Result<Written, StoreError> {
+    let key = bucket_key(index);
+    for _ in 0..CAS_RETRIES {
+        let (value, cas) = host.get(&key);
+        let old = value.as_deref().map(body).unwrap_or(&[]);
+        let mut out = Vec::with_capacity(old.len());
+        out.push(BUCKET_VERSION);
+        let mut written = Written::default();
+        let mut changed = false;
+        for record in records(old) {
+            if !record.is_kept(now) {
+                written.live_delta -= i64::from(!record.is_tombstone());
+                changed = true;
+                continue;
+            }
+            let acked = record.is_dirty()
+                && sent.iter().any(|d| {
+                    d.session.hash.0 == record.hash()
+                        && d.ended == record.is_tombstone()
+                        && d.session.idle_deadline == record.idle_deadline()
+                });
+            if !acked {
+                written.dirty_left |= record.is_dirty();
+                out.extend_from_slice(record.bytes);
+            } else if !record.is_tombstone() {
+                encode_record(&record.to_session(), record.flags() & !DIRTY, &mut out);
+                changed = true;
+            } else {
+                changed = true;
+            }
+        }
+        if !changed {
+            return Ok(written);
+        }
+        match host.set(&key, &out, cas) {
+            Ok(()) => return Ok(written),
+            Err(SetError::CasMismatch) => continue,
+            Err(SetError::Host) => return Err(StoreError::Host),
+        }
+    }
+    Err(StoreError::Contended)
 }
 
 /// Whether a request at `now` should write a slid idle deadline. Sliding on every request

@@ -25,15 +25,15 @@ fn session(n: u32, now: Millis, idle: u64, max: u64) -> Session {
 fn insert_then_lookup_then_remove() {
     let host = MemHost::default();
     let s = session(1, NOW, HOUR, 24 * HOUR);
-    let w = insert(&host, &s, NOW).unwrap();
+    let w = insert(&host, &s, 0, NOW).unwrap();
     assert_eq!(w.live_delta, 1);
     let found = lookup(&host, &s.hash, NOW + 1).unwrap();
     assert_eq!(found.record().to_session(), s);
-    let w = remove(&host, &s.hash, NOW + 2).unwrap();
+    let w = remove(&host, &s.hash, NOW + 2, false).unwrap();
     assert_eq!(w.before, Some(s.clone()));
     assert_eq!(w.live_delta, -1);
     assert!(lookup(&host, &s.hash, NOW + 3).is_none());
-    let again = remove(&host, &s.hash, NOW + 4).unwrap();
+    let again = remove(&host, &s.hash, NOW + 4, false).unwrap();
     assert_eq!(again.before, None, "removing twice is harmless");
 }
 
@@ -41,14 +41,14 @@ fn insert_then_lookup_then_remove() {
 fn idle_and_absolute_deadlines_are_enforced_on_lookup() {
     let host = MemHost::default();
     let s = session(1, NOW, 2_000, 5_000);
-    insert(&host, &s, NOW).unwrap();
+    insert(&host, &s, 0, NOW).unwrap();
     assert!(lookup(&host, &s.hash, NOW + 1_999).is_some());
     assert!(lookup(&host, &s.hash, NOW + 2_000).is_none(), "idle expiry");
-    let (after, _) = touch(&host, &s.hash, NOW + 1_500, 2_000).unwrap();
+    let (after, _) = touch(&host, &s.hash, NOW + 1_500, 2_000, false).unwrap();
     assert_eq!(after.unwrap().idle_deadline, NOW + 3_500);
     assert!(lookup(&host, &s.hash, NOW + 3_000).is_some(), "slid");
-    touch(&host, &s.hash, NOW + 3_400, 2_000).unwrap();
-    touch(&host, &s.hash, NOW + 4_900, 2_000).unwrap();
+    touch(&host, &s.hash, NOW + 3_400, 2_000, false).unwrap();
+    touch(&host, &s.hash, NOW + 4_900, 2_000, false).unwrap();
     let rec = lookup(&host, &s.hash, NOW + 4_950).unwrap();
     assert_eq!(
         rec.record().idle_deadline(),
@@ -65,10 +65,10 @@ fn idle_and_absolute_deadlines_are_enforced_on_lookup() {
 fn touching_an_ended_session_does_not_revive_it() {
     let host = MemHost::default();
     let s = session(1, NOW, 1_000, HOUR);
-    insert(&host, &s, NOW).unwrap();
-    let (after, delta) = touch(&host, &s.hash, NOW + 1_000, 1_000).unwrap();
+    insert(&host, &s, 0, NOW).unwrap();
+    let (after, written) = touch(&host, &s.hash, NOW + 1_000, 1_000, false).unwrap();
     assert_eq!(after, None);
-    assert_eq!(delta, -1, "the expired record was pruned");
+    assert_eq!(written.live_delta, -1, "the expired record was pruned");
     assert!(lookup(&host, &s.hash, NOW + 1_001).is_none());
 }
 
@@ -79,7 +79,13 @@ fn writes_prune_expired_sessions_so_memory_follows_live_sessions() {
     for round in 0..5u32 {
         let now = NOW + u64::from(round) * 10_000;
         for n in 0..2_000u32 {
-            insert(&host, &session(round * 10_000 + n, now, 1_000, 1_000), now).unwrap();
+            insert(
+                &host,
+                &session(round * 10_000 + n, now, 1_000, 1_000),
+                0,
+                now,
+            )
+            .unwrap();
         }
     }
     let bytes: usize = host.data.borrow().values().map(|(v, _)| v.len()).sum();
@@ -101,7 +107,7 @@ fn writes_prune_expired_sessions_so_memory_follows_live_sessions() {
 fn per_session_cost_is_small() {
     let host = MemHost::default();
     for n in 0..10_000u32 {
-        insert(&host, &session(n, NOW, HOUR, HOUR), NOW).unwrap();
+        insert(&host, &session(n, NOW, HOUR, HOUR), 0, NOW).unwrap();
     }
     let bytes: usize = host.data.borrow().values().map(|(v, _)| v.len()).sum();
     let per = bytes / 10_000;
@@ -113,7 +119,7 @@ fn cas_conflicts_are_retried() {
     let host = MemHost::default();
     let s = session(1, NOW, HOUR, HOUR);
     host.fail_next_sets.set(CAS_RETRIES - 1);
-    insert(&host, &s, NOW).unwrap();
+    insert(&host, &s, 0, NOW).unwrap();
     assert!(lookup(&host, &s.hash, NOW).is_some());
 }
 
@@ -121,9 +127,12 @@ fn cas_conflicts_are_retried() {
 fn endless_contention_fails_closed_without_writing() {
     let host = MemHost::default();
     let s = session(1, NOW, HOUR, HOUR);
-    insert(&host, &s, NOW).unwrap();
+    insert(&host, &s, 0, NOW).unwrap();
     host.fail_next_sets.set(CAS_RETRIES);
-    assert_eq!(remove(&host, &s.hash, NOW), Err(StoreError::Contended));
+    assert_eq!(
+        remove(&host, &s.hash, NOW, false),
+        Err(StoreError::Contended)
+    );
     assert!(
         lookup(&host, &s.hash, NOW).is_some(),
         "not reported ended, not half-written"
@@ -143,7 +152,7 @@ fn a_bucket_created_concurrently_is_not_overwritten() {
         fn get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {
             let got = self.inner.get(key);
             if !self.raced.replace(true) {
-                insert(&self.inner, &self.other, NOW).unwrap();
+                insert(&self.inner, &self.other, 0, NOW).unwrap();
             }
             got
         }
@@ -165,7 +174,7 @@ fn a_bucket_created_concurrently_is_not_overwritten() {
         raced: false.into(),
         other: other.clone(),
     };
-    insert(&racy, &mine, NOW).unwrap();
+    insert(&racy, &mine, 0, NOW).unwrap();
     assert!(lookup(&racy.inner, &mine.hash, NOW).is_some());
     assert!(
         lookup(&racy.inner, &other.hash, NOW).is_some(),
@@ -180,13 +189,13 @@ fn damaged_buckets_never_panic_or_authenticate() {
     let key = bucket_key(bucket_index(&s.hash));
     for junk in [vec![], vec![1], vec![1, 0, 0], vec![9; 100], {
         let mut v = vec![1];
-        crate::session::encode_record(&s, &mut v);
+        crate::session::encode_record(&s, 0, &mut v);
         v.truncate(v.len() - 3);
         v
     }] {
         host.data.borrow_mut().insert(key.clone(), (junk, 1));
         assert!(lookup(&host, &s.hash, NOW).is_none());
-        insert(&host, &s, NOW).unwrap();
+        insert(&host, &s, 0, NOW).unwrap();
         assert!(
             lookup(&host, &s.hash, NOW).is_some(),
             "a write repairs the bucket"
@@ -198,7 +207,7 @@ fn damaged_buckets_never_panic_or_authenticate() {
 fn slide_is_coalesced() {
     let host = MemHost::default();
     let s = session(1, NOW, HOUR, 24 * HOUR);
-    insert(&host, &s, NOW).unwrap();
+    insert(&host, &s, 0, NOW).unwrap();
     let found = lookup(&host, &s.hash, NOW + 500).unwrap();
     assert!(
         !needs_slide(&found.record(), NOW + 500, HOUR),
@@ -206,7 +215,7 @@ fn slide_is_coalesced() {
     );
     assert!(needs_slide(&found.record(), NOW + 1_000, HOUR));
     let short = session(2, NOW, 2_000, 24 * HOUR);
-    insert(&host, &short, NOW).unwrap();
+    insert(&host, &short, 0, NOW).unwrap();
     let found = lookup(&host, &short.hash, NOW + 100).unwrap();
     assert!(
         needs_slide(&found.record(), NOW + 100, 2_000),

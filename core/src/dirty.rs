@@ -1,0 +1,70 @@
+//! Which session buckets hold records the sidecar has not heard of: one bit per bucket in a
+//! single shared-data key (512 bytes), so the sync timer finds them without reading all 4,096.
+//!
+//! Ordering that keeps a bit from being lost: a writer first makes a record dirty in its
+//! bucket, then sets the bucket's bit. The sync first clears the bit, then rewrites the
+//! bucket, then sets the bit again if dirty records remain. Either the sync's rewrite sees
+//! the writer's dirty record, or the writer's bit-set comes after the sync's clear.
+//! Should a bit still go missing (a CAS given up on), the sweep re-marks dirty buckets.
+
+use crate::store::{SharedData, BUCKETS, CAS_MISSING, CAS_RETRIES};
+
+const KEY: &str = "auth0_session/dirty";
+const BYTES: usize = BUCKETS / 8;
+
+fn update(host: &dyn SharedData, index: usize, set: bool) -> bool {
+    let (byte, bit) = (index / 8 % BYTES, 1u8 << (index % 8));
+    for _ in 0..CAS_RETRIES {
+        let (value, cas) = host.get(KEY);
+        let mut map = value.unwrap_or_default();
+        map.resize(BYTES, 0);
+        if (map[byte] & bit != 0) == set {
+            return true;
+        }
+        if set {
+            map[byte] |= bit;
+        } else {
+            map[byte] &= !bit;
+        }
+        if host
+            .set(KEY, &map, Some(cas.unwrap_or(CAS_MISSING)))
+            .is_ok()
+        {
+            return true;
+        }
+    }
+    false
+}
+
+pub fn mark(host: &dyn SharedData, index: usize) -> bool {
+    update(host, index, true)
+}
+
+pub fn clear(host: &dyn SharedData, index: usize) -> bool {
+    update(host, index, false)
+}
+
+/// The buckets marked dirty, in index order.
+pub fn marked(host: &dyn SharedData) -> Vec<usize> {
+    let (value, _) = host.get(KEY);
+    let map = value.unwrap_or_default();
+    (0..BUCKETS.min(map.len() * 8))
+        .filter(|i| map[i / 8] & (1 << (i % 8)) != 0)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::MemHost;
+
+    #[test]
+    fn marks_and_clears() {
+        let host = MemHost::default();
+        assert!(marked(&host).is_empty());
+        assert!(mark(&host, 5) && mark(&host, 4095) && mark(&host, 5));
+        assert_eq!(marked(&host), vec![5, 4095]);
+        assert!(clear(&host, 5));
+        assert_eq!(marked(&host), vec![4095]);
+    }
+}

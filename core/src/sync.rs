@@ -1,0 +1,252 @@
+//! Sync with `session-sidecar`, the durable copy of sessions (DESIGN §2, §6): the wire format,
+//! the batches the timer sends, and what is done with the answers.
+//!
+//! Protocol (JSON, `Authorization: Bearer <sidecar.token>`):
+//! - `POST /sync` `{"since": cursor|null, "upsert": [session…], "end": [hash…]}` →
+//!   `{"cursor": n, "ended": [hash…]}`. Upserts and ends are idempotent; `ended` lists the
+//!   sessions ended elsewhere (admin revocation, another Envoy) after `since`. A request
+//!   without `since` is a write-through and gets no `ended` list.
+//! - `GET /sync/sessions/{hash}` → 200 session, or 404 when unknown, ended or expired.
+//!
+//! A session on the wire: `{"hash", "sub", "email"?, "name"?, "created", "idle_deadline",
+//! "max_deadline"}`, with `hash` the 32 hex digits of the stored secret hash and instants in
+//! milliseconds since the epoch. The secret itself never leaves the proxy.
+
+use std::collections::HashMap;
+
+use serde_json::{json, Value};
+
+use crate::dirty;
+use crate::session::{Session, SessionHash};
+use crate::store::{self, DirtyRecord, SharedData};
+use crate::time::Millis;
+use crate::token::{identity_from, Identity};
+
+/// Timeout of every sidecar call. The sidecar runs next to Envoy; a slow one must not hold
+/// logins for long, since they succeed without it anyway.
+pub const SIDECAR_TIMEOUT_MS: u64 = 2_000;
+/// The sync timer runs at most this often, in one VM at a time.
+pub const SYNC_INTERVAL_MS: Millis = 1_000;
+/// Most records sent in one batch.
+pub const MAX_BATCH: usize = 500;
+/// Largest sidecar answer read.
+pub const MAX_ANSWER_BYTES: usize = 1024 * 1024;
+
+const CURSOR_KEY: &str = "auth0_session/sync_cursor";
+pub const LOCK_KEY: &str = "auth0_session/sync_lock";
+
+pub fn session_json(s: &Session) -> Value {
+    let id = &s.identity;
+    json!({
+        "hash": s.hash.hex(),
+        "sub": id.sub,
+        "email": id.email,
+        "name": id.name,
+        "created": s.created,
+        "idle_deadline": s.idle_deadline,
+        "max_deadline": s.max_deadline,
+    })
+}
+
+pub fn session_from_json(v: &Value) -> Option<Session> {
+    let ms = |name: &str| v.get(name).and_then(Value::as_u64);
+    let identity: Identity = identity_from(v)?;
+    Some(Session {
+        hash: SessionHash::from_hex(v.get("hash")?.as_str()?)?,
+        created: ms("created")?,
+        idle_deadline: ms("idle_deadline")?,
+        max_deadline: ms("max_deadline")?,
+        identity,
+    })
+}
+
+/// The body of a sync request.
+pub fn request_body(since: Option<u64>, records: &[&DirtyRecord]) -> Vec<u8> {
+    let upsert: Vec<Value> = records
+        .iter()
+        .filter(|r| !r.ended)
+        .map(|r| session_json(&r.session))
+        .collect();
+    let end: Vec<String> = records
+        .iter()
+        .filter(|r| r.ended)
+        .map(|r| r.session.hash.hex())
+        .collect();
+    let mut body = json!({ "upsert": upsert, "end": end });
+    if let Some(since) = since {
+        body["since"] = json!(since);
+    } else {
+        body["since"] = Value::Null;
+    }
+    body.to_string().into_bytes()
+}
+
+pub fn restore_path(hash: &SessionHash) -> String {
+    format!("/sync/sessions/{}", hash.hex())
+}
+
+/// A sync batch in flight: what was sent, so the answer can acknowledge exactly that.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub sent: Vec<(usize, Vec<DirtyRecord>)>,
+    pub body: Vec<u8>,
+}
+
+fn cursor(host: &dyn SharedData) -> Option<u64> {
+    let (value, _) = host.get(CURSOR_KEY);
+    value
+        .as_deref()
+        .and_then(|v| v.first_chunk::<8>())
+        .map(|b| u64::from_le_bytes(*b))
+}
+
+/// Collects up to [`MAX_BATCH`] dirty records from the marked buckets. A batch with no
+/// records still polls for revocations.
+pub fn build_batch(host: &dyn SharedData, now: Millis) -> Batch {
+    let mut sent = Vec::new();
+    let mut count = 0;
+    for index in dirty::marked(host) {
+        if count >= MAX_BATCH {
+            break;
+        }
+        let records = store::dirty_records(host, index, now);
+        count += records.len();
+        sent.push((index, records));
+    }
+    let all: Vec<&DirtyRecord> = sent.iter().flat_map(|(_, r)| r.iter()).collect();
+    Batch {
+        body: request_body(Some(cursor(host).unwrap_or(0)), &all),
+        sent,
+    }
+}
+
+/// What an acknowledged batch changed.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Applied {
+    pub live_delta: i64,
+    pub synced: usize,
+    pub revoked: usize,
+}
+
+/// Applies the sidecar's answer to a batch: acknowledges what was sent (in the bit order
+/// [`dirty`] documents) and ends the sessions revoked elsewhere. `None` if the answer is
+/// not a sync answer; nothing is then changed and the batch is simply sent again.
+pub fn apply_answer(
+    host: &dyn SharedData,
+    batch: &Batch,
+    answer: &[u8],
+    now: Millis,
+) -> Option<Applied> {
+    let answer: Value = serde_json::from_slice(answer).ok()?;
+    let next_cursor = answer.get("cursor")?.as_u64()?;
+    let ended: Vec<SessionHash> = answer
+        .get("ended")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|h| h.as_str().and_then(SessionHash::from_hex))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut applied = Applied::default();
+    for (index, records) in &batch.sent {
+        dirty::clear(host, *index);
+        match store::acknowledge(host, *index, now, records) {
+            Ok(written) => {
+                applied.live_delta += written.live_delta;
+                applied.synced += records.len();
+                if written.dirty_left {
+                    dirty::mark(host, *index);
+                }
+            }
+            Err(_) => {
+                dirty::mark(host, *index);
+            }
+        }
+    }
+    for hash in &ended {
+        if let Ok(written) = store::remove(host, hash, now, false) {
+            applied.live_delta += written.live_delta;
+            applied.revoked += usize::from(written.before.is_some());
+        }
+    }
+    let _ = host.set(CURSOR_KEY, &next_cursor.to_le_bytes(), None);
+    Some(applied)
+}
+
+/// Acknowledges a write-through (a login or logout told to the sidecar as it happened).
+pub fn acknowledge_one(host: &dyn SharedData, record: &DirtyRecord, now: Millis) -> i64 {
+    let index = store::bucket_index(&record.session.hash);
+    match store::acknowledge(host, index, now, std::slice::from_ref(record)) {
+        Ok(written) => written.live_delta,
+        Err(_) => {
+            dirty::mark(host, index);
+            0
+        }
+    }
+}
+
+/// What the sidecar said about a session asked for by hash.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Restored {
+    Found(Session),
+    /// Unknown, ended or expired: the cookie is no good.
+    NotFound,
+    /// No usable answer: the sidecar could not say.
+    Unavailable,
+}
+
+pub fn parse_restore(
+    hash: &SessionHash,
+    status: Option<u32>,
+    body: &[u8],
+    now: Millis,
+) -> Restored {
+    match status {
+        Some(200) => match serde_json::from_slice::<Value>(body)
+            .ok()
+            .as_ref()
+            .and_then(session_from_json)
+        {
+            Some(s) if s.hash == *hash && s.is_live(now) => Restored::Found(s),
+            Some(_) => Restored::NotFound,
+            None => Restored::Unavailable,
+        },
+        Some(404) => Restored::NotFound,
+        _ => Restored::Unavailable,
+    }
+}
+
+/// Cookies the sidecar recently said it does not know, per VM: a browser holding a dead
+/// cookie asks once, not on every request. Bounded; forgotten after a short while.
+#[derive(Debug, Default)]
+pub struct RecentMisses {
+    until: HashMap<SessionHash, Millis>,
+}
+
+const MISS_MEMORY_MS: Millis = 10_000;
+const MAX_MISSES: usize = 1_024;
+
+impl RecentMisses {
+    pub fn contains(&self, hash: &SessionHash, now: Millis) -> bool {
+        self.until.get(hash).is_some_and(|until| now < *until)
+    }
+
+    pub fn insert(&mut self, hash: SessionHash, now: Millis) {
+        if self.until.len() >= MAX_MISSES {
+            self.until.retain(|_, until| now < *until);
+            if self.until.len() >= MAX_MISSES {
+                self.until.clear();
+            }
+        }
+        self.until.insert(hash, now + MISS_MEMORY_MS);
+    }
+
+    pub fn forget(&mut self, hash: &SessionHash) {
+        self.until.remove(hash);
+    }
+}
+
+#[cfg(test)]
+#[path = "sync_tests.rs"]
+mod tests;

@@ -1,0 +1,312 @@
+use super::*;
+use crate::config::Sidecar;
+use crate::filter::{Answer, Decision, Filter, HeaderEdit};
+use crate::testing::{config, MemHost};
+
+const NOW: Millis = 1_795_426_200_000;
+
+fn filter() -> Filter {
+    let mut c = config();
+    c.sidecar = Some(Sidecar {
+        cluster: "session_sidecar".into(),
+        token: "t".into(),
+    });
+    Filter::new(c)
+}
+
+fn alice() -> Identity {
+    Identity {
+        sub: "auth0|alice".into(),
+        email: Some("alice@example.com".into()),
+        name: None,
+    }
+}
+
+/// Logs in; returns the cookie header and the pending write-through.
+fn login(f: &Filter, host: &MemHost, seed: u8) -> (String, crate::filter::WriteThrough) {
+    match f.create_session(host, alice(), &[seed; 32], NOW) {
+        Answer::AfterSync(wt) => {
+            let body: Value = serde_json::from_slice(&wt.body).unwrap();
+            assert_eq!(body["upsert"][0]["sub"], "auth0|alice");
+            assert!(body["since"].is_null(), "a write-through does not poll");
+            let reply = f.written_through(host, clone_wt(&wt), true, NOW);
+            let v: Value = serde_json::from_str(&reply.body).unwrap();
+            (format!("session={}", v["value"].as_str().unwrap()), wt)
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+fn clone_wt(wt: &crate::filter::WriteThrough) -> crate::filter::WriteThrough {
+    wt.clone_for_tests()
+}
+
+fn dirty_count(host: &MemHost) -> usize {
+    dirty::marked(host)
+        .into_iter()
+        .map(|i| store::dirty_records(host, i, NOW).len())
+        .sum()
+}
+
+#[test]
+fn an_acknowledged_login_leaves_nothing_to_sync() {
+    let f = filter();
+    let host = MemHost::default();
+    login(&f, &host, 1);
+    assert!(dirty::marked(&host).is_empty());
+    let batch = build_batch(&host, NOW);
+    assert!(batch.sent.is_empty());
+    let body: Value = serde_json::from_slice(&batch.body).unwrap();
+    assert_eq!(
+        body["since"], 0,
+        "an empty batch still polls for revocations"
+    );
+}
+
+#[test]
+fn a_failed_write_through_is_retried_by_the_timer_until_acknowledged() {
+    let f = filter();
+    let host = MemHost::default();
+    let Answer::AfterSync(wt) = f.create_session(&host, alice(), &[1; 32], NOW) else {
+        panic!()
+    };
+    let reply = f.written_through(&host, wt, false, NOW);
+    assert_eq!(
+        reply.status, 200,
+        "logins succeed while the sidecar is down"
+    );
+    assert_eq!(dirty_count(&host), 1);
+
+    let batch = build_batch(&host, NOW + 1_000);
+    let body: Value = serde_json::from_slice(&batch.body).unwrap();
+    assert_eq!(body["upsert"].as_array().unwrap().len(), 1);
+    // The sidecar is still down: nothing applied, the batch is built again next time.
+    assert_eq!(dirty_count(&host), 1);
+    let applied =
+        apply_answer(&host, &batch, br#"{"cursor": 7, "ended": []}"#, NOW + 2_000).unwrap();
+    assert_eq!(applied.synced, 1);
+    assert_eq!(dirty_count(&host), 0);
+    assert!(dirty::marked(&host).is_empty());
+    let next: Value = serde_json::from_slice(&build_batch(&host, NOW).body).unwrap();
+    assert_eq!(next["since"], 7, "the cursor moves on");
+}
+
+#[test]
+fn a_record_changed_while_its_batch_was_in_flight_stays_dirty() {
+    let f = filter();
+    let host = MemHost::default();
+    let Answer::AfterSync(wt) = f.create_session(&host, alice(), &[1; 32], NOW) else {
+        panic!()
+    };
+    f.written_through(&host, wt, false, NOW);
+    let batch = build_batch(&host, NOW);
+    // A keep-alive slides the deadline across a sync step before the answer comes back.
+    let hash = batch.sent[0].1[0].session.hash;
+    let (_, written) = store::touch(&host, &hash, NOW + 6_000, 3_600_000, true).unwrap();
+    assert!(!written.dirtied, "already dirty");
+    apply_answer(&host, &batch, br#"{"cursor": 1}"#, NOW + 6_000).unwrap();
+    assert_eq!(
+        dirty_count(&host),
+        1,
+        "the newer deadline still has to be sent"
+    );
+}
+
+#[test]
+fn keep_alives_are_coalesced_into_sync_steps() {
+    let f = filter();
+    let host = MemHost::default();
+    let (cookie, _) = login(&f, &host, 1);
+    let misses = RecentMisses::default();
+    f.protected(&host, Some(cookie.as_bytes()), NOW + 1_000, &misses);
+    f.protected(&host, Some(cookie.as_bytes()), NOW + 2_000, &misses);
+    let after_two = dirty_count(&host);
+    for s in 3..=12 {
+        f.protected(&host, Some(cookie.as_bytes()), NOW + s * 1_000, &misses);
+    }
+    assert!(after_two <= 1);
+    assert_eq!(
+        dirty_count(&host),
+        1,
+        "one dirty record however many slides"
+    );
+    let batch = build_batch(&host, NOW + 12_000);
+    assert_eq!(batch.sent.iter().map(|(_, r)| r.len()).sum::<usize>(), 1);
+}
+
+#[test]
+fn logout_tombstones_until_the_sidecar_has_the_end() {
+    let f = filter();
+    let host = MemHost::default();
+    let (cookie, _) = login(&f, &host, 1);
+    let Answer::AfterSync(wt) = f.logout(&host, Some(cookie.as_bytes()), NOW + 1) else {
+        panic!()
+    };
+    let body: Value = serde_json::from_slice(&wt.body).unwrap();
+    assert_eq!(body["end"].as_array().unwrap().len(), 1);
+    let misses = RecentMisses::default();
+    let decision = f.protected(&host, Some(cookie.as_bytes()), NOW + 2, &misses);
+    assert!(
+        matches!(decision, Decision::Restore(_)),
+        "a tombstone never lets anyone in"
+    );
+    f.written_through(&host, wt, false, NOW + 2);
+    let batch = build_batch(&host, NOW + 3);
+    let body: Value = serde_json::from_slice(&batch.body).unwrap();
+    assert_eq!(body["end"].as_array().unwrap().len(), 1);
+    assert!(body["upsert"].as_array().unwrap().is_empty());
+    apply_answer(&host, &batch, br#"{"cursor": 2}"#, NOW + 4).unwrap();
+    assert_eq!(dirty_count(&host), 0);
+    let stored: usize = host
+        .data
+        .borrow()
+        .iter()
+        .filter(|(k, _)| k.contains("/sessions/"))
+        .map(|(_, (v, _))| v.len())
+        .sum();
+    assert!(stored <= 1, "the tombstone is gone once acknowledged");
+}
+
+#[test]
+fn revocations_from_the_sidecar_end_sessions() {
+    let f = filter();
+    let host = MemHost::default();
+    let (cookie, wt) = login(&f, &host, 1);
+    let hash =
+        crate::session::SessionHash::of_cookie(cookie.trim_start_matches("session=").as_bytes())
+            .unwrap();
+    let _ = wt;
+    let answer = format!(r#"{{"cursor": 9, "ended": ["{}", "zz"]}}"#, hash.hex());
+    let applied =
+        apply_answer(&host, &build_batch(&host, NOW), answer.as_bytes(), NOW + 5).unwrap();
+    assert_eq!(applied.revoked, 1);
+    let misses = RecentMisses::default();
+    assert!(!matches!(
+        f.protected(&host, Some(cookie.as_bytes()), NOW + 6, &misses),
+        Decision::Forward(_)
+    ));
+}
+
+#[test]
+fn garbage_answers_change_nothing() {
+    let host = MemHost::default();
+    let batch = build_batch(&host, NOW);
+    for bad in [&b""[..], b"{}", b"[]", b"{\"cursor\": \"7\"}", b"\xff"] {
+        assert_eq!(apply_answer(&host, &batch, bad, NOW), None);
+    }
+}
+
+#[test]
+fn restore_puts_the_session_back_with_its_deadlines() {
+    let f = filter();
+    let host = MemHost::default();
+    let (cookie, wt) = login(&f, &host, 1);
+    let session = wt.records_for_tests()[0].session.clone();
+    let empty = MemHost::default(); // a restarted Envoy
+    let mut misses = RecentMisses::default();
+    let Decision::Restore(pending) =
+        f.protected(&empty, Some(cookie.as_bytes()), NOW + 10, &misses)
+    else {
+        panic!()
+    };
+    assert_eq!(
+        Filter::restore_path(&pending),
+        format!("/sync/sessions/{}", session.hash.hex())
+    );
+    let body = session_json(&session).to_string();
+    match f.restored(
+        &empty,
+        pending,
+        Some(200),
+        body.as_bytes(),
+        NOW + 10,
+        &mut misses,
+    ) {
+        Decision::Forward(edits) => {
+            assert!(edits.contains(&HeaderEdit::Set("x-auth-user", b"auth0|alice".to_vec())))
+        }
+        other => panic!("{other:?}"),
+    }
+    let found = store::lookup(&empty, &session.hash, NOW + 11).unwrap();
+    assert_eq!(found.record().to_session(), session, "original deadlines");
+    assert!(
+        dirty::marked(&empty).is_empty(),
+        "restored sessions are clean"
+    );
+}
+
+#[test]
+fn a_denied_restore_is_remembered_and_an_unanswered_one_fails_closed() {
+    let f = filter();
+    let host = MemHost::default();
+    let cookie = format!("session={}", "E".repeat(43));
+    let mut misses = RecentMisses::default();
+    let Decision::Restore(pending) = f.protected(&host, Some(cookie.as_bytes()), NOW, &misses)
+    else {
+        panic!()
+    };
+    let Decision::Reply(r) = f.restored(&host, pending, Some(404), b"", NOW, &mut misses) else {
+        panic!()
+    };
+    assert_eq!(r.status, 401);
+    assert!(
+        matches!(
+            f.protected(&host, Some(cookie.as_bytes()), NOW + 1, &misses),
+            Decision::Reply(_)
+        ),
+        "no second lookup"
+    );
+    assert!(
+        matches!(
+            f.protected(&host, Some(cookie.as_bytes()), NOW + 20_000, &misses),
+            Decision::Restore(_)
+        ),
+        "forgotten later"
+    );
+
+    let Decision::Restore(pending) = f.protected(
+        &host,
+        Some(b"session=QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ"),
+        NOW,
+        &misses,
+    ) else {
+        panic!()
+    };
+    let Decision::Reply(r) = f.restored(&host, pending, None, b"", NOW, &mut misses) else {
+        panic!()
+    };
+    assert_eq!(r.status, 503, "sidecar trouble never lets a request in");
+}
+
+#[test]
+fn a_restore_answer_for_another_or_an_expired_session_is_refused() {
+    let hash = SessionHash([1; 16]);
+    let mut s = Session::new(SessionHash([2; 16]), alice(), NOW, 1_000, 10_000);
+    let other = session_json(&s).to_string();
+    assert_eq!(
+        parse_restore(&hash, Some(200), other.as_bytes(), NOW),
+        Restored::NotFound
+    );
+    s.hash = hash;
+    let expired = session_json(&s).to_string();
+    assert_eq!(
+        parse_restore(&hash, Some(200), expired.as_bytes(), NOW + 5_000),
+        Restored::NotFound
+    );
+    assert_eq!(
+        parse_restore(&hash, Some(200), b"nope", NOW),
+        Restored::Unavailable
+    );
+    assert_eq!(
+        parse_restore(&hash, Some(500), b"", NOW),
+        Restored::Unavailable
+    );
+}
+
+#[test]
+fn wire_format_round_trips() {
+    let s = Session::new(SessionHash([0xab; 16]), alice(), NOW, 1_000, 10_000);
+    assert_eq!(session_from_json(&session_json(&s)), Some(s));
+    assert_eq!(SessionHash::from_hex("zz"), None);
+    assert_eq!(SessionHash::from_hex(&"é".repeat(16)), None);
+}

@@ -1,0 +1,8 @@
+//! session-sidecar: the durable copy of envoy-auth0-session's sessions. The filter syncs
+//! every session here (batched, idempotent, authenticated); after an Envoy restart it asks
+//! here for sessions it no longer has; admins list and revoke sessions here.
+
+pub mod api;
+pub mod migrations;
+pub mod server;
+pub mod store;

@@ -1,0 +1,131 @@
+//! `session-sidecar [--db FILE] [--listen HOST:PORT]` serves the API;
+//! `session-sidecar [--db FILE] <command>` runs one admin operation on the database.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+use session_sidecar::api::{Api, Counters};
+use session_sidecar::server::{now_millis, Server};
+use session_sidecar::store::{SessionStore, SqliteStore};
+
+const USAGE: &str = "\
+usage: session-sidecar [--db FILE] [--listen HOST:PORT]     serve the API
+       session-sidecar [--db FILE] sessions list [--user SUB]
+       session-sidecar [--db FILE] sessions end ID
+       session-sidecar [--db FILE] users list
+       session-sidecar [--db FILE] users end-sessions SUB   (log a user out everywhere)
+
+  --db FILE           SQLite database (default sessions.sqlite; :memory: keeps nothing)
+  --listen HOST:PORT  where to serve (default 127.0.0.1:9700)
+
+Serving needs SIDECAR_TOKEN (the filter's sidecar.token) and SIDECAR_ADMIN_TOKEN (admin API
+and /metrics) in the environment. Commands work on the database directly, beside a running
+server; the filters see their effect at their next sync (within seconds).";
+
+fn main() -> ExitCode {
+    match run(std::env::args().skip(1).collect()) {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("session-sidecar: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn print(value: &Value) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_default()
+    );
+}
+
+fn run(args: Vec<String>) -> Result<ExitCode, String> {
+    let mut db = "sessions.sqlite".to_string();
+    let mut listen = "127.0.0.1:9700".to_string();
+    let mut user: Option<String> = None;
+    let mut words = Vec::new();
+    let mut it = args.into_iter();
+    while let Some(arg) = it.next() {
+        let mut value = |flag: &str| {
+            it.next()
+                .ok_or_else(|| format!("{flag} needs a value\n\n{USAGE}"))
+        };
+        match arg.as_str() {
+            "--db" => db = value("--db")?,
+            "--listen" => listen = value("--listen")?,
+            "--user" => user = Some(value("--user")?),
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return Ok(ExitCode::SUCCESS);
+            }
+            flag if flag.starts_with("--") => {
+                return Err(format!("unknown option {flag}\n\n{USAGE}"))
+            }
+            _ => words.push(arg),
+        }
+    }
+    let store = SqliteStore::open(&db).map_err(|e| format!("cannot open {db}: {e}"))?;
+    let now = now_millis();
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    let fail = |e: session_sidecar::store::StoreError| e.to_string();
+    match words.as_slice() {
+        [] | ["serve"] => serve(store, &db, &listen),
+        ["sessions", "list"] => {
+            print(&json!({ "sessions": store.list_sessions(user.as_deref(), now).map_err(fail)? }));
+            Ok(ExitCode::SUCCESS)
+        }
+        ["sessions", "end", id] => {
+            let ended = store.end_session(id, now).map_err(fail)?;
+            print(&json!({ "ended": usize::from(ended) }));
+            Ok(if ended {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        ["users", "list"] => {
+            print(&json!({ "users": store.list_users(now).map_err(fail)? }));
+            Ok(ExitCode::SUCCESS)
+        }
+        ["users", "end-sessions", sub] => {
+            print(&json!({ "ended": store.end_user_sessions(sub, now).map_err(fail)? }));
+            Ok(ExitCode::SUCCESS)
+        }
+        _ => Err(format!("unknown command {:?}\n\n{USAGE}", words.join(" "))),
+    }
+}
+
+fn token(name: &str, why: &str) -> Result<String, String> {
+    match std::env::var(name) {
+        Ok(t) if !t.trim().is_empty() => Ok(t),
+        _ => Err(format!("{name} is not set: {why}")),
+    }
+}
+
+fn serve(store: SqliteStore, db: &str, listen: &str) -> Result<ExitCode, String> {
+    let sync_token = token(
+        "SIDECAR_TOKEN",
+        "the filter's sync calls could not authenticate",
+    )?;
+    let admin_token = token(
+        "SIDECAR_ADMIN_TOKEN",
+        "the admin API could not authenticate",
+    )?;
+    let api = Arc::new(Api {
+        store: Box::new(store),
+        sync_token,
+        admin_token,
+        counters: Counters::default(),
+    });
+    let server = Server::start(api, listen, 4)?;
+    if !server.addr.ip().is_loopback() {
+        eprintln!(
+            "session-sidecar: warning: listening on {}, not a loopback address",
+            server.addr
+        );
+    }
+    eprintln!("session-sidecar: serving {db} on http://{}", server.addr);
+    server.wait();
+    Ok(ExitCode::SUCCESS)
+}
