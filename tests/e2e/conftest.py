@@ -1,12 +1,12 @@
 import pytest
 
-from harness import STARTED, WASM, ENVOY, Envoy, plugin_config
+from harness import ENVOY, SIDECAR, SIDECAR_TOKEN, STARTED, WASM, Envoy, Sidecar, plugin_config
 from idp import TestIdp
 from upstream import EchoApp
 
 
 def pytest_sessionstart(session):
-    for needed in (ENVOY, WASM):
+    for needed in (ENVOY, WASM, SIDECAR):
         if not needed.exists():
             raise pytest.UsageError(f"{needed} is missing: run `make build` (make test does)")
 
@@ -38,14 +38,24 @@ def make_envoy(idp, app):
     """Starts Envoys with the given config overrides; stops them after the test."""
     started = []
 
-    def make(start=True, raw_config=None, idp_port=None, **overrides):
-        envoy = Envoy(plugin_config(idp, **overrides), idp_port or idp.port, app.port, raw_config)
+    def make(start=True, raw_config=None, idp_port=None, sidecar=None, **overrides):
+        if sidecar is not None:
+            overrides["sidecar"] = {"cluster": "session_sidecar", "token": SIDECAR_TOKEN}
+        envoy = Envoy(plugin_config(idp, **overrides), idp_port or idp.port, app.port, raw_config,
+                      sidecar_port=sidecar.port if sidecar else None)
         started.append(envoy)
         return envoy.start() if start else envoy
 
     yield make
     for envoy in started:
         envoy.stop()
+
+
+@pytest.fixture
+def sidecar():
+    s = Sidecar().start()
+    yield s
+    s.stop()
 
 
 @pytest.fixture(scope="module")

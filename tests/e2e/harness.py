@@ -8,12 +8,16 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 ENVOY = ROOT / ".venv" / "bin" / "envoy"
 WASM = ROOT / "target" / "wasm32-wasip1" / "release" / "auth0_session.wasm"
+SIDECAR = ROOT / "target" / "release" / "session-sidecar"
+SIDECAR_TOKEN = "e2e-sync-token"
+ADMIN_TOKEN = "e2e-admin-token"
 
 # Every Envoy started by the current test, so a failing test can print their logs.
 STARTED = []
@@ -101,11 +105,17 @@ static_resources:
     load_assignment:
       cluster_name: auth0
       endpoints: [{{lb_endpoints: [{{endpoint: {{address: {{socket_address: {{address: 127.0.0.1, port_value: {idp_port}}}}}}}}}]}}]
+  - name: session_sidecar
+    type: STATIC
+    connect_timeout: 0.5s
+    load_assignment:
+      cluster_name: session_sidecar
+      endpoints: [{{lb_endpoints: [{{endpoint: {{address: {{socket_address: {{address: 127.0.0.1, port_value: {sidecar_port}}}}}}}}}]}}]
 """
 
 
 class Envoy:
-    def __init__(self, config: dict, idp_port: int, app_port: int, raw_config: str = None):
+    def __init__(self, config: dict, idp_port: int, app_port: int, raw_config: str = None, sidecar_port: int = None):
         self.port = free_port()
         self.admin = free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="envoy-e2e-"))
@@ -118,6 +128,7 @@ class Envoy:
             wasm=json.dumps(str(WASM)),
             app_port=app_port,
             idp_port=idp_port,
+            sidecar_port=sidecar_port or free_port(),
         )
         self.yaml_path = self.dir / "envoy.yaml"
         self.yaml_path.write_text(yaml)
@@ -172,6 +183,11 @@ class Envoy:
             self.proc.kill()
             self.proc.wait()
 
+    def restart(self):
+        """Kills Envoy (-9: shared data is lost) and starts it again on the same ports."""
+        self.kill()
+        return self.start()
+
     # -- talking to it ------------------------------------------------------------------
 
     def request(self, path, method="GET", headers=None, body=None, conn=None):
@@ -223,3 +239,68 @@ class Response:
 
     def __repr__(self):
         return f"<{self.status} {self.body[:300]!r}>"
+
+
+class Sidecar:
+    """The real `session-sidecar` binary on a SQLite file."""
+
+    def __init__(self, db: Path = None):
+        self.port = free_port()
+        self.db = db or Path(tempfile.mkdtemp(prefix="sidecar-e2e-")) / "sessions.sqlite"
+        self.log_path = self.db.parent / "sidecar.log"
+        self.proc = None
+
+    def start(self):
+        env = dict(os.environ, SIDECAR_TOKEN=SIDECAR_TOKEN, SIDECAR_ADMIN_TOKEN=ADMIN_TOKEN)
+        self.proc = subprocess.Popen(
+            [str(SIDECAR), "--db", str(self.db), "--listen", f"127.0.0.1:{self.port}"],
+            env=env, stdout=subprocess.DEVNULL, stderr=open(self.log_path, "a"),
+        )
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1):
+                    return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"sidecar not ready\n{self.log_path.read_text()}")
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+    def admin(self, method, path):
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", method=method,
+                                     headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+        try:
+            with urllib.request.urlopen(req, timeout=5) as r:
+                return r.status, json.loads(r.read() or b"null")
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read() or b"null")
+
+    def cli(self, *args):
+        out = subprocess.run([str(SIDECAR), "--db", str(self.db), *args], capture_output=True, text=True, timeout=30)
+        return out.returncode, json.loads(out.stdout) if out.stdout.strip() else None
+
+    def stored_hashes(self) -> set:
+        """Hashes of the sessions in the SQLite file, read directly."""
+        import sqlite3
+        conn = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=5)
+        try:
+            return {row[0] for row in conn.execute("SELECT hash FROM sessions")}
+        finally:
+            conn.close()
+
+
+def session_hash(secret: str) -> str:
+    """What the filter and the sidecar know a session by: SHA-256 of the secret, 128 bits."""
+    import base64
+    import hashlib
+    raw = base64.urlsafe_b64decode(secret + "=" * (-len(secret) % 4))
+    return hashlib.sha256(raw).digest()[:16].hex()
