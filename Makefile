@@ -10,12 +10,15 @@ VENV_STAMP := $(VENV)/.installed
 PYTEST := $(VENV)/bin/pytest
 ENVOY := $(VENV)/bin/envoy
 
-.PHONY: all setup build test unit e2e lint fmt validate clean
+NPM_STAMP := demo/node_modules/.installed
+CHROMIUM := /usr/bin/chromium
+
+.PHONY: all setup build test unit e2e browser demo lint fmt validate clean
 
 all: build
 
 # --- setup: everything a fresh machine lacks ----------------------------------------------
-setup: .rust-target $(VENV_STAMP)
+setup: .rust-target $(VENV_STAMP) $(NPM_STAMP)
 
 .rust-target:
 	rustup target add $(WASM_TARGET)
@@ -26,6 +29,15 @@ $(VENV_STAMP): tests/e2e/requirements.txt
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/e2e/requirements.txt
 	@touch $@
+
+$(NPM_STAMP): demo/package.json demo/package-lock.json
+	cd demo && npm ci --no-audit --no-fund
+	@touch $@
+
+# Debian's chromium for the browser test; a test never downloads a browser.
+$(CHROMIUM):
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
 
 # --- build --------------------------------------------------------------------------------
 SIDECAR := target/release/session-sidecar
@@ -54,7 +66,15 @@ validate: build $(VENV_STAMP)
 e2e: build $(VENV_STAMP)
 	$(PYTEST) -q tests/e2e
 
-test: setup lint unit validate e2e
+# The demo in a real browser: log in through the provider's page, call the API, log out.
+browser: build $(VENV_STAMP) $(NPM_STAMP) $(CHROMIUM)
+	node --test demo/tests/
+
+test: setup lint unit validate e2e browser
+
+# --- the demo: Envoy + filter + sidecar + a local OpenID provider + the demo app ----------
+demo: build $(VENV_STAMP) $(NPM_STAMP)
+	node demo/run.mjs
 
 clean:
 	$(CARGO) clean

@@ -1,0 +1,66 @@
+// The demo app behind Envoy. It has no auth code at all: it reads who the user is from the
+// x-auth-user / x-auth-email headers the filter adds, and serves the demo SPA's files (on
+// the public path /demo/). Environment: APP_PORT (8000), APP_LISTEN (127.0.0.1), and the
+// SPA's settings (see spaConfig).
+
+import { createServer } from 'node:http';
+import { readFile } from 'node:fs/promises';
+import { extname, join, normalize } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const port = Number(process.env.APP_PORT || 8000);
+const listen = process.env.APP_LISTEN || '127.0.0.1';
+const spaDir = join(fileURLToPath(new URL('.', import.meta.url)), 'spa');
+
+// What the SPA needs to know to get a token by itself (authorization code + PKCE).
+function spaConfig() {
+  const domain = process.env.AUTH0_DOMAIN;
+  const issuer = domain ? `https://${domain}/` : process.env.OIDC_ISSUER || 'http://127.0.0.1:9000/';
+  return {
+    provider: domain ? 'auth0' : 'local',
+    authorize_url: `${issuer}authorize`,
+    token_url: `${issuer}oauth/token`,
+    client_id: process.env.AUTH0_CLIENT_ID || 'demo-spa',
+    audience: process.env.AUTH0_AUDIENCE || process.env.API_AUDIENCE || 'https://demo.example/api',
+    // Auth0 names the API with `audience`; node-oidc-provider with RFC 8707's `resource`.
+    audience_param: domain ? 'audience' : 'resource',
+    scope: 'openid profile email read:data',
+    endpoints: { login: '/authorize', logout: '/logout', keep_alive: '/ping' },
+  };
+}
+
+const types = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.css': 'text/css', '.png': 'image/png' };
+
+function json(res, status, body) {
+  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+  res.end(JSON.stringify(body));
+}
+
+const server = createServer(async (req, res) => {
+  const path = new URL(req.url, 'http://app').pathname;
+  if (path === '/healthz') return json(res, 200, { ok: true });
+  if (path === '/api/me') {
+    // Protected by the filter: reaching here means a live session.
+    return json(res, 200, {
+      user: req.headers['x-auth-user'] ?? null,
+      email: req.headers['x-auth-email'] ?? null,
+      session_cookie_seen_by_app: /(^|;\s*)session=/.test(req.headers.cookie ?? ''),
+      at: new Date().toISOString(),
+    });
+  }
+  if (path === '/demo/config.json') return json(res, 200, spaConfig());
+  if (path.startsWith('/demo/')) {
+    const file = normalize(path.slice('/demo/'.length) || 'index.html');
+    if (file.startsWith('..')) return json(res, 404, { error: 'not_found' });
+    try {
+      const body = await readFile(join(spaDir, file === '.' ? 'index.html' : file));
+      res.writeHead(200, { 'content-type': types[extname(file)] || 'application/octet-stream' });
+      return res.end(body);
+    } catch {
+      return json(res, 404, { error: 'not_found' });
+    }
+  }
+  return json(res, 404, { error: 'not_found', path });
+});
+
+server.listen(port, listen, () => console.log(`demo app: http://${listen}:${port}`));

@@ -1,0 +1,177 @@
+// `make demo`: Envoy with the filter, session-sidecar on a SQLite file, a local OpenID
+// provider (or your Auth0 tenant), and the demo app, started together. Prints the URL to
+// open; Ctrl-C stops all of them. If any of them dies, the others are stopped too.
+//
+// Environment: DEMO_PORT (8080), OIDC_PORT (9000), APP_PORT (8000), SIDECAR_PORT (9700),
+// ADMIN_PORT (9901), DEMO_DB (a SQLite file; default in the run directory).
+// With AUTH0_DOMAIN, AUTH0_CLIENT_ID and AUTH0_AUDIENCE set, your Auth0 tenant is used
+// instead of the local provider.
+
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createWriteStream, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = resolve(here, '..');
+const env = process.env;
+const port = (name, fallback) => Number(env[name] || fallback);
+const ports = {
+  DEMO_PORT: port('DEMO_PORT', 8080),
+  OIDC_PORT: port('OIDC_PORT', 9000),
+  APP_PORT: port('APP_PORT', 8000),
+  SIDECAR_PORT: port('SIDECAR_PORT', 9700),
+  ADMIN_PORT: port('ADMIN_PORT', 9901),
+};
+const auth0 = env.AUTH0_DOMAIN
+  ? { domain: env.AUTH0_DOMAIN, clientId: env.AUTH0_CLIENT_ID, audience: env.AUTH0_AUDIENCE }
+  : null;
+if (auth0 && (!auth0.clientId || !auth0.audience)) {
+  console.error('demo: AUTH0_DOMAIN is set, so AUTH0_CLIENT_ID and AUTH0_AUDIENCE are needed too');
+  process.exit(2);
+}
+
+const envoyBin = join(root, '.venv', 'bin', 'envoy');
+const wasm = join(root, 'target', 'wasm32-wasip1', 'release', 'auth0_session.wasm');
+const sidecarBin = join(root, 'target', 'release', 'session-sidecar');
+for (const needed of [envoyBin, wasm, sidecarBin]) {
+  if (!existsSync(needed)) {
+    console.error(`demo: ${needed} is missing; run it with \`make demo\`, which builds it`);
+    process.exit(2);
+  }
+}
+
+const runDir = mkdtempSync(join(tmpdir(), 'auth0-session-demo-'));
+const db = env.DEMO_DB || join(runDir, 'sessions.sqlite');
+const demoUrl = `http://127.0.0.1:${ports.DEMO_PORT}/demo/`;
+const issuer = auth0 ? `https://${auth0.domain}/` : `http://127.0.0.1:${ports.OIDC_PORT}/`;
+const audience = auth0 ? auth0.audience : 'https://demo.example/api';
+const sidecarToken = randomBytes(24).toString('base64url');
+const adminToken = env.SIDECAR_ADMIN_TOKEN || randomBytes(24).toString('base64url');
+
+const filterConfig = {
+  auth0: {
+    domain: auth0 ? auth0.domain : `127.0.0.1:${ports.OIDC_PORT}`,
+    api: { identifier: audience },
+    cluster: 'auth0',
+    issuer,
+    scope: 'read:data',
+    timeout: '5second',
+  },
+  // Plain HTTP on loopback, so the cookie cannot be Secure; a short idle window so that the
+  // SPA's keep-alive can be seen at work.
+  session: { cookie: { secure: false, inactive_lifetime: '3minute', max_lifetime: 'day' } },
+  public: ['/demo/', '/healthz'],
+  headers: { 'x-auth-user': 'sub', 'x-auth-email': 'email' },
+  sidecar: { cluster: 'session_sidecar', token: sidecarToken },
+};
+const idpCluster = auth0
+  ? `  - name: auth0
+    type: LOGICAL_DNS
+    dns_lookup_family: V4_PREFERRED
+    connect_timeout: 3s
+    load_assignment:
+      cluster_name: auth0
+      endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: ${auth0.domain}, port_value: 443}}}}]}]
+    transport_socket:
+      name: envoy.transport_sockets.tls
+      typed_config:
+        "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext
+        sni: ${auth0.domain}
+        common_tls_context: {validation_context: {trusted_ca: {filename: /etc/ssl/certs/ca-certificates.crt}}}`
+  : `  - name: auth0
+    type: STATIC
+    connect_timeout: 1s
+    load_assignment:
+      cluster_name: auth0
+      endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: ${ports.OIDC_PORT}}}}}]}]`;
+const envoyYaml = readFileSync(join(here, 'envoy.template.yaml'), 'utf8')
+  .replaceAll('{{LISTEN}}', '127.0.0.1')
+  .replaceAll('{{FILTER_CONFIG}}', JSON.stringify(JSON.stringify(filterConfig)))
+  .replaceAll('{{WASM}}', JSON.stringify(wasm))
+  .replaceAll('{{IDP_CLUSTER}}', idpCluster)
+  .replace(/\{\{(\w+_PORT)\}\}/g, (_, name) => String(ports[name]));
+const envoyConfig = join(runDir, 'envoy.yaml');
+writeFileSync(envoyConfig, envoyYaml);
+
+const children = [];
+let stopping = false;
+
+function start(name, command, args, extraEnv = {}) {
+  const log = createWriteStream(join(runDir, `${name}.log`));
+  const child = spawn(command, args, { env: { ...env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout.pipe(log);
+  child.stderr.pipe(log);
+  child.name = name;
+  child.on('exit', (code, signal) => {
+    if (!stopping) {
+      console.error(`demo: ${name} exited (${signal || code}); see ${join(runDir, `${name}.log`)}`);
+      stop(1);
+    }
+  });
+  children.push(child);
+  return child;
+}
+
+async function stop(code) {
+  if (stopping) return;
+  stopping = true;
+  const alive = children.filter((c) => c.exitCode === null && c.signalCode === null);
+  for (const child of alive) child.kill('SIGTERM');
+  const exited = Promise.all(alive.map((c) => new Promise((done) => c.once('exit', done))));
+  const killer = setTimeout(() => alive.forEach((c) => c.kill('SIGKILL')), 5_000);
+  await exited;
+  clearTimeout(killer);
+  console.log('demo: stopped');
+  process.exit(code);
+}
+
+process.on('SIGINT', () => stop(0));
+process.on('SIGTERM', () => stop(0));
+
+async function ready(name, url, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (stopping) return;
+    try {
+      const r = await fetch(url, { signal: AbortSignal.timeout(1_000) });
+      if (r.ok) return;
+    } catch { /* not yet */ }
+    await new Promise((done) => setTimeout(done, 100));
+  }
+  console.error(`demo: ${name} did not come up; see ${runDir}`);
+  await stop(1);
+}
+
+const spaEnv = {
+  OIDC_ISSUER: issuer,
+  API_AUDIENCE: audience,
+  APP_PORT: String(ports.APP_PORT),
+  OIDC_PORT: String(ports.OIDC_PORT),
+  REDIRECT_URIS: demoUrl,
+};
+start('sidecar', sidecarBin, ['--db', db, '--listen', `127.0.0.1:${ports.SIDECAR_PORT}`], {
+  SIDECAR_TOKEN: sidecarToken,
+  SIDECAR_ADMIN_TOKEN: adminToken,
+});
+if (!auth0) start('provider', process.execPath, [join(here, 'provider.mjs')], spaEnv);
+start('app', process.execPath, [join(here, 'app.mjs')], spaEnv);
+start('envoy', envoyBin, ['-c', envoyConfig, '--concurrency', '2', '--disable-hot-restart', '-l', 'warning']);
+
+await ready('sidecar', `http://127.0.0.1:${ports.SIDECAR_PORT}/healthz`);
+if (!auth0) await ready('provider', `${issuer}.well-known/openid-configuration`);
+await ready('app', `http://127.0.0.1:${ports.APP_PORT}/healthz`);
+await ready('envoy', `http://127.0.0.1:${ports.ADMIN_PORT}/ready`);
+if (!stopping) {
+  console.log(`
+envoy-auth0-session demo is running${auth0 ? ` against ${auth0.domain}` : ''}:
+
+  open ${demoUrl}
+  ${auth0 ? '' : 'log in with any user name and any password on the provider\'s page\n  '}sessions: ${db}
+  admin API: http://127.0.0.1:${ports.SIDECAR_PORT}/admin/sessions  (Authorization: Bearer ${adminToken})
+  logs: ${runDir}
+
+Ctrl-C stops everything.`);
+}

@@ -1,0 +1,134 @@
+// The demo, as a person uses it: headless Debian chromium driven by playwright-core opens
+// the demo, logs in through the provider's own login page, sees who it is, calls the
+// protected API, logs out, and the API then answers 401. Run by `make test`.
+
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = resolve(here, '..', '..');
+const screenshotDir = join(root, 'target', 'demo');
+
+function freePort() {
+  return new Promise((done, fail) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => done(port));
+    }).on('error', fail);
+  });
+}
+
+async function portOpen(port) {
+  try {
+    await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(500) });
+    return true;
+  } catch (e) {
+    return !String(e.cause?.code || e).includes('ECONNREFUSED');
+  }
+}
+
+let demo;
+let ports;
+let output = '';
+let browser;
+
+before(async () => {
+  ports = {
+    DEMO_PORT: await freePort(), OIDC_PORT: await freePort(), APP_PORT: await freePort(),
+    SIDECAR_PORT: await freePort(), ADMIN_PORT: await freePort(),
+  };
+  const env = { ...process.env };
+  for (const name of ['AUTH0_DOMAIN', 'AUTH0_CLIENT_ID', 'AUTH0_AUDIENCE']) delete env[name];
+  for (const [name, value] of Object.entries(ports)) env[name] = String(value);
+  demo = spawn(process.execPath, [join(root, 'demo', 'run.mjs')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  demo.stdout.on('data', (d) => { output += d; });
+  demo.stderr.on('data', (d) => { output += d; });
+  const deadline = Date.now() + 60_000;
+  while (!output.includes('Ctrl-C stops everything')) {
+    if (demo.exitCode !== null || Date.now() > deadline) throw new Error(`the demo did not start:\n${output}`);
+    await new Promise((done) => setTimeout(done, 100));
+  }
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  if (demo && demo.exitCode === null) demo.kill('SIGKILL');
+});
+
+test('log in through the provider, call the API, log out', async () => {
+  const page = await browser.newPage();
+  const url = `http://127.0.0.1:${ports.DEMO_PORT}/demo/`;
+  await page.goto(url);
+  await page.click('#login');
+
+  // The provider's own login page: any user name, any password.
+  await page.waitForURL((u) => u.port === String(ports.OIDC_PORT));
+  await page.fill('input[name=login]', 'alice');
+  await page.fill('input[name=password]', 'any password');
+  await page.click('button[type=submit]');
+
+  await page.waitForURL((u) => u.port === String(ports.DEMO_PORT), { timeout: 15_000 }).catch(async (e) => {
+    mkdirSync(screenshotDir, { recursive: true });
+    await page.screenshot({ path: join(screenshotDir, 'stuck.png'), fullPage: true });
+    throw new Error(`${e.message}\nat ${page.url()}\n${(await page.textContent('body')).slice(0, 2000)}`);
+  });
+  await page.waitForSelector('#signed-in:not([hidden])', { timeout: 15_000 });
+  assert.equal(await page.isHidden('#error'), true, await page.textContent('#error'));
+  assert.equal(await page.textContent('#user'), 'alice');
+  assert.equal(await page.textContent('#email'), 'alice@example.com');
+  assert.match(await page.textContent('#expires'), /^\d{4}-\d\d-\d\dT/);
+  assert.equal(await page.textContent('#inactive'), '180 s');
+
+  // The session cookie is HttpOnly: the page's script cannot read it.
+  assert.equal(await page.evaluate(() => document.cookie.includes('session=')), false);
+  const cookies = await page.context().cookies();
+  const session = cookies.find((c) => c.name === 'session');
+  assert.ok(session?.httpOnly, 'an HttpOnly session cookie');
+  assert.equal(session.sameSite, 'Lax');
+
+  await page.click('#call-api');
+  await page.waitForFunction(() => document.querySelector('#api').textContent.startsWith('200'));
+  const api = await page.textContent('#api');
+  assert.match(api, /"user": "alice"/);
+  assert.match(api, /"session_cookie_seen_by_app": false/, 'the app never sees the session cookie');
+
+  mkdirSync(screenshotDir, { recursive: true });
+  await page.screenshot({ path: join(screenshotDir, 'logged-in.png'), fullPage: true });
+
+  await page.click('#ping');
+  await page.waitForFunction(() => document.querySelector('#idle').textContent !== '');
+
+  await page.click('#logout');
+  await page.waitForSelector('#signed-out:not([hidden])');
+  assert.match(await page.textContent('#api'), /^401 /);
+  const direct = await page.evaluate(async () => (await fetch('/api/me')).status);
+  assert.equal(direct, 401, 'the protected API refuses after logout');
+});
+
+test('errors from the filter are shown to the person', async () => {
+  const page = await browser.newPage();
+  await page.goto(`http://127.0.0.1:${ports.DEMO_PORT}/demo/?code=forged&state=nope`);
+  await page.waitForSelector('#error:not([hidden])');
+  assert.match(await page.textContent('#error'), /state mismatch/);
+});
+
+test('Ctrl-C stops everything the demo started', async () => {
+  demo.kill('SIGINT');
+  const code = await new Promise((done) => demo.once('exit', done));
+  assert.equal(code, 0, output);
+  for (const [name, port] of Object.entries(ports)) {
+    assert.equal(await portOpen(port), false, `${name} ${port} still answers after Ctrl-C`);
+  }
+});
