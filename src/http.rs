@@ -6,9 +6,11 @@ use std::rc::Rc;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, LogLevel, MapType};
+use session_core::code_flow::{self, CallbackRequest, CodeLogin, START_RANDOM_BYTES};
 use session_core::filter::{
-    Answer, Decision, Filter, HeaderEdit, Host, PendingRestore, WriteThrough,
+    Answer, Decision, Filter, HeaderEdit, Host, Navigation, PendingRestore, WriteThrough,
 };
+use session_core::flow::{CalloutAnswer, Flow};
 use session_core::key_cache;
 use session_core::login::{Callout, Login, LoginEnv, LoginStep, MAX_USERINFO_BYTES};
 use session_core::metrics::Metric;
@@ -22,7 +24,7 @@ use crate::root::Shared;
 
 /// What a paused request is waiting for.
 enum Waiting {
-    Login { callout: Callout, login: Login },
+    Login { callout: Callout, flow: Flow },
     Restore(PendingRestore),
     WriteThrough(WriteThrough),
 }
@@ -64,6 +66,22 @@ fn send(reply: &Reply) -> Action {
     Action::Pause
 }
 
+/// Whether the request is a browser navigating to a page.
+fn is_navigation() -> bool {
+    code_flow::is_navigation(
+        &header(":method").unwrap_or_default(),
+        header("accept").as_deref(),
+        header("sec-fetch-mode").as_deref(),
+        header("x-requested-with").as_deref(),
+    )
+}
+
+fn text_header(name: &str, fallback: &str) -> String {
+    header(name)
+        .and_then(|v| String::from_utf8(v).ok())
+        .unwrap_or_else(|| fallback.to_string())
+}
+
 fn forward(edits: Vec<HeaderEdit<'_>>) -> Action {
     for edit in edits {
         let _ = match edit {
@@ -89,6 +107,7 @@ impl Http {
         match decision {
             Decision::Forward(edits) => forward(edits),
             Decision::Reply(reply) => send(&reply),
+            Decision::Unauthenticated => send(&self.unauthenticated(shared)),
             Decision::Restore(pending) => {
                 match shared.dispatch_sidecar("GET", Filter::restore_path(&pending), None) {
                     Some(token_id) => self.wait(token_id, Waiting::Restore(pending)),
@@ -96,6 +115,30 @@ impl Http {
                 }
             }
         }
+    }
+
+    /// 401, or for a browser navigation with the code flow on, the redirect to the login page.
+    fn unauthenticated(&self, shared: &Shared) -> Reply {
+        let now = now_millis();
+        if shared.filter.config.code_flow.is_none() || !is_navigation() {
+            return shared.filter.unauthenticated(None, now);
+        }
+        let mut random = [0u8; START_RANDOM_BYTES];
+        if getrandom::getrandom(&mut random).is_err() {
+            return shared.filter.unauthenticated(None, now);
+        }
+        let scheme = text_header(":scheme", "https");
+        let authority = text_header(":authority", "");
+        let path = header(":path").unwrap_or_default();
+        shared.filter.unauthenticated(
+            Some(Navigation {
+                scheme: &scheme,
+                authority: &authority,
+                path: &path,
+                random: &random,
+            }),
+            now,
+        )
     }
 
     /// Carries out an answer that may have to be written through to the sidecar first.
@@ -116,7 +159,7 @@ impl Http {
     }
 
     /// Carries out a login step: answer, create the session, or dispatch a callout and wait.
-    fn login_step(&mut self, shared: &Shared, login: Login, step: LoginStep, now: u64) -> Action {
+    fn login_step(&mut self, shared: &Shared, flow: Flow, step: LoginStep, now: u64) -> Action {
         let host = shared.host();
         match step {
             LoginStep::Fail(reply, metric) => {
@@ -133,18 +176,24 @@ impl Http {
                         "cannot create a session now",
                     ));
                 }
-                let answer = shared.filter.create_session(&host, identity, &random, now);
+                let landing = flow.landing(&shared.filter.config);
+                let answer = shared
+                    .filter
+                    .create_session(&host, identity, &random, now, landing);
                 self.answer(shared, answer, now)
             }
-            LoginStep::Call(callout) => match shared.dispatch_idp(&callout, login.token()) {
-                Some(token_id) => self.wait(token_id, Waiting::Login { callout, login }),
-                None => {
-                    host.count(Metric::LoginIdpUnavailable, 1);
-                    send(&Reply::idp_unavailable(
-                        "cannot reach the identity provider",
-                    ))
+            LoginStep::Call(callout) => {
+                let body = flow.body(&shared.filter.config, &callout);
+                match shared.dispatch_idp(&callout, flow.bearer(), body.as_deref()) {
+                    Some(token_id) => self.wait(token_id, Waiting::Login { callout, flow }),
+                    None => {
+                        host.count(Metric::LoginIdpUnavailable, 1);
+                        send(&Reply::idp_unavailable(
+                            "cannot reach the identity provider",
+                        ))
+                    }
                 }
-            },
+            }
         }
     }
 
@@ -166,7 +215,40 @@ impl Http {
         let step = login.start(&env, &mut |have_keys| {
             key_cache::claim_login_fetch(&host, now, have_keys)
         });
-        self.login_step(shared, login, step, now)
+        self.login_step(shared, Flow::Token(login), step, now)
+    }
+
+    fn callback(&mut self, shared: &Shared, now: u64) -> Action {
+        let config = &shared.filter.config;
+        let Some(cf) = &config.code_flow else {
+            return send(&Reply::unauthorized());
+        };
+        let path = header(":path").unwrap_or_default();
+        let query = path
+            .iter()
+            .position(|&b| b == b'?')
+            .map_or(&[][..], |i| &path[i + 1..]);
+        let cookie = header("cookie");
+        let scheme = text_header(":scheme", "https");
+        let authority = text_header(":authority", "");
+        let html = header("accept").is_some_and(|a| a.windows(9).any(|w| w == b"text/html"));
+        let request = CallbackRequest {
+            query,
+            cookie_header: cookie.as_deref(),
+            scheme: &scheme,
+            authority: &authority,
+            html,
+        };
+        match CodeLogin::begin(config, cf, &request, now) {
+            Ok(code) => {
+                let step = code.first_step();
+                self.login_step(shared, Flow::Code(code), step, now)
+            }
+            Err((reply, metric)) => {
+                shared.host().count(metric, 1);
+                send(&reply)
+            }
+        }
     }
 
     /// A callout answered: continue whatever was waiting for it.
@@ -175,24 +257,28 @@ impl Http {
         let host = shared.host();
         let status = callout_status(num_headers);
         match waiting {
-            Waiting::Login { callout, mut login } => {
-                let step = match callout {
-                    Callout::Jwks => {
-                        let fetched = shared.receive_jwks(now, num_headers, body_size);
-                        let keys = shared.keys.borrow_mut().current(&host);
-                        let env = LoginEnv {
-                            config: &shared.filter.config,
-                            keys: keys.as_deref(),
-                            now,
-                        };
-                        login.on_jwks(&env, fetched)
-                    }
-                    Callout::Userinfo => {
-                        let body = callout_body(body_size, MAX_USERINFO_BYTES).unwrap_or_default();
-                        login.on_userinfo(status, &body)
-                    }
+            Waiting::Login { callout, mut flow } => {
+                let (jwks_fetched, max) = match callout {
+                    Callout::Jwks => (shared.receive_jwks(now, num_headers, body_size), 0),
+                    Callout::Userinfo => (false, MAX_USERINFO_BYTES),
+                    Callout::TokenExchange => (false, code_flow::MAX_TOKEN_ANSWER_BYTES),
                 };
-                self.login_step(shared, login, step, now);
+                let body = callout_body(body_size, max).unwrap_or_default();
+                let keys = shared.keys.borrow_mut().current(&host);
+                let answer = CalloutAnswer {
+                    callout,
+                    status,
+                    body: &body,
+                    jwks_fetched,
+                };
+                let step = flow.on_answer(
+                    &shared.filter.config,
+                    keys.as_deref(),
+                    now,
+                    &answer,
+                    &mut |have_keys| key_cache::claim_login_fetch(&host, now, have_keys),
+                );
+                self.login_step(shared, flow, step, now);
             }
             Waiting::Restore(pending) => {
                 let body = callout_body(body_size, MAX_ANSWER_BYTES).unwrap_or_default();
@@ -256,6 +342,12 @@ impl HttpContext for Http {
                 drop(misses);
                 self.decide(&shared, decision)
             }
+            Route::Callback => {
+                if header(":method").unwrap_or_default() != b"GET" {
+                    return send(&Reply::method_not_allowed());
+                }
+                self.callback(&shared, now)
+            }
             Route::Login | Route::Logout | Route::KeepAlive => {
                 let method = header(":method").unwrap_or_default();
                 if !Filter::endpoint_method_allowed(&method) {
@@ -264,7 +356,14 @@ impl HttpContext for Http {
                 match route {
                     Route::Login => self.login(&shared, now),
                     Route::Logout => {
-                        let answer = filter.logout(&host, header("cookie").as_deref(), now);
+                        let navigation = filter
+                            .config
+                            .code_flow
+                            .as_ref()
+                            .is_some_and(|cf| cf.logout_redirect.is_some())
+                            && is_navigation();
+                        let answer =
+                            filter.logout(&host, header("cookie").as_deref(), now, navigation);
                         self.answer(&shared, answer, now)
                     }
                     _ => {

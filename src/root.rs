@@ -37,13 +37,13 @@ impl Shared {
     }
 
     /// Dispatches an IdP callout; the answer comes to the context that called this.
-    pub fn dispatch_idp(&self, callout: &Callout, token: &str) -> Option<u32> {
+    pub fn dispatch_idp(&self, callout: &Callout, token: &str, body: Option<&[u8]>) -> Option<u32> {
         let a = &self.filter.config.auth0;
         let headers = self.filter.callout_headers(callout, token);
         dispatch(
             &a.cluster,
             &headers,
-            None,
+            body,
             Duration::from_secs(a.timeout_secs),
         )
     }
@@ -186,7 +186,7 @@ impl RootContext for Root {
         let now = now_millis();
         let host = shared.host();
         if self.jwks_call.is_none() && key_cache::claim_refresh(&host, now) {
-            self.jwks_call = shared.dispatch_idp(&Callout::Jwks, "");
+            self.jwks_call = shared.dispatch_idp(&Callout::Jwks, "", None);
             if self.jwks_call.is_none() {
                 host.count(Metric::JwksFetchFailed, 1);
             }

@@ -19,6 +19,27 @@ pub struct Config {
     pub headers: Vec<IdentityHeader>,
     /// Where sessions are synced for durability. Default: none (sessions live in shared data only).
     pub sidecar: Option<Sidecar>,
+    /// Browser login at the proxy (authorization code + PKCE). Default: none (unauthenticated
+    /// navigations get the 401 JSON like any other request).
+    pub code_flow: Option<CodeFlow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeFlow {
+    /// Required. The Auth0 application's client id.
+    pub client_id: String,
+    /// For a Regular Web Application; PKCE (S256) is used either way. Default: none.
+    pub client_secret: Option<String>,
+    /// The redirect URI's path, registered in Auth0 as `https://{your host}{callback}`.
+    /// Default: `/callback`.
+    pub callback: String,
+    /// Default: `openid profile email`.
+    pub scope: String,
+    /// Asked for at `/authorize`. Default: `auth0.api.identifier`.
+    pub audience: String,
+    /// Where Auth0's `/v2/logout` sends the browser after a logout. Default: none (logout
+    /// answers JSON and does not go through Auth0).
+    pub logout_redirect: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -324,8 +345,50 @@ impl Config {
             }
             None => None,
         };
+        let code_flow = match top.section("code_flow")? {
+            Some(mut s) => {
+                let cf = CodeFlow {
+                    client_id: s.required_string("client_id")?,
+                    client_secret: s.string("client_secret")?,
+                    callback: s.path("callback", "/callback")?,
+                    scope: s
+                        .string("scope")?
+                        .unwrap_or_else(|| "openid profile email".into()),
+                    audience: s
+                        .string("audience")?
+                        .unwrap_or_else(|| auth0.api_identifier.clone()),
+                    logout_redirect: s.string("logout_redirect")?,
+                };
+                if !cf.scope.split_whitespace().any(|sc| sc == "openid") {
+                    return Err(error(
+                        &s.key("scope"),
+                        "must include openid (the callback verifies an ID token)",
+                    ));
+                }
+                if let Some(url) = &cf.logout_redirect {
+                    if !(url.starts_with("https://") || url.starts_with("http://")) {
+                        return Err(error(
+                            &s.key("logout_redirect"),
+                            format!("{url:?} must be an absolute http(s) URL"),
+                        ));
+                    }
+                }
+                if [&endpoints.login, &endpoints.logout, &endpoints.keep_alive]
+                    .contains(&&cf.callback)
+                {
+                    return Err(error(
+                        &s.key("callback"),
+                        "must differ from the login, logout and keep_alive endpoints",
+                    ));
+                }
+                s.finish()?;
+                Some(cf)
+            }
+            None => None,
+        };
         top.finish()?;
         Ok(Config {
+            code_flow,
             auth0,
             endpoints,
             cookie,

@@ -3,6 +3,7 @@
 
 use serde_json::json;
 
+use crate::code_flow;
 use crate::config::{Claim, Config};
 use crate::cookie::{clear_cookie, set_cookie, take_session_cookies, CookieEdit};
 use crate::dirty;
@@ -35,6 +36,9 @@ pub enum Decision<'a> {
     /// Not in shared data, but the sidecar may have it (after an Envoy restart): ask it with
     /// `GET` [`Filter::restore_path`], then call [`Filter::restored`].
     Restore(PendingRestore),
+    /// No session: 401 JSON, or for a browser navigation with the code flow configured, a
+    /// redirect to the login page ([`Filter::unauthenticated`]).
+    Unauthenticated,
 }
 
 /// A request waiting for the sidecar to say whether its session exists.
@@ -51,6 +55,14 @@ pub enum Answer {
     Now(Reply),
     /// `POST /sync` with `body`, then call [`Filter::written_through`].
     AfterSync(WriteThrough),
+}
+
+/// A browser navigation that may be sent to the login page.
+pub struct Navigation<'a> {
+    pub scheme: &'a str,
+    pub authority: &'a str,
+    pub path: &'a [u8],
+    pub random: &'a [u8; code_flow::START_RANDOM_BYTES],
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -81,6 +93,21 @@ pub struct Filter {
     pub config: Config,
     inactive_ms: u64,
     max_ms: u64,
+}
+
+/// Auth0's token endpoint.
+pub const TOKEN_PATH: &str = "/oauth/token";
+
+/// Where a successful login leaves the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Landing {
+    /// The token login: the session body as JSON.
+    Json,
+    /// The code flow: back to the page first asked for, the login cookie cleared.
+    Redirect {
+        location: String,
+        clear_login_cookie: String,
+    },
 }
 
 /// Where a request's session is.
@@ -215,8 +242,25 @@ impl Filter {
             }),
             (Lookup::None, _) => {
                 host.count(Metric::Rejected, 1);
-                Decision::Reply(Reply::unauthorized())
+                Decision::Unauthenticated
             }
+        }
+    }
+
+    /// The answer to a protected request without a session: for a browser navigation with
+    /// the code flow configured, a redirect to the IdP's login page; otherwise 401 JSON.
+    pub fn unauthenticated(&self, navigation: Option<Navigation<'_>>, now: Millis) -> Reply {
+        match (&self.config.code_flow, navigation) {
+            (Some(cf), Some(nav)) => code_flow::start(
+                &self.config,
+                cf,
+                nav.scheme,
+                nav.authority,
+                nav.path,
+                nav.random,
+                now,
+            ),
+            _ => Reply::unauthorized(),
         }
     }
 
@@ -242,7 +286,11 @@ impl Filter {
             Restored::NotFound => {
                 misses.insert(pending.hash, now);
                 host.count(Metric::Rejected, 1);
-                return Decision::Reply(Reply::unauthorized());
+                return if pending.keep_alive {
+                    Decision::Reply(Reply::unauthorized())
+                } else {
+                    Decision::Unauthenticated
+                };
             }
             Restored::Unavailable => return Decision::Reply(Reply::store_unavailable()),
         };
@@ -341,7 +389,17 @@ impl Filter {
     /// Logout: ends every session the request's cookies name and clears the cookie. Answers
     /// 200 even without a session, so logging out twice is harmless. With a sidecar, the end
     /// is written through before the answer; until the sidecar has it, a tombstone stays.
-    pub fn logout(&self, host: &dyn Host, cookie_header: Option<&[u8]>, now: Millis) -> Answer {
+    ///
+    /// With `code_flow.logout_redirect`, a browser navigation is also sent through Auth0's
+    /// `/v2/logout` (ending the IdP session too) and back to that URL; other requests get
+    /// the URL as `logout_url` in the JSON, for an SPA to go to.
+    pub fn logout(
+        &self,
+        host: &dyn Host,
+        cookie_header: Option<&[u8]>,
+        now: Millis,
+        navigation: bool,
+    ) -> Answer {
         let mut ended = Vec::new();
         if let Some(header) = cookie_header {
             let (candidates, _) = take_session_cookies(header, &self.config.cookie.name);
@@ -362,8 +420,26 @@ impl Filter {
             }
         }
         host.count(Metric::Logout, 1);
-        let reply = Reply::json(200, &json!({ "logged_out": !ended.is_empty() }))
-            .with_header("set-cookie", clear_cookie(&self.config.cookie));
+        let clear = clear_cookie(&self.config.cookie);
+        let idp_logout = self.config.code_flow.as_ref().and_then(|cf| {
+            let to = cf.logout_redirect.as_ref()?;
+            Some(format!(
+                "{}v2/logout?client_id={}&returnTo={}",
+                self.config.auth0.issuer,
+                code_flow::percent_encode(&cf.client_id),
+                code_flow::percent_encode(to)
+            ))
+        });
+        let reply = match idp_logout {
+            Some(url) if navigation => Reply::redirect(&url).with_header("set-cookie", clear),
+            Some(url) => Reply::json(
+                200,
+                &json!({ "logged_out": !ended.is_empty(), "logout_url": url }),
+            )
+            .with_header("set-cookie", clear),
+            None => Reply::json(200, &json!({ "logged_out": !ended.is_empty() }))
+                .with_header("set-cookie", clear),
+        };
         self.write_through(reply, ended)
     }
 
@@ -406,13 +482,15 @@ impl Filter {
     }
 
     /// The end of a successful login: a new session under a new secret, and the answer that
-    /// hands the secret to the client (JSON body and `Set-Cookie`).
+    /// hands the secret to the client: the JSON body and `Set-Cookie` of the token login, or,
+    /// for the code flow, the `Set-Cookie` on a redirect back to the page first asked for.
     pub fn create_session(
         &self,
         host: &dyn Host,
         identity: Identity,
         random: &[u8; SECRET_BYTES],
         now: Millis,
+        landing: Landing,
     ) -> Answer {
         let (secret, hash) = new_secret(random);
         let session = Session::new(hash, identity, now, self.inactive_ms, self.max_ms);
@@ -425,6 +503,23 @@ impl Filter {
             Err(_) => return Answer::Now(Reply::store_unavailable()),
         }
         let c = &self.config.cookie;
+        let session_cookie = set_cookie(c, &secret, now, session.max_deadline);
+        if let Landing::Redirect {
+            location,
+            clear_login_cookie,
+        } = landing
+        {
+            let reply = Reply::redirect(&location)
+                .with_header("set-cookie", session_cookie)
+                .with_header("set-cookie", clear_login_cookie);
+            return self.write_through(
+                reply,
+                vec![DirtyRecord {
+                    session,
+                    ended: false,
+                }],
+            );
+        }
         let reply = Reply::json(
             200,
             &json!({
@@ -438,10 +533,7 @@ impl Filter {
                 "inactive_lifetime": c.inactive_lifetime,
             }),
         )
-        .with_header(
-            "set-cookie",
-            set_cookie(c, &secret, now, session.max_deadline),
-        );
+        .with_header("set-cookie", session_cookie);
         self.write_through(
             reply,
             vec![DirtyRecord {
@@ -454,18 +546,24 @@ impl Filter {
     /// The request headers of an IdP callout.
     pub fn callout_headers(&self, callout: &Callout, token: &str) -> Vec<(&'static str, String)> {
         let a = &self.config.auth0;
-        let path = match callout {
-            Callout::Jwks => &a.jwks_path,
-            Callout::Userinfo => &a.userinfo_path,
+        let (method, path) = match callout {
+            Callout::Jwks => ("GET", a.jwks_path.as_str()),
+            Callout::Userinfo => ("GET", a.userinfo_path.as_str()),
+            Callout::TokenExchange => ("POST", TOKEN_PATH),
         };
         let mut headers = vec![
-            (":method", "GET".to_string()),
-            (":path", path.clone()),
+            (":method", method.to_string()),
+            (":path", path.to_string()),
             (":authority", a.domain.clone()),
             ("accept", "application/json".to_string()),
         ];
-        if *callout == Callout::Userinfo {
-            headers.push(("authorization", format!("Bearer {token}")));
+        match callout {
+            Callout::Userinfo => headers.push(("authorization", format!("Bearer {token}"))),
+            Callout::TokenExchange => headers.push((
+                "content-type",
+                "application/x-www-form-urlencoded".to_string(),
+            )),
+            Callout::Jwks => {}
         }
         headers
     }

@@ -20,11 +20,11 @@ fn now_reply(answer: Answer) -> Reply {
 }
 
 fn create(f: &Filter, host: &MemHost, identity: Identity, random: &[u8; 32], now: Millis) -> Reply {
-    now_reply(f.create_session(host, identity, random, now))
+    now_reply(f.create_session(host, identity, random, now, Landing::Json))
 }
 
 fn logout(f: &Filter, host: &MemHost, cookie: Option<&[u8]>, now: Millis) -> Reply {
-    now_reply(f.logout(host, cookie, now))
+    now_reply(f.logout(host, cookie, now, false))
 }
 
 fn reply_of(decision: Decision<'_>) -> Reply {
@@ -169,13 +169,10 @@ fn no_or_bad_cookie_is_401() {
         Some(&[b's'; 60][..]),
         Some(b"session=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
     ] {
-        match protected(&f, &host, header, NOW) {
-            Decision::Reply(r) => {
-                assert_eq!(r.status, 401);
-                assert!(r.body.contains("\"unauthorized\""));
-            }
-            other => panic!("{other:?}"),
-        }
+        assert_eq!(protected(&f, &host, header, NOW), Decision::Unauthenticated);
+        let r = f.unauthenticated(None, NOW);
+        assert_eq!(r.status, 401);
+        assert!(r.body.contains("\"unauthorized\""));
     }
     assert_eq!(host.count_of(Metric::Rejected), 5);
 }
@@ -265,7 +262,7 @@ fn logout_ends_the_session_and_clears_the_cookie() {
     assert!(clear.starts_with("session=; ") && clear.contains("Max-Age=0"));
     assert!(matches!(
         protected(&f, &host, Some(cookie.as_bytes()), NOW + 2),
-        Decision::Reply(_)
+        Decision::Unauthenticated
     ));
     assert_eq!(
         logout(&f, &host, Some(cookie.as_bytes()), NOW + 3).body,

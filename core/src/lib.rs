@@ -2,11 +2,13 @@
 //! unit-tested natively. The wasm glue (`src/`) reads headers, calls [`filter::Filter`] and
 //! [`login::Login`], and carries out the [`filter::Decision`]s and callouts they return.
 
+pub mod code_flow;
 pub mod config;
 pub mod cookie;
 pub mod dirty;
 pub mod duration;
 pub mod filter;
+pub mod flow;
 pub mod jwks;
 pub mod key_cache;
 pub mod limiter;

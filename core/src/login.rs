@@ -22,6 +22,8 @@ pub const MAX_USERINFO_BYTES: usize = 16 * 1024;
 pub enum Callout {
     Jwks,
     Userinfo,
+    /// The code flow's `POST /oauth/token`.
+    TokenExchange,
 }
 
 /// What the glue does next.

@@ -31,6 +31,18 @@ impl Reply {
         Reply::json(status, &json!({ "error": code, "message": message }))
     }
 
+    /// A 302 that browsers follow; never cached.
+    pub fn redirect(location: &str) -> Reply {
+        Reply {
+            status: 302,
+            headers: vec![
+                ("location".into(), location.to_string()),
+                ("cache-control".into(), "no-store".into()),
+            ],
+            body: String::new(),
+        }
+    }
+
     pub fn unauthorized() -> Reply {
         Reply::error(401, "unauthorized", "no valid session")
     }

@@ -8,6 +8,8 @@ pub enum Route {
     Login,
     Logout,
     KeepAlive,
+    /// The code flow's callback (only when `code_flow` is configured).
+    Callback,
     Public,
     Protected,
 }
@@ -46,6 +48,13 @@ pub fn route(config: &Config, raw_path: &[u8]) -> Route {
     }
     if path == e.keep_alive.as_bytes() {
         return Route::KeepAlive;
+    }
+    if config
+        .code_flow
+        .as_ref()
+        .is_some_and(|cf| path == cf.callback.as_bytes())
+    {
+        return Route::Callback;
     }
     let public = config.public.iter().any(|p| match p {
         PublicPath::Exact(exact) => path == exact.as_bytes(),

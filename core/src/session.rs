@@ -56,6 +56,11 @@ impl SessionHash {
     }
 }
 
+/// Compares secrets in time independent of where they first differ.
+pub fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// A new secret from 32 random bytes: the text for the client and the hash to store.
 pub fn new_secret(random: &[u8; SECRET_BYTES]) -> (String, SessionHash) {
     (

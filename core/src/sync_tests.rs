@@ -1,6 +1,6 @@
 use super::*;
 use crate::config::Sidecar;
-use crate::filter::{Answer, Decision, Filter, HeaderEdit};
+use crate::filter::{Answer, Decision, Filter, HeaderEdit, Landing};
 use crate::testing::{config, MemHost};
 
 const NOW: Millis = 1_795_426_200_000;
@@ -24,7 +24,7 @@ fn alice() -> Identity {
 
 /// Logs in; returns the cookie header and the pending write-through.
 fn login(f: &Filter, host: &MemHost, seed: u8) -> (String, crate::filter::WriteThrough) {
-    match f.create_session(host, alice(), &[seed; 32], NOW) {
+    match f.create_session(host, alice(), &[seed; 32], NOW, Landing::Json) {
         Answer::AfterSync(wt) => {
             let body: Value = serde_json::from_slice(&wt.body).unwrap();
             assert_eq!(body["upsert"][0]["sub"], "auth0|alice");
@@ -67,7 +67,8 @@ fn an_acknowledged_login_leaves_nothing_to_sync() {
 fn a_failed_write_through_is_retried_by_the_timer_until_acknowledged() {
     let f = filter();
     let host = MemHost::default();
-    let Answer::AfterSync(wt) = f.create_session(&host, alice(), &[1; 32], NOW) else {
+    let Answer::AfterSync(wt) = f.create_session(&host, alice(), &[1; 32], NOW, Landing::Json)
+    else {
         panic!()
     };
     let reply = f.written_through(&host, wt, false, NOW);
@@ -95,7 +96,8 @@ fn a_failed_write_through_is_retried_by_the_timer_until_acknowledged() {
 fn a_record_changed_while_its_batch_was_in_flight_stays_dirty() {
     let f = filter();
     let host = MemHost::default();
-    let Answer::AfterSync(wt) = f.create_session(&host, alice(), &[1; 32], NOW) else {
+    let Answer::AfterSync(wt) = f.create_session(&host, alice(), &[1; 32], NOW, Landing::Json)
+    else {
         panic!()
     };
     f.written_through(&host, wt, false, NOW);
@@ -139,7 +141,7 @@ fn logout_tombstones_until_the_sidecar_has_the_end() {
     let f = filter();
     let host = MemHost::default();
     let (cookie, _) = login(&f, &host, 1);
-    let Answer::AfterSync(wt) = f.logout(&host, Some(cookie.as_bytes()), NOW + 1) else {
+    let Answer::AfterSync(wt) = f.logout(&host, Some(cookie.as_bytes()), NOW + 1, false) else {
         panic!()
     };
     let body: Value = serde_json::from_slice(&wt.body).unwrap();
@@ -245,14 +247,14 @@ fn a_denied_restore_is_remembered_and_an_unanswered_one_fails_closed() {
     else {
         panic!()
     };
-    let Decision::Reply(r) = f.restored(&host, pending, Some(404), b"", NOW, &mut misses) else {
-        panic!()
-    };
-    assert_eq!(r.status, 401);
+    assert_eq!(
+        f.restored(&host, pending, Some(404), b"", NOW, &mut misses),
+        Decision::Unauthenticated
+    );
     assert!(
         matches!(
             f.protected(&host, Some(cookie.as_bytes()), NOW + 1, &misses),
-            Decision::Reply(_)
+            Decision::Unauthenticated
         ),
         "no second lookup"
     );
