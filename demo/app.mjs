@@ -29,6 +29,10 @@ function spaConfig() {
   };
 }
 
+function escapeHtml(text) {
+  return String(text).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
+}
+
 const types = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.css': 'text/css', '.png': 'image/png' };
 
 function json(res, status, body) {
@@ -49,6 +53,19 @@ const server = createServer(async (req, res) => {
     });
   }
   if (path === '/demo/config.json') return json(res, 200, spaConfig());
+  if (path === '/app' || path.startsWith('/app/')) {
+    // A server-rendered page with no login code: the filter sent the browser through the
+    // identity provider's login page if needed, and tells us who it is.
+    const user = escapeHtml(req.headers['x-auth-user'] ?? '');
+    const email = escapeHtml(req.headers['x-auth-email'] ?? '');
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+    return res.end(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Server-rendered page</title>
+<link rel="stylesheet" href="/demo/style.css"></head><body>
+<h1>Hello, <span id="who">${email || user}</span></h1>
+<p>This page is rendered by the app, which has no login code: it read <code>x-auth-user: <span id="user">${user}</span></code>
+and <code>x-auth-email: <span id="email">${email}</span></code> from the request.</p>
+<p><a href="/demo/">The SPA</a> · <a id="logout" href="/logout">Log out</a></p></body></html>`);
+  }
   if (path.startsWith('/demo/')) {
     const file = normalize(path.slice('/demo/'.length) || 'index.html');
     if (file.startsWith('..')) return json(res, 404, { error: 'not_found' });

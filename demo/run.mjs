@@ -45,7 +45,8 @@ for (const needed of [envoyBin, wasm, sidecarBin]) {
 
 const runDir = mkdtempSync(join(tmpdir(), 'auth0-session-demo-'));
 const db = env.DEMO_DB || join(runDir, 'sessions.sqlite');
-const demoUrl = `http://127.0.0.1:${ports.DEMO_PORT}/demo/`;
+const base = `http://127.0.0.1:${ports.DEMO_PORT}`;
+const demoUrl = `${base}/demo/`;
 const issuer = auth0 ? `https://${auth0.domain}/` : `http://127.0.0.1:${ports.OIDC_PORT}/`;
 const audience = auth0 ? auth0.audience : 'https://demo.example/api';
 const sidecarToken = randomBytes(24).toString('base64url');
@@ -66,6 +67,14 @@ const filterConfig = {
   public: ['/demo/', '/healthz'],
   headers: { 'x-auth-user': 'sub', 'x-auth-email': 'email' },
   sidecar: { cluster: 'session_sidecar', token: sidecarToken },
+  // Server-rendered pages (/app/) log in at the proxy: browser navigations without a session
+  // go to the provider's login page and come back to /callback.
+  code_flow: {
+    client_id: auth0 ? auth0.clientId : 'demo-spa',
+    callback: '/callback',
+    audience,
+    logout_redirect: demoUrl,
+  },
 };
 const idpCluster = auth0
   ? `  - name: auth0
@@ -150,7 +159,7 @@ const spaEnv = {
   API_AUDIENCE: audience,
   APP_PORT: String(ports.APP_PORT),
   OIDC_PORT: String(ports.OIDC_PORT),
-  REDIRECT_URIS: demoUrl,
+  REDIRECT_URIS: `${demoUrl},${base}/callback`,
 };
 start('sidecar', sidecarBin, ['--db', db, '--listen', `127.0.0.1:${ports.SIDECAR_PORT}`], {
   SIDECAR_TOKEN: sidecarToken,
@@ -168,7 +177,8 @@ if (!stopping) {
   console.log(`
 envoy-auth0-session demo is running${auth0 ? ` against ${auth0.domain}` : ''}:
 
-  open ${demoUrl}
+  open ${demoUrl}            (an SPA: it gets a token itself)
+    or ${base}/app/         (a server-rendered page: login happens at the proxy)
   ${auth0 ? '' : 'log in with any user name and any password on the provider\'s page\n  '}sessions: ${db}
   admin API: http://127.0.0.1:${ports.SIDECAR_PORT}/admin/sessions  (Authorization: Bearer ${adminToken})
   logs: ${runDir}

@@ -117,6 +117,30 @@ test('log in through the provider, call the API, log out', async () => {
   assert.equal(direct, 401, 'the protected API refuses after logout');
 });
 
+test('a server-rendered page: login at the proxy, back on the page', async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const url = `http://127.0.0.1:${ports.DEMO_PORT}/app/reports?year=2026`;
+  await page.goto(url);
+  // No session: the filter sent the browser to the provider's own login page.
+  await page.waitForURL((u) => u.port === String(ports.OIDC_PORT));
+  await page.fill('input[name=login]', 'bob');
+  await page.fill('input[name=password]', 'whatever');
+  await page.click('button[type=submit]');
+  await page.waitForURL(url, { timeout: 15_000 });
+  assert.equal(await page.textContent('#who'), 'bob@example.com');
+  assert.equal(await page.textContent('#user'), 'bob');
+  const cookies = await context.cookies();
+  assert.ok(cookies.find((c) => c.name === 'session')?.httpOnly);
+  assert.ok(!cookies.some((c) => c.name.startsWith('session_login_')), 'the login cookie is gone');
+  mkdirSync(screenshotDir, { recursive: true });
+  await page.screenshot({ path: join(screenshotDir, 'server-rendered.png') });
+  // An API call from the page is never redirected.
+  const status = await page.evaluate(async () => (await fetch('/api/me', { credentials: 'omit' })).status);
+  assert.equal(status, 401);
+  await context.close();
+});
+
 test('errors from the filter are shown to the person', async () => {
   const page = await browser.newPage();
   await page.goto(`http://127.0.0.1:${ports.DEMO_PORT}/demo/?code=forged&state=nope`);

@@ -22,6 +22,9 @@ def idp():
 def idp_reset(idp):
     """Every test starts with a healthy IdP."""
     idp.fault = None
+    idp.id_token_overrides = {}
+    idp.authorize_error = None
+    idp.login_as = "auth0|webuser"
     yield
     idp.fault = None
 

@@ -6,8 +6,10 @@ HTTP 500, slow answers, or dropping the connection without an answer.
 """
 
 import base64
+import hashlib
 import json
 import secrets
+import urllib.parse
 import threading
 import time
 
@@ -56,7 +58,13 @@ class TestIdp(LoopbackServer):
         self.keys = [SigningKey("key-1")]
         self.profiles = {}  # token -> profile, for /userinfo
         self.fault = None  # None | "500" | "drop" | ("delay", seconds)
-        self.hits = {"jwks": 0, "userinfo": 0}
+        self.hits = {"jwks": 0, "userinfo": 0, "token": 0}
+        # The code flow: codes issued at /authorize, the user who "logs in" there, and
+        # claims to break in the next ID tokens (nonce, aud, exp...).
+        self.codes = {}
+        self.login_as = "auth0|webuser"
+        self.id_token_overrides = {}
+        self.authorize_error = None
         self.lock = threading.Lock()
 
     # -- tokens -------------------------------------------------------------------------
@@ -97,6 +105,20 @@ class TestIdp(LoopbackServer):
         self.profiles[token] = {"sub": sub, "email": email, "name": name}
         return token
 
+    def token_answer(self, grant):
+        """What Auth0's /oauth/token answers for a code: an opaque access token (usable at
+        /userinfo) and an RS256 ID token for the client, with the nonce it was asked for."""
+        sub = grant["sub"]
+        name = sub.split("|")[-1]
+        access_token = self.opaque(sub=sub, email=f"{name}@example.com", name=name.title())
+        now = int(time.time())
+        claims = {"iss": self.issuer, "sub": sub, "aud": grant["client_id"], "iat": now, "exp": now + 600,
+                  "nonce": grant.get("nonce"), "email": f"{name}@example.com", "name": name.title()}
+        claims.update(self.id_token_overrides)
+        claims = {k: v for k, v in claims.items() if v is not None}
+        id_token = self.sign_jwt({"alg": "RS256", "typ": "JWT", "kid": self.key.kid}, claims)
+        return {"access_token": access_token, "id_token": id_token, "token_type": "Bearer", "expires_in": 86400}
+
     def rotate(self, kid: str) -> SigningKey:
         """A new signing key first in line; the old one stays published."""
         key = SigningKey(kid)
@@ -109,8 +131,42 @@ class TestIdp(LoopbackServer):
         idp = self
 
         class Handler(JsonHandler):
+            def redirect(self, location):
+                self.send_response(302)
+                self.send_header("location", location)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def do_POST(self):
+                length = int(self.headers.get("content-length") or 0)
+                form = dict(urllib.parse.parse_qsl(self.rfile.read(length).decode()))
+                if self.path.split("?")[0] != "/oauth/token":
+                    return self.answer(404, {"error": "not_found"})
+                with idp.lock:
+                    idp.hits["token"] += 1
+                    grant = idp.codes.pop(form.get("code"), None)  # single use
+                if idp.fault == "500":
+                    return self.answer(500, {"error": "server_error"})
+                if grant is None or form.get("grant_type") != "authorization_code":
+                    return self.answer(400, {"error": "invalid_grant"})
+                verifier = form.get("code_verifier", "")
+                challenge = b64url(hashlib.sha256(verifier.encode()).digest())
+                if (form.get("client_id") != grant["client_id"] or form.get("redirect_uri") != grant["redirect_uri"]
+                        or challenge != grant["code_challenge"]):
+                    return self.answer(400, {"error": "invalid_grant"})
+                return self.answer(200, idp.token_answer(grant))
+
             def do_GET(self):
                 path = self.path.split("?")[0]
+                if path == "/authorize":
+                    q = dict(urllib.parse.parse_qsl(self.path.partition("?")[2]))
+                    target = q["redirect_uri"]
+                    if idp.authorize_error:
+                        return self.redirect(f"{target}?error={idp.authorize_error}&state={q.get('state', '')}")
+                    code = secrets.token_urlsafe(16)
+                    with idp.lock:
+                        idp.codes[code] = dict(q, sub=idp.login_as)
+                    return self.redirect(f"{target}?code={code}&state={urllib.parse.quote(q['state'])}")
                 kind = {"/.well-known/jwks.json": "jwks", "/userinfo": "userinfo"}.get(path)
                 if kind is None:
                     return self.answer(404, {"error": "not_found"})
