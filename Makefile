@@ -13,7 +13,7 @@ ENVOY := $(VENV)/bin/envoy
 NPM_STAMP := demo/node_modules/.installed
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: all setup build test unit e2e browser demo lint fmt validate clean
+.PHONY: all setup build test unit e2e browser fuzz fuzz-smoke demo lint fmt validate clean
 
 all: build
 
@@ -53,6 +53,7 @@ fmt:
 
 lint: .rust-target
 	$(CARGO) fmt --all -- --check
+	$(CARGO) fmt --manifest-path fuzz/Cargo.toml -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy -p auth0-session --target $(WASM_TARGET) -- -D warnings
 
@@ -70,7 +71,16 @@ e2e: build $(VENV_STAMP)
 browser: build $(VENV_STAMP) $(NPM_STAMP) $(CHROMIUM)
 	node --test demo/tests/
 
-test: setup lint unit validate e2e browser
+# libFuzzer on the token, cookie and configuration parsers: a short pass in `make test`,
+# a longer one here (FUZZ_SECONDS per target).
+FUZZ_SECONDS ?= 300
+fuzz:
+	fuzz/run.sh $(FUZZ_SECONDS)
+
+fuzz-smoke:
+	fuzz/run.sh 10
+
+test: setup lint unit validate fuzz-smoke e2e browser
 
 # --- the demo: Envoy + filter + sidecar + a local OpenID provider + the demo app ----------
 demo: build $(VENV_STAMP) $(NPM_STAMP)

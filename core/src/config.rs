@@ -107,6 +107,9 @@ pub struct CookieSettings {
     pub inactive_lifetime: u64,
     /// Absolute lifetime from login in seconds; never extended. Default: one month (30 days).
     pub max_lifetime: u64,
+    /// Keys that sign session cookies, so forged ones are refused without any lookup; the
+    /// first signs, all verify. Default: none (the cookie is the bare secret).
+    pub signing_keys: Vec<String>,
 }
 
 /// A public path: an exact path, or every path under a prefix when it ends with `/`.
@@ -481,6 +484,7 @@ fn parse_session(top: &mut Section<'_>) -> Result<CookieSettings, ConfigError> {
         samesite: SameSite::Lax,
         inactive_lifetime: 3_600,
         max_lifetime: 30 * 86_400,
+        signing_keys: Vec::new(),
     };
     let Some(mut session) = top.section("session")? else {
         return Ok(cookie);
@@ -528,6 +532,33 @@ fn parse_session(top: &mut Section<'_>) -> Result<CookieSettings, ConfigError> {
         }
         cookie.inactive_lifetime = c.duration("inactive_lifetime", cookie.inactive_lifetime)?;
         cookie.max_lifetime = c.duration("max_lifetime", cookie.max_lifetime)?;
+        let key = c.key("signing_keys");
+        cookie.signing_keys = match c.get("signing_keys") {
+            None => Vec::new(),
+            Some(Value::Array(items)) if !items.is_empty() => items
+                .iter()
+                .map(|k| match k {
+                    Value::String(k) if k.len() >= 32 => Ok(k.clone()),
+                    Value::String(_) => Err(error(
+                        &key,
+                        "each key must be at least 32 characters (use 32 random bytes, base64)",
+                    )),
+                    other => Err(error(
+                        &key,
+                        format!("expected strings, found {}", kind_of(other)),
+                    )),
+                })
+                .collect::<Result<_, _>>()?,
+            Some(other) => {
+                return Err(error(
+                    &key,
+                    format!(
+                        "expected a non-empty array of keys, found {}",
+                        kind_of(other)
+                    ),
+                ))
+            }
+        };
         c.finish()?;
     }
     session.finish()?;

@@ -58,6 +58,7 @@ fn every_default() {
     assert_eq!(k.samesite, SameSite::Lax);
     assert_eq!(k.inactive_lifetime, 3_600);
     assert_eq!(k.max_lifetime, 30 * 86_400);
+    assert!(k.signing_keys.is_empty());
     assert!(c.public.is_empty());
     assert_eq!(
         c.headers,
@@ -206,6 +207,8 @@ fn each_key_is_read() {
     );
     assert_eq!(cookie("max_lifetime", json!("day")).max_lifetime, 86_400);
     assert_eq!(cookie("max_lifetime", json!(2)).max_lifetime, 2);
+    let keys = vec!["k".repeat(32), "j".repeat(40)];
+    assert_eq!(cookie("signing_keys", json!(keys)).signing_keys, keys);
     let h = parse(&with("headers", json!({"X-User": "sub", "x-name": "name"})))
         .unwrap()
         .headers;

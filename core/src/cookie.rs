@@ -127,6 +127,7 @@ mod tests {
             samesite: SameSite::Lax,
             inactive_lifetime: 3_600,
             max_lifetime: 86_400,
+            signing_keys: Vec::new(),
         }
     }
 

@@ -6,6 +6,7 @@ use serde_json::json;
 use crate::code_flow;
 use crate::config::{Claim, Config};
 use crate::cookie::{clear_cookie, set_cookie, take_session_cookies, CookieEdit};
+use crate::cookie_mac::CookieCodec;
 use crate::dirty;
 use crate::login::Callout;
 use crate::metrics::Metric;
@@ -91,6 +92,7 @@ impl WriteThrough {
 #[derive(Debug)]
 pub struct Filter {
     pub config: Config,
+    codec: CookieCodec,
     inactive_ms: u64,
     max_ms: u64,
 }
@@ -132,6 +134,7 @@ fn millis(secs: u64) -> u64 {
 impl Filter {
     pub fn new(config: Config) -> Filter {
         Filter {
+            codec: CookieCodec::new(&config.cookie.signing_keys),
             inactive_ms: millis(config.cookie.inactive_lifetime),
             max_ms: millis(config.cookie.max_lifetime),
             config,
@@ -180,7 +183,7 @@ impl Filter {
         let (candidates, edit) = take_session_cookies(header, &self.config.cookie.name);
         let hashes: Vec<SessionHash> = candidates
             .iter()
-            .filter_map(|value| SessionHash::of_cookie(value))
+            .filter_map(|value| self.codec.decode(value))
             .collect();
         if let Some((hash, found)) = hashes
             .iter()
@@ -403,7 +406,7 @@ impl Filter {
         let mut ended = Vec::new();
         if let Some(header) = cookie_header {
             let (candidates, _) = take_session_cookies(header, &self.config.cookie.name);
-            for hash in candidates.iter().filter_map(|v| SessionHash::of_cookie(v)) {
+            for hash in candidates.iter().filter_map(|v| self.codec.decode(v)) {
                 match store::remove(host, &hash, now, self.syncs()) {
                     Ok(written) => {
                         host.count(Metric::SessionsLive, written.live_delta);
@@ -493,6 +496,7 @@ impl Filter {
         landing: Landing,
     ) -> Answer {
         let (secret, hash) = new_secret(random);
+        let secret = self.codec.encode(&secret, random);
         let session = Session::new(hash, identity, now, self.inactive_ms, self.max_ms);
         let flags = if self.syncs() { DIRTY } else { 0 };
         match store::insert(host, &session, flags, now) {

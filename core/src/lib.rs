@@ -5,6 +5,7 @@
 pub mod code_flow;
 pub mod config;
 pub mod cookie;
+pub mod cookie_mac;
 pub mod dirty;
 pub mod duration;
 pub mod filter;

@@ -312,3 +312,69 @@ fn wire_format_round_trips() {
     assert_eq!(SessionHash::from_hex("zz"), None);
     assert_eq!(SessionHash::from_hex(&"é".repeat(16)), None);
 }
+
+#[test]
+fn with_signing_keys_forged_cookies_cost_no_lookup_and_no_restore() {
+    struct Counting(MemHost, std::cell::Cell<u32>);
+    impl crate::store::SharedData for Counting {
+        fn get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {
+            self.1.set(self.1.get() + 1);
+            self.0.get(key)
+        }
+        fn set(
+            &self,
+            key: &str,
+            value: &[u8],
+            cas: Option<u32>,
+        ) -> Result<(), crate::store::SetError> {
+            self.0.set(key, value, cas)
+        }
+    }
+    impl crate::filter::Host for Counting {
+        fn count(&self, _: crate::metrics::Metric, _: i64) {}
+    }
+    let mut c = config();
+    c.sidecar = Some(Sidecar {
+        cluster: "s".into(),
+        token: "t".into(),
+    });
+    c.cookie.signing_keys = vec!["a-signing-key-of-at-least-32-chars!".into()];
+    let f = Filter::new(c);
+    let host = Counting(MemHost::default(), 0.into());
+    let misses = RecentMisses::default();
+    for i in 0..1_000u32 {
+        let (secret, _) = crate::session::new_secret(&[(i % 251) as u8; 32]);
+        let forged = format!("session={secret}.AAAAAAAAAAAAAAAAAAAAAA");
+        assert_eq!(
+            f.protected(&host, Some(forged.as_bytes()), NOW, &misses),
+            Decision::Unauthenticated
+        );
+        let unsigned = format!("session={secret}");
+        assert_eq!(
+            f.protected(&host, Some(unsigned.as_bytes()), NOW, &misses),
+            Decision::Unauthenticated
+        );
+    }
+    assert_eq!(host.1.get(), 0, "no shared-data read, no sidecar restore");
+    // A cookie the proxy signed is looked up, and restored if needed.
+    let Answer::AfterSync(wt) = f.create_session(&host.0, alice(), &[1; 32], NOW, Landing::Json)
+    else {
+        panic!()
+    };
+    let reply = f.written_through(&host.0, wt, true, NOW);
+    let value = serde_json::from_str::<Value>(&reply.body).unwrap()["value"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(value.len(), 66);
+    let cookie = format!("session={value}");
+    assert!(matches!(
+        f.protected(&host, Some(cookie.as_bytes()), NOW, &misses),
+        Decision::Forward(_)
+    ));
+    let empty = Counting(MemHost::default(), 0.into());
+    assert!(matches!(
+        f.protected(&empty, Some(cookie.as_bytes()), NOW, &misses),
+        Decision::Restore(_)
+    ));
+}

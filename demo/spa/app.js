@@ -121,6 +121,10 @@ $('call-api').onclick = () => callApi().catch((e) => showError('API call failed'
 $('ping').onclick = () => keepAlive().catch((e) => showError('Keep-alive failed', String(e)));
 $('logout').onclick = () => logout().catch((e) => showError('Logout failed', String(e)));
 
+// Ready: the buttons work from here on (the page may have been shown before config.json came).
+$('login').disabled = false;
+document.body.dataset.ready = 'true';
+
 setInterval(() => {
   if (idleDeadline && idleDeadline - Date.now() < KEEP_ALIVE_WHEN_LEFT_MS) keepAlive();
 }, 5_000);

@@ -71,6 +71,7 @@ test('log in through the provider, call the API, log out', async () => {
   const page = await browser.newPage();
   const url = `http://127.0.0.1:${ports.DEMO_PORT}/demo/`;
   await page.goto(url);
+  await page.waitForSelector('body[data-ready=true]');
   await page.click('#login');
 
   // The provider's own login page: any user name, any password.

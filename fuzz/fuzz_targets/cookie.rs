@@ -1,0 +1,28 @@
+//! Any `Cookie` header and request path through the per-request parsing: cookie splitting and
+//! stripping, signed-cookie decoding, routing, the code flow's return-path and query parsing.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use session_core::code_flow::{percent_decode, safe_return_path};
+use session_core::config::Config;
+use session_core::cookie::take_session_cookies;
+use session_core::cookie_mac::CookieCodec;
+use session_core::routing::route;
+use session_core::session::SessionHash;
+
+fuzz_target!(|data: &[u8]| {
+    let config = Config::parse(
+        br#"{"auth0": {"domain": "t", "api": {"identifier": "i"}, "cluster": "c"}, "public": ["/static/", "/healthz"]}"#,
+    )
+    .unwrap_or_else(|_| unreachable!());
+    let codec = CookieCodec::new(&["a-signing-key-of-at-least-32-chars!".to_string()]);
+    let (candidates, _) = take_session_cookies(data, "session");
+    for value in candidates {
+        let _ = codec.decode(value);
+        let _ = SessionHash::of_cookie(value);
+    }
+    let _ = route(&config, data);
+    let path = safe_return_path(data);
+    assert!(path.starts_with('/') && !path.starts_with("//") && !path.contains('\\'));
+    let _ = percent_decode(data);
+});
