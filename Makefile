@@ -13,7 +13,9 @@ ENVOY := $(VENV)/bin/envoy
 NPM_STAMP := demo/node_modules/.installed
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: all setup build test unit e2e browser fuzz fuzz-smoke demo lint fmt validate clean
+.PHONY: all setup build test unit e2e browser fuzz fuzz-smoke soak demo lint fmt validate clean
+
+WRK := /usr/bin/wrk
 
 all: build
 
@@ -33,6 +35,10 @@ $(VENV_STAMP): tests/e2e/requirements.txt
 $(NPM_STAMP): demo/package.json demo/package-lock.json
 	cd demo && npm ci --no-audit --no-fund
 	@touch $@
+
+$(WRK):
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends wrk
 
 # Debian's chromium for the browser test; a test never downloads a browser.
 $(CHROMIUM):
@@ -64,8 +70,13 @@ unit:
 validate: build $(VENV_STAMP)
 	$(ENVOY) --mode validate -c envoy/envoy.yaml -l warning
 
-e2e: build $(VENV_STAMP)
+e2e: build $(VENV_STAMP) $(WRK)
 	$(PYTEST) -q tests/e2e
+
+# A bounded mixed load with the sidecar: errors, request rate, Envoy's memory over time.
+SOAK_SECONDS ?= 120
+soak: build $(VENV_STAMP) $(WRK)
+	SOAK_SECONDS=$(SOAK_SECONDS) $(VENV)/bin/python tests/load/soak.py
 
 # The demo in a real browser: log in through the provider's page, call the API, log out.
 browser: build $(VENV_STAMP) $(NPM_STAMP) $(CHROMIUM)

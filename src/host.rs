@@ -58,6 +58,12 @@ impl Host for EnvoyHost<'_> {
             let _ = hostcalls::increment_metric(*id, delta);
         }
     }
+
+    fn record(&self, metric: Metric, value: u64) {
+        if let Some(Some(id)) = self.stats.ids.get(metric.index()) {
+            let _ = hostcalls::record_metric(*id, value);
+        }
+    }
 }
 
 /// Logs an event. Callers never pass tokens, cookies or secrets.

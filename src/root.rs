@@ -112,8 +112,21 @@ fn dispatch(
     }
 }
 
-/// Buckets swept per tick per VM: a full pass takes BUCKETS / SWEEP_PER_TICK seconds.
-const SWEEP_PER_TICK: usize = 64;
+/// The timer: fast enough that a first JWKS fetch that failed is retried promptly (the
+/// retry itself is limited to one per 5 s process-wide); sweeping and syncing run once a second.
+const TICK_MS: u64 = 200;
+const TICKS_PER_SECOND: u64 = 1_000 / TICK_MS;
+
+/// Buckets swept per second per VM: a full pass takes BUCKETS / SWEEP_PER_TICK seconds.
+const SWEEP_PER_TICK: usize = 512;
+
+/// What one full sweep pass saw, published as the store gauges when the pass ends.
+#[derive(Default)]
+struct Pass {
+    swept: usize,
+    keys: u64,
+    bytes: u64,
+}
 
 #[derive(Default)]
 pub struct Root {
@@ -121,6 +134,25 @@ pub struct Root {
     jwks_call: Option<u32>,
     sync_call: Option<(u32, Batch)>,
     sweep_cursor: usize,
+    pass: Pass,
+    ticks: u64,
+}
+
+impl Root {
+    /// Fetches the JWKS if it is due (none yet, or older than the refresh interval) and no
+    /// other VM claimed the fetch.
+    fn refresh_jwks(&mut self, now: u64) {
+        let Some(shared) = self.shared.clone() else {
+            return;
+        };
+        let host = shared.host();
+        if self.jwks_call.is_none() && key_cache::claim_refresh(&host, now) {
+            self.jwks_call = shared.dispatch_idp(&Callout::Jwks, "", None);
+            if self.jwks_call.is_none() {
+                host.count(Metric::JwksFetchFailed, 1);
+            }
+        }
+    }
 }
 
 impl Context for Root {
@@ -176,7 +208,9 @@ impl RootContext for Root {
         if getrandom::getrandom(&mut seed).is_ok() {
             self.sweep_cursor = usize::from(u16::from_le_bytes(seed)) % BUCKETS;
         }
-        hostcalls::set_tick_period(Duration::from_secs(1)).is_ok()
+        // The first tick (TICK_MS from now) fetches the signing keys. A call dispatched from
+        // here, during Envoy's bootstrap, is never answered: do not try.
+        hostcalls::set_tick_period(Duration::from_millis(TICK_MS)).is_ok()
     }
 
     fn on_tick(&mut self) {
@@ -185,11 +219,10 @@ impl RootContext for Root {
         };
         let now = now_millis();
         let host = shared.host();
-        if self.jwks_call.is_none() && key_cache::claim_refresh(&host, now) {
-            self.jwks_call = shared.dispatch_idp(&Callout::Jwks, "", None);
-            if self.jwks_call.is_none() {
-                host.count(Metric::JwksFetchFailed, 1);
-            }
+        self.refresh_jwks(now);
+        self.ticks += 1;
+        if self.ticks % TICKS_PER_SECOND != 0 {
+            return;
         }
         if self.sync_call.is_none()
             && shared.filter.config.sidecar.is_some()
@@ -202,8 +235,17 @@ impl RootContext for Root {
             }
         }
         for _ in 0..SWEEP_PER_TICK {
-            shared.filter.sweep(&host, self.sweep_cursor, now);
+            if let Some(size) = shared.filter.sweep(&host, self.sweep_cursor, now) {
+                self.pass.keys += 1;
+                self.pass.bytes += size as u64;
+            }
             self.sweep_cursor = (self.sweep_cursor + 1) % BUCKETS;
+            self.pass.swept += 1;
+            if self.pass.swept == BUCKETS {
+                host.record(Metric::StoreKeys, self.pass.keys);
+                host.record(Metric::StoreBytes, self.pass.bytes);
+                self.pass = Pass::default();
+            }
         }
     }
 

@@ -21,6 +21,8 @@ use crate::token::Identity;
 /// Everything the filter needs from Envoy besides headers: shared data and stats.
 pub trait Host: SharedData {
     fn count(&self, metric: Metric, delta: i64);
+    /// Sets a gauge to a value measured (rather than counted by deltas).
+    fn record(&self, metric: Metric, value: u64);
 }
 
 /// A change to the request before it is forwarded.
@@ -574,13 +576,14 @@ impl Filter {
 
     /// Drops expired sessions from one bucket (the timer walks all of them in turn), and
     /// re-marks it dirty if it holds records the sidecar lacks (see [`dirty`]).
-    pub fn sweep(&self, host: &dyn Host, bucket: usize, now: Millis) {
-        if let Ok(written) = store::sweep(host, bucket, now) {
-            host.count(Metric::SessionsLive, written.live_delta);
-            if written.dirty_left && self.syncs() {
-                dirty::mark(host, bucket);
-            }
+    /// Returns the bucket's size after the sweep (`None`: no such key), for the store gauges.
+    pub fn sweep(&self, host: &dyn Host, bucket: usize, now: Millis) -> Option<usize> {
+        let written = store::sweep(host, bucket, now).ok()?;
+        host.count(Metric::SessionsLive, written.live_delta);
+        if written.dirty_left && self.syncs() {
+            dirty::mark(host, bucket);
         }
+        written.size
     }
 
     /// The request headers of a sidecar call.

@@ -191,6 +191,7 @@ fn malformed_cookies_cost_no_lookup() {
     }
     impl Host for Counting {
         fn count(&self, _: Metric, _: i64) {}
+        fn record(&self, _: crate::metrics::Metric, _: u64) {}
     }
     let f = filter();
     let host = Counting(MemHost::default(), 0.into());

@@ -23,10 +23,15 @@ pub enum Metric {
     SyncErrors,
     /// Gauge: live sessions in shared data (expired ones count until a write or sweep drops them).
     SessionsLive,
+    /// Gauge: session bucket keys that exist in shared data (never more than 4,096), as of the
+    /// last full sweep.
+    StoreKeys,
+    /// Gauge: bytes of session records in shared data, as of the last full sweep.
+    StoreBytes,
 }
 
 impl Metric {
-    pub const ALL: [Metric; 15] = [
+    pub const ALL: [Metric; 17] = [
         Metric::LoginOk,
         Metric::LoginInvalidToken,
         Metric::LoginExpired,
@@ -42,6 +47,8 @@ impl Metric {
         Metric::SyncBatches,
         Metric::SyncErrors,
         Metric::SessionsLive,
+        Metric::StoreKeys,
+        Metric::StoreBytes,
     ];
 
     pub fn name(self) -> &'static str {
@@ -61,11 +68,16 @@ impl Metric {
             Metric::SyncBatches => "auth0_session.sidecar.sync_batches",
             Metric::SyncErrors => "auth0_session.sidecar.sync_errors",
             Metric::SessionsLive => "auth0_session.sessions_live",
+            Metric::StoreKeys => "auth0_session.store.keys",
+            Metric::StoreBytes => "auth0_session.store.bytes",
         }
     }
 
     pub fn is_gauge(self) -> bool {
-        self == Metric::SessionsLive
+        matches!(
+            self,
+            Metric::SessionsLive | Metric::StoreKeys | Metric::StoreBytes
+        )
     }
 
     pub fn index(self) -> usize {

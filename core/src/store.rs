@@ -99,6 +99,8 @@ pub struct Written {
     pub dirtied: bool,
     /// Dirty records remain in the bucket after the write.
     pub dirty_left: bool,
+    /// Bytes the bucket holds after the call; `None` if its key does not exist.
+    pub size: Option<usize>,
 }
 
 enum Edit {
@@ -169,8 +171,10 @@ fn rewrite(
             changed = true;
         }
         if !changed {
+            written.size = value.as_ref().map(Vec::len).or(cas.map(|_| 0));
             return Ok(written);
         }
+        written.size = Some(out.len());
         match host.set(&key, &out, Some(cas.unwrap_or(CAS_MISSING))) {
             Ok(()) => return Ok(written),
             Err(SetError::CasMismatch) => continue,

@@ -332,6 +332,7 @@ fn with_signing_keys_forged_cookies_cost_no_lookup_and_no_restore() {
     }
     impl crate::filter::Host for Counting {
         fn count(&self, _: crate::metrics::Metric, _: i64) {}
+        fn record(&self, _: crate::metrics::Metric, _: u64) {}
     }
     let mut c = config();
     c.sidecar = Some(Sidecar {

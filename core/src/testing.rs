@@ -68,6 +68,10 @@ impl Host for MemHost {
     fn count(&self, metric: Metric, delta: i64) {
         *self.counts.borrow_mut().entry(metric.name()).or_default() += delta;
     }
+
+    fn record(&self, metric: Metric, value: u64) {
+        self.counts.borrow_mut().insert(metric.name(), value as i64);
+    }
 }
 
 pub const ISSUER: &str = "https://tenant.test/";

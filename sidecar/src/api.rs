@@ -80,6 +80,7 @@ pub struct Counters {
     pub sync_batches: AtomicU64,
     pub sync_errors: AtomicU64,
     pub restores: AtomicU64,
+    pub lookups: AtomicU64,
 }
 
 pub struct Api {
@@ -188,6 +189,7 @@ impl Api {
                 if method != "GET" {
                     return Err(AppError::MethodNotAllowed);
                 }
+                self.counters.lookups.fetch_add(1, Ordering::Relaxed);
                 let hash = SessionHash::from_hex(hash).ok_or(AppError::NotFound("session"))?;
                 let session = self
                     .store
@@ -295,7 +297,7 @@ impl Api {
     fn metrics(&self, now: Millis) -> Result<Response, AppError> {
         let c = &self.counters;
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let rows: [(&str, &str, &str, u64); 6] = [
+        let rows: [(&str, &str, &str, u64); 7] = [
             (
                 "session_sidecar_sessions_live",
                 "gauge",
@@ -331,6 +333,12 @@ impl Api {
                 "counter",
                 "Sessions handed back to a filter.",
                 get(&c.restores),
+            ),
+            (
+                "session_sidecar_lookups_total",
+                "counter",
+                "Session lookups by filters, found or not.",
+                get(&c.lookups),
             ),
         ];
         let mut body = String::new();

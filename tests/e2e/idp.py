@@ -169,6 +169,8 @@ class TestIdp(LoopbackServer):
                     return self.redirect(f"{target}?code={code}&state={urllib.parse.quote(q['state'])}")
                 kind = {"/.well-known/jwks.json": "jwks", "/userinfo": "userinfo"}.get(path)
                 if kind is None:
+                    with idp.lock:
+                        idp.hits["other"] = idp.hits.get("other", 0) + 1
                     return self.answer(404, {"error": "not_found"})
                 with idp.lock:
                     idp.hits[kind] += 1

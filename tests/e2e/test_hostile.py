@@ -1,0 +1,214 @@
+"""Hostile tokens, cookies and headers against a real Envoy: each is refused cleanly with its
+stable error code, nothing reaches the IdP that should not, and the wasm VM never fails."""
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import secrets
+
+import pytest
+
+from helpers import bearer, login, with_session
+from idp import SigningKey, b64json, b64url
+
+
+def enc(obj):
+    return b64json(obj)
+
+
+def matrix(idp):
+    """(name, Authorization value, expected status, expected error code)."""
+    claims = idp.claims()
+    good = idp.jwt()
+    h, p, s = good.split(".")
+    key = idp.key
+    foreign = SigningKey("key-1")  # same kid, another key
+    pem = key.public_pem()
+
+    def signed(header, body=None, k=None):
+        return idp.sign_jwt(header, body if body is not None else claims, k or key)
+
+    def hs256(secret_bytes):
+        header = enc({"alg": "HS256", "typ": "JWT", "kid": key.kid})
+        body = enc(claims)
+        mac = hmac.new(secret_bytes, f"{header}.{body}".encode(), hashlib.sha256).digest()
+        return f"{header}.{body}.{b64url(mac)}"
+
+    def with_claims(**changes):
+        body = dict(claims)
+        for k, v in changes.items():
+            if v is None:
+                body.pop(k, None)
+            else:
+                body[k] = v
+        return signed({"alg": "RS256", "kid": key.kid}, body)
+
+    n = base64.urlsafe_b64decode(key.jwk()["n"] + "==")
+    cases = [
+        ("alg none, no signature", f"{enc({'alg': 'none'})}.{enc(claims)}.", 401, "invalid_token"),
+        ("alg none, with signature", f"{enc({'alg': 'none', 'kid': key.kid})}.{p}.{s}", 401, "invalid_token"),
+        ("alg None spelled oddly", f"{enc({'alg': 'nOnE', 'kid': key.kid})}.{p}.{s}", 401, "invalid_token"),
+        ("HS256 keyed with the public key PEM", hs256(pem), 401, "invalid_token"),
+        ("HS256 keyed with the modulus", hs256(n), 401, "invalid_token"),
+        ("RS384 header on an RS256 signature", signed({"alg": "RS384", "kid": key.kid}), 401, "invalid_token"),
+        ("PS256 header", signed({"alg": "PS256", "kid": key.kid}), 401, "invalid_token"),
+        ("ES256 header", signed({"alg": "ES256", "kid": key.kid}), 401, "invalid_token"),
+        ("no alg", signed({"kid": key.kid}), 401, "invalid_token"),
+        ("unknown kid", signed({"alg": "RS256", "kid": "nobody"}), 401, "invalid_token"),
+        ("empty kid", signed({"alg": "RS256", "kid": ""}), 401, "invalid_token"),
+        ("huge kid", signed({"alg": "RS256", "kid": "k" * 8000}), 401, "invalid_token"),
+        ("path-like kid", signed({"alg": "RS256", "kid": "../../../../etc/passwd"}), 401, "invalid_token"),
+        ("numeric kid", signed({"alg": "RS256", "kid": 1}), 401, "invalid_token"),
+        ("no kid", signed({"alg": "RS256"}), 401, "invalid_token"),
+        ("jku pointing elsewhere", signed({"alg": "RS256", "kid": "evil", "jku": f"http://127.0.0.1:{idp.port}/evil-jwks"}, k=SigningKey("evil")), 401, "invalid_token"),
+        ("x5u pointing elsewhere", signed({"alg": "RS256", "kid": "evil", "x5u": f"http://127.0.0.1:{idp.port}/evil-cert"}, k=SigningKey("evil")), 401, "invalid_token"),
+        ("signed by another key with our kid", idp.jwt(key=foreign), 401, "invalid_token"),
+        ("tampered payload", f"{h}.{enc(dict(claims, sub='auth0|admin'))}.{s}", 401, "invalid_token"),
+        ("truncated signature", f"{h}.{p}.{s[:40]}", 401, "invalid_token"),
+        ("empty signature", f"{h}.{p}.", 401, "invalid_token"),
+        ("extra segment", f"{h}.{p}.{s}.{s}", 401, "invalid_token"),
+        ("empty segments", "..", 401, "invalid_token"),
+        ("two segments", f"{h}.{p}", 401, "invalid_token"),
+        ("invalid base64", f"{h}.{p}!!.{s}", 401, "invalid_token"),
+        ("padded base64", f"{h}=.{p}.{s}", 401, "invalid_token"),
+        ("header not JSON", f"{b64url(b'not json')}.{p}.{s}", 401, "invalid_token"),
+        ("payload not JSON", f"{h}.{b64url(b'{nope')}.{s}", 401, "invalid_token"),
+        ("exp as a string", with_claims(exp=str(claims["exp"])), 401, "invalid_token"),
+        ("exp missing", with_claims(exp=None), 401, "invalid_token"),
+        ("exp past beyond leeway", with_claims(exp=claims["iat"] - 3600), 401, "invalid_token"),
+        ("nbf in the future", with_claims(nbf=claims["iat"] + 3600), 401, "invalid_token"),
+        ("iss without trailing slash", with_claims(iss=idp.issuer.rstrip("/")), 401, "invalid_token"),
+        ("iss with a double slash", with_claims(iss=idp.issuer + "/"), 401, "invalid_token"),
+        ("aud array without ours", with_claims(aud=["https://other/", "https://x/"]), 401, "invalid_token"),
+        ("no sub", with_claims(sub=None), 401, "invalid_token"),
+        ("scope missing", with_claims(scope="openid"), 403, "insufficient_scope"),
+        ("64 KiB token", "A" * 65536, 401, "invalid_token"),
+        ("five segments, JWE-shaped", f"{enc({'alg': 'dir', 'enc': 'A256GCM'})}..{b64url(os.urandom(12))}.{b64url(os.urandom(64))}.{b64url(os.urandom(16))}", 401, "invalid_token"),
+        ("non-token characters", "Bearer a\"b<c>", 401, "invalid_token"),
+        ("Basic scheme", "Basic dXNlcjpwYXNz", 401, "invalid_token"),
+    ]
+    return cases
+
+
+def vm_healthy(envoy):
+    """No VM failure: no reload or failed-configure stats, no wasm panic in the log."""
+    stats = envoy.stats("wasm")
+    assert all(v == 0 for k, v in stats.items() if "reload" in k and isinstance(v, int)), stats
+    log = envoy.log()
+    for bad in ["panicked", "Uncaught", "RuntimeError", "Function: proxy_on_"]:
+        assert bad not in log, f"{bad!r} in the Envoy log:\n{log[-3000:]}"
+
+
+def test_the_hostile_token_matrix(envoy, idp):
+    cases = matrix(idp)
+    assert len(cases) >= 30
+    others = idp.hits.get("other", 0)
+    vms = envoy.stat("wasm.envoy.wasm.runtime.v8.created")
+    for name, authorization, status, code in cases:
+        header = authorization if authorization.startswith(("Bearer ", "Basic ")) else f"Bearer {authorization}"
+        r = envoy.request("/authorize", headers={"Authorization": header})
+        assert r.status == status, (name, r)
+        body = r.json()
+        assert body["error"] == code, (name, body)
+        assert "set-cookie" not in [k.lower() for k, _ in r.headers], name
+        token = header.split(" ", 1)[1]
+        if len(token) > 16:
+            assert token[:200] not in r.body.decode(), f"{name}: the token is echoed"
+    assert idp.hits.get("other", 0) == others, "jku/x5u were never fetched"
+    assert envoy.request("/authorize", headers=bearer(idp.jwt())).status == 200, "still serving logins"
+    assert envoy.stat("wasm.envoy.wasm.runtime.v8.created") == vms, "no VM was lost and recreated"
+    vm_healthy(envoy)
+
+
+def test_duplicate_cookies_find_the_live_session(envoy, idp):
+    secret = login(envoy, idp.jwt(sub="auth0|dup"))
+    fake = "E" * 43
+    for header in [f"session={fake}; session={secret}", f"session={secret}; session={fake}",
+                   f"session=\"{secret}\"; other=1", f"session=; session={secret}"]:
+        r = envoy.request("/x", headers={"Cookie": header})
+        assert r.status == 200, (header, r)
+        seen = r.json()["headers"]
+        assert seen["x-auth-user"] == ["auth0|dup"]
+        assert "session=" not in ";".join(seen.get("cookie", [])), "every session cookie stripped"
+
+
+def test_hostile_cookie_headers_are_refused_without_harm(envoy, idp):
+    secret = login(envoy, idp.jwt())
+    huge = "; ".join(f"c{i}={'x' * 50}" for i in range(1500))  # ~80 KB
+    cases = [
+        {"Cookie": huge},
+        {"Cookie": f"{huge}; session={secret[:-1]}"},
+        {"Cookie": "session=" + secret[:42]},
+        {"Cookie": "session=" + secret + "A"},
+        {"Cookie": "session=" + "=" * 43},
+        {"Cookie": "session=" * 500},
+        {"Cookie": ";;;; ; =; ==; session"},
+    ]
+    for headers in cases:
+        r = envoy.request("/x", headers=headers)
+        assert r.status in (401, 431), (str(headers)[:80], r)
+    # Raw non-ASCII bytes in the Cookie header (latin-1 on the wire).
+    conn = envoy.connect()
+    conn.putrequest("GET", "/x")
+    conn.putheader("Cookie", "session=\xe9\xff\xfe" + "x" * 40 + "; a=\xe9")
+    conn.endheaders()
+    r = conn.getresponse()
+    r.read()
+    conn.close()
+    assert r.status == 401
+    assert envoy.request("/x", headers=with_session(secret)).status == 200
+    vm_healthy(envoy)
+
+
+def test_client_sent_identity_headers_never_reach_the_app(envoy, idp):
+    secret = login(envoy, idp.jwt(sub="auth0|real"))
+    spoof = {"X-Auth-User": "auth0|admin", "x-auth-email": "root@example.com"}
+    for path, headers in [("/healthz", spoof), ("/static/app.js", spoof), ("/x", dict(spoof, Cookie=f"session={secret}"))]:
+        seen = envoy.request(path, headers=headers).json()["headers"]
+        assert seen.get("x-auth-user") in (None, ["auth0|real"]), (path, seen)
+        assert "root@example.com" not in json.dumps(seen), path
+    # Duplicated spoofed headers on the wire.
+    conn = envoy.connect()
+    conn.putrequest("GET", "/x")
+    conn.putheader("x-auth-user", "a")
+    conn.putheader("x-auth-user", "b")
+    conn.putheader("Cookie", f"session={secret}")
+    conn.endheaders()
+    r = conn.getresponse()
+    seen = json.loads(r.read())["headers"]
+    conn.close()
+    assert seen["x-auth-user"] == ["auth0|real"]
+
+
+def test_endpoint_paths_match_exactly(envoy, idp):
+    token = idp.jwt()
+    assert envoy.request("/authorize?next=%2F", headers=bearer(token)).status == 200
+    for path in ["/authorize/", "/AUTHORIZE", "/authorize%2F", "/authorize.json", "/x/authorize"]:
+        r = envoy.request(path, headers=bearer(token))
+        assert (r.status, r.json().get("error")) == (401, "unauthorized"), path
+    for path in ["/ping/", "/PING", "/logout/", "/Logout"]:
+        assert envoy.request(path).json().get("error") == "unauthorized", path
+
+
+def test_a_flood_of_forged_cookies_costs_no_lookup_and_no_growth(make_envoy, sidecar, idp):
+    keys = [secrets.token_urlsafe(32)]
+    e = make_envoy(sidecar=sidecar, session={"cookie": {"secure": False, "signing_keys": keys}})
+    real = login(e, idp.jwt(sub="auth0|flooded"))
+    assert len(real) == 66 and real[43] == "."
+    before = {k: e.stat(f"wasmcustom.auth0_session.{k}") for k in ("sessions_live", "sidecar.restored")}
+    for _ in range(800):
+        forged = f"{b64url(os.urandom(32))}.{b64url(os.urandom(16))}"
+        assert e.request("/x", headers=with_session(forged)).status == 401
+        assert e.request("/x", headers=with_session(real[:43])).status == 401  # unsigned
+    status, metrics = 200, ""
+    import urllib.request
+    req = urllib.request.Request(f"http://127.0.0.1:{sidecar.port}/metrics", headers={"Authorization": "Bearer e2e-admin-token"})
+    with urllib.request.urlopen(req) as r:
+        metrics = r.read().decode()
+    assert "session_sidecar_lookups_total 0" in metrics.splitlines(), metrics
+    after = {k: e.stat(f"wasmcustom.auth0_session.{k}") for k in ("sessions_live", "sidecar.restored")}
+    assert after == before, "no shared-data growth, nothing restored"
+    assert e.request("/x", headers=with_session(real)).status == 200
+    vm_healthy(e)
