@@ -13,7 +13,7 @@ ENVOY := $(VENV)/bin/envoy
 NPM_STAMP := demo/node_modules/.installed
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: all setup build test unit e2e browser fuzz fuzz-smoke soak demo lint fmt validate clean
+.PHONY: all setup build test unit e2e browser fuzz fuzz-smoke soak bench bench-smoke demo lint fmt validate clean
 
 WRK := /usr/bin/wrk
 
@@ -91,7 +91,19 @@ fuzz:
 fuzz-smoke:
 	fuzz/run.sh 10
 
-test: setup lint unit validate fuzz-smoke e2e browser
+test: setup lint unit validate fuzz-smoke e2e browser bench-smoke
+
+# --- benchmarks: this filter beside no filter, a do-nothing wasm filter, jwt_authn, ext_authz --
+bench-build: build
+	$(CARGO) build --release --target $(WASM_TARGET) -p noop-filter
+	$(CARGO) build --release -p bench-helper
+
+bench: bench-build $(VENV_STAMP) $(WRK)
+	$(VENV)/bin/python bench/bench.py
+
+# The harness, once, with a tiny duration: it cannot rot. Figures mean nothing.
+bench-smoke: bench-build $(VENV_STAMP) $(WRK)
+	$(VENV)/bin/python bench/bench.py --smoke
 
 # --- the demo: Envoy + filter + sidecar + a local OpenID provider + the demo app ----------
 demo: build $(VENV_STAMP) $(NPM_STAMP)
