@@ -76,6 +76,11 @@ const filterConfig = {
     logout_redirect: demoUrl,
   },
 };
+// Device login (demo/device-login.sh): the local provider's client allows the device grant;
+// with Auth0 it needs a Native application, named by AUTH0_DEVICE_CLIENT_ID.
+if (!auth0 || env.AUTH0_DEVICE_CLIENT_ID) {
+  filterConfig.device = { client_id: auth0 ? env.AUTH0_DEVICE_CLIENT_ID : 'demo-spa', audience };
+}
 const idpCluster = auth0
   ? `  - name: auth0
     type: LOGICAL_DNS
@@ -179,6 +184,7 @@ envoy-auth0-session demo is running${auth0 ? ` against ${auth0.domain}` : ''}:
 
   open ${demoUrl}            (an SPA: it gets a token itself)
     or ${base}/app/         (a server-rendered page: login happens at the proxy)
+    or demo/device-login.sh ${base}   (a terminal: device login)
   ${auth0 ? '' : 'log in with any user name and any password on the provider\'s page\n  '}sessions: ${db}
   admin API: http://127.0.0.1:${ports.SIDECAR_PORT}/admin/sessions  (Authorization: Bearer ${adminToken})
   logs: ${runDir}

@@ -7,6 +7,8 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, LogLevel, MapType};
 use session_core::code_flow::{self, CallbackRequest, CodeLogin, START_RANDOM_BYTES};
+use session_core::device::{self, Poll, Polled};
+use session_core::filter::Presented;
 use session_core::filter::{
     Answer, Decision, Filter, HeaderEdit, Host, Navigation, PendingRestore, WriteThrough,
 };
@@ -16,7 +18,7 @@ use session_core::login::{Callout, Login, LoginEnv, LoginStep, MAX_USERINFO_BYTE
 use session_core::metrics::Metric;
 use session_core::reply::Reply;
 use session_core::routing::Route;
-use session_core::session::SECRET_BYTES;
+use session_core::session::{SessionHash, SECRET_BYTES};
 use session_core::sync::MAX_ANSWER_BYTES;
 
 use crate::host::{callout_body, callout_status, log, now_millis};
@@ -25,6 +27,8 @@ use crate::root::Shared;
 /// What a paused request is waiting for.
 enum Waiting {
     Login { callout: Callout, flow: Flow },
+    DeviceStart,
+    DevicePoll(SessionHash),
     Restore(PendingRestore),
     WriteThrough(WriteThrough),
 }
@@ -74,6 +78,28 @@ fn is_navigation() -> bool {
         header("sec-fetch-mode").as_deref(),
         header("x-requested-with").as_deref(),
     )
+}
+
+/// The headers a request may present its session in.
+struct Credentials {
+    cookie: Option<Vec<u8>>,
+    authorization: Option<Vec<u8>>,
+}
+
+impl Credentials {
+    fn read() -> Credentials {
+        Credentials {
+            cookie: header("cookie"),
+            authorization: header("authorization"),
+        }
+    }
+
+    fn presented(&self) -> Presented<'_> {
+        Presented {
+            cookie: self.cookie.as_deref(),
+            authorization: self.authorization.as_deref(),
+        }
+    }
 }
 
 fn text_header(name: &str, fallback: &str) -> String {
@@ -218,6 +244,35 @@ impl Http {
         self.login_step(shared, Flow::Token(login), step, now)
     }
 
+    fn device_start(&mut self, shared: &Shared) -> Action {
+        let Some(d) = &shared.filter.config.device else {
+            return send(&Reply::unauthorized());
+        };
+        match shared.dispatch_idp(&Callout::DeviceCode, "", Some(&device::start_body(d))) {
+            Some(token_id) => self.wait(token_id, Waiting::DeviceStart),
+            None => send(&Reply::idp_unavailable(
+                "cannot reach the identity provider",
+            )),
+        }
+    }
+
+    fn device_poll(&mut self, shared: &Shared, authorization: Option<&[u8]>, now: u64) -> Action {
+        let Some(d) = &shared.filter.config.device else {
+            return send(&Reply::unauthorized());
+        };
+        match device::poll(&shared.host(), d, authorization, now) {
+            Poll::Reply(reply) => send(&reply),
+            Poll::Exchange { hash, body } => {
+                match shared.dispatch_idp(&Callout::TokenExchange, "", Some(&body)) {
+                    Some(token_id) => self.wait(token_id, Waiting::DevicePoll(hash)),
+                    None => send(&Reply::idp_unavailable(
+                        "cannot reach the identity provider",
+                    )),
+                }
+            }
+        }
+    }
+
     fn callback(&mut self, shared: &Shared, now: u64) -> Action {
         let config = &shared.filter.config;
         let Some(cf) = &config.code_flow else {
@@ -261,7 +316,9 @@ impl Http {
                 let (jwks_fetched, max) = match callout {
                     Callout::Jwks => (shared.receive_jwks(now, num_headers, body_size), 0),
                     Callout::Userinfo => (false, MAX_USERINFO_BYTES),
-                    Callout::TokenExchange => (false, code_flow::MAX_TOKEN_ANSWER_BYTES),
+                    Callout::TokenExchange | Callout::DeviceCode => {
+                        (false, code_flow::MAX_TOKEN_ANSWER_BYTES)
+                    }
                 };
                 let body = callout_body(body_size, max).unwrap_or_default();
                 let keys = shared.keys.borrow_mut().current(&host);
@@ -279,6 +336,46 @@ impl Http {
                     &mut |have_keys| key_cache::claim_login_fetch(&host, now, have_keys),
                 );
                 self.login_step(shared, flow, step, now);
+            }
+            Waiting::DeviceStart => {
+                let body = callout_body(body_size, device::MAX_ANSWER).unwrap_or_default();
+                let mut random = [0u8; 32];
+                let reply = if getrandom::getrandom(&mut random).is_ok() {
+                    device::started(&host, status, &body, &random, now)
+                } else {
+                    Reply::error(503, "internal_error", "no randomness for a device login")
+                };
+                send(&reply);
+            }
+            Waiting::DevicePoll(hash) => {
+                let body = callout_body(body_size, device::MAX_ANSWER).unwrap_or_default();
+                match device::polled(&host, &hash, status, &body, now) {
+                    Polled::Reply(reply) => {
+                        send(&reply);
+                    }
+                    Polled::Token(token) => {
+                        // Approved: the access token is checked exactly as at the login endpoint.
+                        let bearer = format!("Bearer {token}");
+                        match Login::new(Some(bearer.as_bytes())) {
+                            Ok(mut login) => {
+                                let keys = shared.keys.borrow_mut().current(&host);
+                                let env = LoginEnv {
+                                    config: &shared.filter.config,
+                                    keys: keys.as_deref(),
+                                    now,
+                                };
+                                let step = login.start(&env, &mut |have_keys| {
+                                    key_cache::claim_login_fetch(&host, now, have_keys)
+                                });
+                                self.login_step(shared, Flow::Token(login), step, now);
+                            }
+                            Err((reply, metric)) => {
+                                host.count(metric, 1);
+                                send(&reply);
+                            }
+                        }
+                    }
+                }
             }
             Waiting::Restore(pending) => {
                 let body = callout_body(body_size, MAX_ANSWER_BYTES).unwrap_or_default();
@@ -337,10 +434,24 @@ impl HttpContext for Http {
         match route {
             Route::Public => forward(filter.public(header("cookie").as_deref())),
             Route::Protected => {
+                let credentials = Credentials::read();
+                let presented = credentials.presented();
                 let misses = shared.misses.borrow();
-                let decision = filter.protected(&host, header("cookie").as_deref(), now, &misses);
+                let decision = filter.protected(&host, presented, now, &misses);
                 drop(misses);
                 self.decide(&shared, decision)
+            }
+            Route::DeviceStart | Route::DevicePoll => {
+                if header(":method").unwrap_or_default() != b"POST" {
+                    return send(
+                        &Reply::error(405, "method_not_allowed", "use POST")
+                            .with_header("allow", "POST"),
+                    );
+                }
+                if route == Route::DeviceStart {
+                    return self.device_start(&shared);
+                }
+                self.device_poll(&shared, header("authorization").as_deref(), now)
             }
             Route::Callback => {
                 if header(":method").unwrap_or_default() != b"GET" {
@@ -356,20 +467,22 @@ impl HttpContext for Http {
                 match route {
                     Route::Login => self.login(&shared, now),
                     Route::Logout => {
+                        let credentials = Credentials::read();
+                        let presented = credentials.presented();
                         let navigation = filter
                             .config
                             .code_flow
                             .as_ref()
                             .is_some_and(|cf| cf.logout_redirect.is_some())
                             && is_navigation();
-                        let answer =
-                            filter.logout(&host, header("cookie").as_deref(), now, navigation);
+                        let answer = filter.logout(&host, presented, now, navigation);
                         self.answer(&shared, answer, now)
                     }
                     _ => {
+                        let credentials = Credentials::read();
                         let misses = shared.misses.borrow();
                         let decision =
-                            filter.keep_alive(&host, header("cookie").as_deref(), now, &misses);
+                            filter.keep_alive(&host, credentials.presented(), now, &misses);
                         drop(misses);
                         self.decide(&shared, decision)
                     }

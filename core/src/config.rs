@@ -22,6 +22,22 @@ pub struct Config {
     /// Browser login at the proxy (authorization code + PKCE). Default: none (unauthenticated
     /// navigations get the 401 JSON like any other request).
     pub code_flow: Option<CodeFlow>,
+    /// Device login (RFC 8628) for CLIs and devices without a browser. Default: none.
+    pub device: Option<Device>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    /// Default: `/device/start`.
+    pub start: String,
+    /// Default: `/device/poll`.
+    pub poll: String,
+    /// Required. The client id of an Auth0 Native application with the Device Code grant.
+    pub client_id: String,
+    /// Default: `openid profile email`.
+    pub scope: String,
+    /// Default: `auth0.api.identifier`.
+    pub audience: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -389,8 +405,34 @@ impl Config {
             }
             None => None,
         };
+        let device = match top.section("device")? {
+            Some(mut s) => {
+                let d = Device {
+                    start: s.path("start", "/device/start")?,
+                    poll: s.path("poll", "/device/poll")?,
+                    client_id: s.required_string("client_id")?,
+                    scope: s
+                        .string("scope")?
+                        .unwrap_or_else(|| "openid profile email".into()),
+                    audience: s
+                        .string("audience")?
+                        .unwrap_or_else(|| auth0.api_identifier.clone()),
+                };
+                let taken = [&endpoints.login, &endpoints.logout, &endpoints.keep_alive];
+                if d.start == d.poll || taken.contains(&&d.start) || taken.contains(&&d.poll) {
+                    return Err(error(
+                        "device",
+                        "start and poll must be distinct from each other and from the endpoints",
+                    ));
+                }
+                s.finish()?;
+                Some(d)
+            }
+            None => None,
+        };
         top.finish()?;
         Ok(Config {
+            device,
             code_flow,
             auth0,
             endpoints,

@@ -454,6 +454,28 @@ fn each_error_names_its_key() {
 }
 
 #[test]
+fn device_section_defaults_and_errors() {
+    let c = parse(&with("device", json!({"client_id": "cli"}))).unwrap();
+    let d = c.device.unwrap();
+    assert_eq!(
+        (d.start.as_str(), d.poll.as_str()),
+        ("/device/start", "/device/poll")
+    );
+    assert_eq!(d.scope, "openid profile email");
+    assert_eq!(d.audience, "https://example.com/query");
+    assert_eq!(parse(&minimal()).unwrap().device, None);
+    for (device, key) in [
+        (json!({}), "device.client_id"),
+        (json!({"client_id": "c", "start": "x"}), "device.start"),
+        (json!({"client_id": "c", "poll": "/device/start"}), "device"),
+        (json!({"client_id": "c", "start": "/authorize"}), "device"),
+        (json!({"client_id": "c", "interval": 5}), "device.interval"),
+    ] {
+        assert_eq!(err(&with("device", device.clone())).key, key, "{device}");
+    }
+}
+
+#[test]
 fn not_json_is_refused_clearly() {
     let e = Config::parse(b"{auth0: ").unwrap_err();
     assert!(e.to_string().contains("not valid JSON"), "{e}");

@@ -50,6 +50,48 @@ pub struct PendingRestore {
     pub hash: SessionHash,
     keep_alive: bool,
     cookie_edit: CookieEdit,
+    strip_authorization: bool,
+}
+
+/// What a request presents as its session: the `Cookie` header, and `Authorization` (used
+/// when it is `Session <secret>`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Presented<'a> {
+    pub cookie: Option<&'a [u8]>,
+    pub authorization: Option<&'a [u8]>,
+}
+
+impl<'a> From<Option<&'a [u8]>> for Presented<'a> {
+    /// A `Cookie` header alone.
+    fn from(cookie: Option<&'a [u8]>) -> Self {
+        Presented {
+            cookie,
+            authorization: None,
+        }
+    }
+}
+
+impl<'a> Presented<'a> {
+    /// The secret of an `Authorization: Session <secret>` header.
+    pub fn session_authorization(&self) -> Option<&'a [u8]> {
+        let value = self.authorization?;
+        let scheme = value.get(..8)?;
+        scheme
+            .eq_ignore_ascii_case(b"Session ")
+            .then(|| trim_ascii(&value[8..]))
+    }
+}
+
+fn trim_ascii(bytes: &[u8]) -> &[u8] {
+    let start = bytes
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |i| i + 1);
+    &bytes[start..end]
 }
 
 /// An answer that goes out once the sidecar has been told (or could not be).
@@ -172,21 +214,33 @@ impl Filter {
 
     /// The first live session among the request's session cookies; or else, when a sidecar
     /// is configured, the first well-formed cookie it has not recently denied, to restore.
-    fn find_session(
-        &self,
-        host: &dyn Host,
-        cookie_header: Option<&[u8]>,
-        now: Millis,
-        misses: &RecentMisses,
-    ) -> (Lookup, CookieEdit) {
-        let Some(header) = cookie_header else {
-            return (Lookup::None, CookieEdit::Unchanged);
+    /// The session secrets a request presents: its session cookies, then an
+    /// `Authorization: Session <secret>` (for clients without a cookie jar), decoded.
+    fn presented(&self, presented: &Presented<'_>) -> (Vec<SessionHash>, CookieEdit) {
+        let (candidates, edit) = match presented.cookie {
+            Some(header) => take_session_cookies(header, &self.config.cookie.name),
+            None => (Vec::new(), CookieEdit::Unchanged),
         };
-        let (candidates, edit) = take_session_cookies(header, &self.config.cookie.name);
-        let hashes: Vec<SessionHash> = candidates
+        let mut hashes: Vec<SessionHash> = candidates
             .iter()
             .filter_map(|value| self.codec.decode(value))
             .collect();
+        if let Some(secret) = presented.session_authorization() {
+            hashes.extend(self.codec.decode(secret));
+        }
+        (hashes, edit)
+    }
+
+    /// The first live session among the presented secrets; or else, when a sidecar is
+    /// configured, the first well-formed one it has not recently denied, to restore.
+    fn find_session(
+        &self,
+        host: &dyn Host,
+        presented: &Presented<'_>,
+        now: Millis,
+        misses: &RecentMisses,
+    ) -> (Lookup, CookieEdit) {
+        let (hashes, edit) = self.presented(presented);
         if let Some((hash, found)) = hashes
             .iter()
             .find_map(|hash| store::lookup(host, hash, now).map(|found| (*hash, found)))
@@ -223,14 +277,15 @@ impl Filter {
 
     /// Any other path: forwarded with identity headers when the session is live (sliding its
     /// idle window), otherwise 401.
-    pub fn protected(
+    pub fn protected<'p>(
         &self,
         host: &dyn Host,
-        cookie_header: Option<&[u8]>,
+        presented: impl Into<Presented<'p>>,
         now: Millis,
         misses: &RecentMisses,
     ) -> Decision<'_> {
-        match self.find_session(host, cookie_header, now, misses) {
+        let presented = presented.into();
+        match self.find_session(host, &presented, now, misses) {
             (Lookup::Live(hash, found), cookie_edit) => {
                 let record = found.record();
                 if store::needs_slide(&record, now, self.inactive_ms) {
@@ -238,12 +293,16 @@ impl Filter {
                 }
                 let mut edits = self.identity_edits(&record);
                 push_cookie_edit(&mut edits, cookie_edit);
+                if presented.session_authorization().is_some() {
+                    edits.push(HeaderEdit::Remove("authorization"));
+                }
                 Decision::Forward(edits)
             }
             (Lookup::Restorable(hash), cookie_edit) => Decision::Restore(PendingRestore {
                 hash,
                 keep_alive: false,
                 cookie_edit,
+                strip_authorization: presented.session_authorization().is_some(),
             }),
             (Lookup::None, _) => {
                 host.count(Metric::Rejected, 1);
@@ -314,6 +373,9 @@ impl Filter {
             Some(found) => {
                 let mut edits = self.identity_edits(&found.record());
                 push_cookie_edit(&mut edits, pending.cookie_edit);
+                if pending.strip_authorization {
+                    edits.push(HeaderEdit::Remove("authorization"));
+                }
                 Decision::Forward(edits)
             }
             None => Decision::Reply(Reply::unauthorized()),
@@ -343,19 +405,20 @@ impl Filter {
     }
 
     /// Keep-alive: slides the idle window of a live session and says the new deadlines.
-    pub fn keep_alive(
+    pub fn keep_alive<'p>(
         &self,
         host: &dyn Host,
-        cookie_header: Option<&[u8]>,
+        presented: impl Into<Presented<'p>>,
         now: Millis,
         misses: &RecentMisses,
     ) -> Decision<'_> {
-        match self.find_session(host, cookie_header, now, misses) {
+        match self.find_session(host, &presented.into(), now, misses) {
             (Lookup::Live(hash, _), _) => Decision::Reply(self.keep_alive_reply(host, &hash, now)),
             (Lookup::Restorable(hash), cookie_edit) => Decision::Restore(PendingRestore {
                 hash,
                 keep_alive: true,
                 cookie_edit,
+                strip_authorization: false,
             }),
             (Lookup::None, _) => {
                 host.count(Metric::Rejected, 1);
@@ -398,17 +461,17 @@ impl Filter {
     /// With `code_flow.logout_redirect`, a browser navigation is also sent through Auth0's
     /// `/v2/logout` (ending the IdP session too) and back to that URL; other requests get
     /// the URL as `logout_url` in the JSON, for an SPA to go to.
-    pub fn logout(
+    pub fn logout<'p>(
         &self,
         host: &dyn Host,
-        cookie_header: Option<&[u8]>,
+        presented: impl Into<Presented<'p>>,
         now: Millis,
         navigation: bool,
     ) -> Answer {
         let mut ended = Vec::new();
-        if let Some(header) = cookie_header {
-            let (candidates, _) = take_session_cookies(header, &self.config.cookie.name);
-            for hash in candidates.iter().filter_map(|v| self.codec.decode(v)) {
+        {
+            let (hashes, _) = self.presented(&presented.into());
+            for hash in hashes {
                 match store::remove(host, &hash, now, self.syncs()) {
                     Ok(written) => {
                         host.count(Metric::SessionsLive, written.live_delta);
@@ -556,6 +619,7 @@ impl Filter {
             Callout::Jwks => ("GET", a.jwks_path.as_str()),
             Callout::Userinfo => ("GET", a.userinfo_path.as_str()),
             Callout::TokenExchange => ("POST", TOKEN_PATH),
+            Callout::DeviceCode => ("POST", crate::device::DEVICE_CODE_PATH),
         };
         let mut headers = vec![
             (":method", method.to_string()),
@@ -565,7 +629,7 @@ impl Filter {
         ];
         match callout {
             Callout::Userinfo => headers.push(("authorization", format!("Bearer {token}"))),
-            Callout::TokenExchange => headers.push((
+            Callout::TokenExchange | Callout::DeviceCode => headers.push((
                 "content-type",
                 "application/x-www-form-urlencoded".to_string(),
             )),

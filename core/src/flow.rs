@@ -63,7 +63,7 @@ impl Flow {
                 match answer.callout {
                     Callout::Jwks => login.on_jwks(&env, answer.jwks_fetched),
                     Callout::Userinfo => login.on_userinfo(answer.status, answer.body),
-                    Callout::TokenExchange => unexpected(),
+                    Callout::TokenExchange | Callout::DeviceCode => unexpected(),
                 }
             }
             Flow::Code(code) => {
@@ -82,6 +82,7 @@ impl Flow {
                     Callout::TokenExchange => {
                         code.on_token(&env, answer.status, answer.body, may_fetch)
                     }
+                    Callout::DeviceCode => unexpected(),
                 }
             }
         }

@@ -6,6 +6,7 @@ pub mod code_flow;
 pub mod config;
 pub mod cookie;
 pub mod cookie_mac;
+pub mod device;
 pub mod dirty;
 pub mod duration;
 pub mod filter;

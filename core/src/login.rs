@@ -22,8 +22,10 @@ pub const MAX_USERINFO_BYTES: usize = 16 * 1024;
 pub enum Callout {
     Jwks,
     Userinfo,
-    /// The code flow's `POST /oauth/token`.
+    /// The code flow's and the device flow's `POST /oauth/token`.
     TokenExchange,
+    /// The device flow's `POST /oauth/device/code`.
+    DeviceCode,
 }
 
 /// What the glue does next.

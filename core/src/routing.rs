@@ -10,6 +10,9 @@ pub enum Route {
     KeepAlive,
     /// The code flow's callback (only when `code_flow` is configured).
     Callback,
+    /// Device login: start and poll (only when `device` is configured).
+    DeviceStart,
+    DevicePoll,
     Public,
     Protected,
 }
@@ -55,6 +58,14 @@ pub fn route(config: &Config, raw_path: &[u8]) -> Route {
         .is_some_and(|cf| path == cf.callback.as_bytes())
     {
         return Route::Callback;
+    }
+    if let Some(d) = &config.device {
+        if path == d.start.as_bytes() {
+            return Route::DeviceStart;
+        }
+        if path == d.poll.as_bytes() {
+            return Route::DevicePoll;
+        }
     }
     let public = config.public.iter().any(|p| match p {
         PublicPath::Exact(exact) => path == exact.as_bytes(),

@@ -268,7 +268,7 @@ fn a_denied_restore_is_remembered_and_an_unanswered_one_fails_closed() {
 
     let Decision::Restore(pending) = f.protected(
         &host,
-        Some(b"session=QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ"),
+        Some(&b"session=QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ"[..]),
         NOW,
         &misses,
     ) else {

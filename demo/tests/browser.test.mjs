@@ -149,6 +149,38 @@ test('errors from the filter are shown to the person', async () => {
   assert.match(await page.textContent('#error'), /state mismatch/);
 });
 
+test('device login: the example client in a terminal, approved on the provider\'s page', async () => {
+  const cli = spawn('bash', [join(root, 'demo', 'device-login.sh'), `http://127.0.0.1:${ports.DEMO_PORT}`]);
+  let said = '';
+  cli.stdout.on('data', (d) => { said += d; });
+  cli.stderr.on('data', (d) => { said += d; });
+  const deadline = Date.now() + 15_000;
+  while (!/open (\S+)/.test(said)) {
+    assert.ok(Date.now() < deadline && cli.exitCode === null, said);
+    await new Promise((done) => setTimeout(done, 100));
+  }
+  const url = said.match(/open (\S+)/)[1];
+  const code = said.match(/shows the code (\S+)\./)[1];
+  assert.equal(new URL(url).port, String(ports.OIDC_PORT), 'the provider\'s own page');
+
+  // On "another device": the provider shows the code, the person logs in and confirms.
+  const page = await browser.newPage();
+  await page.goto(url);
+  assert.match(await page.textContent('body'), new RegExp(code));
+  await page.click('button[type=submit]');
+  await page.fill('input[name=login]', 'carol');
+  await page.fill('input[name=password]', 'whatever');
+  await page.click('button[type=submit]');
+  await page.waitForFunction(() => document.body.textContent.includes('successful'));
+
+  const exit = await new Promise((done) => cli.exitCode === null ? cli.once('exit', done) : done(cli.exitCode));
+  assert.equal(exit, 0, said);
+  assert.match(said, /Logged in\./);
+  assert.match(said, /"user":"carol"/);
+  assert.match(said, /"email":"carol@example.com"/);
+  await page.close();
+});
+
 test('Ctrl-C stops everything the demo started', async () => {
   demo.kill('SIGINT');
   const code = await new Promise((done) => demo.once('exit', done));

@@ -25,6 +25,7 @@ def idp_reset(idp):
     idp.id_token_overrides = {}
     idp.authorize_error = None
     idp.login_as = "auth0|webuser"
+    idp.device_interval = 1
     yield
     idp.fault = None
 

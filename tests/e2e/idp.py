@@ -65,6 +65,9 @@ class TestIdp(LoopbackServer):
         self.login_as = "auth0|webuser"
         self.id_token_overrides = {}
         self.authorize_error = None
+        # The device flow: device_code -> {"state", "sub", "user_code"}; the interval it asks for.
+        self.devices = {}
+        self.device_interval = 1
         self.lock = threading.Lock()
 
     # -- tokens -------------------------------------------------------------------------
@@ -119,6 +122,14 @@ class TestIdp(LoopbackServer):
         id_token = self.sign_jwt({"alg": "RS256", "typ": "JWT", "kid": self.key.kid}, claims)
         return {"access_token": access_token, "id_token": id_token, "token_type": "Bearer", "expires_in": 86400}
 
+    def device_state(self, user_code, state):
+        """What the person did on the other device: approved, denied; or the code expired."""
+        for device in self.devices.values():
+            if device["user_code"] == user_code:
+                device["state"] = state
+                return
+        raise KeyError(user_code)
+
     def rotate(self, kid: str) -> SigningKey:
         """A new signing key first in line; the old one stays published."""
         key = SigningKey(kid)
@@ -140,8 +151,39 @@ class TestIdp(LoopbackServer):
             def do_POST(self):
                 length = int(self.headers.get("content-length") or 0)
                 form = dict(urllib.parse.parse_qsl(self.rfile.read(length).decode()))
-                if self.path.split("?")[0] != "/oauth/token":
+                path = self.path.split("?")[0]
+                if path == "/oauth/device/code":
+                    with idp.lock:
+                        idp.hits["device"] = idp.hits.get("device", 0) + 1
+                    if idp.fault == "500":
+                        return self.answer(500, {"error": "server_error"})
+                    device_code, user_code = secrets.token_urlsafe(24), secrets.token_hex(4).upper()
+                    idp.devices[device_code] = {"state": "pending", "sub": idp.login_as, "user_code": user_code,
+                                                "client_id": form.get("client_id"), "audience": form.get("audience")}
+                    uri = f"{idp.issuer}activate"
+                    return self.answer(200, {"device_code": device_code, "user_code": user_code, "verification_uri": uri,
+                                             "verification_uri_complete": f"{uri}?user_code={user_code}",
+                                             "expires_in": 900, "interval": idp.device_interval})
+                if path != "/oauth/token":
                     return self.answer(404, {"error": "not_found"})
+                if form.get("grant_type") == "urn:ietf:params:oauth:grant-type:device_code":
+                    with idp.lock:
+                        idp.hits["token"] += 1
+                    if idp.fault == "500":
+                        return self.answer(500, {"error": "server_error"})
+                    device = idp.devices.get(form.get("device_code"))
+                    if device is None or device["client_id"] != form.get("client_id"):
+                        return self.answer(400, {"error": "invalid_grant"})
+                    state = device["state"]
+                    if state == "slow_down":
+                        device["state"] = "pending"
+                    if state == "approved":
+                        token = idp.jwt(sub=device["sub"], aud=device["audience"])
+                        del idp.devices[form["device_code"]]
+                        return self.answer(200, {"access_token": token, "token_type": "Bearer", "expires_in": 86400})
+                    error = {"pending": "authorization_pending", "slow_down": "slow_down",
+                             "denied": "access_denied", "expired": "expired_token"}[state]
+                    return self.answer(400 if state != "denied" else 403, {"error": error})
                 with idp.lock:
                     idp.hits["token"] += 1
                     grant = idp.codes.pop(form.get("code"), None)  # single use
