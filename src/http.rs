@@ -224,8 +224,13 @@ impl Http {
     }
 
     fn login(&mut self, shared: &Shared, now: u64) -> Action {
+        self.token_login(shared, header("authorization").as_deref(), now)
+    }
+
+    /// A token login: at the login endpoint, or once a device login is approved.
+    fn token_login(&mut self, shared: &Shared, authorization: Option<&[u8]>, now: u64) -> Action {
         let host = shared.host();
-        let mut login = match Login::new(header("authorization").as_deref()) {
+        let mut login = match Login::new(authorization) {
             Ok(login) => login,
             Err((reply, metric)) => {
                 host.count(metric, 1);
@@ -356,24 +361,7 @@ impl Http {
                     Polled::Token(token) => {
                         // Approved: the access token is checked exactly as at the login endpoint.
                         let bearer = format!("Bearer {token}");
-                        match Login::new(Some(bearer.as_bytes())) {
-                            Ok(mut login) => {
-                                let keys = shared.keys.borrow_mut().current(&host);
-                                let env = LoginEnv {
-                                    config: &shared.filter.config,
-                                    keys: keys.as_deref(),
-                                    now,
-                                };
-                                let step = login.start(&env, &mut |have_keys| {
-                                    key_cache::claim_login_fetch(&host, now, have_keys)
-                                });
-                                self.login_step(shared, Flow::Token(login), step, now);
-                            }
-                            Err((reply, metric)) => {
-                                host.count(metric, 1);
-                                send(&reply);
-                            }
-                        }
+                        self.token_login(shared, Some(bearer.as_bytes()), now);
                     }
                 }
             }

@@ -27,12 +27,12 @@ pub fn take_session_cookies<'h>(header: &'h [u8], name: &str) -> (Vec<&'h [u8]>,
     let mut rest: Vec<&[u8]> = Vec::new();
     let mut matched = false;
     for pair in header.split(|&b| b == b';') {
-        let pair = trim(pair);
+        let pair = pair.trim_ascii();
         if pair.is_empty() {
             continue;
         }
         let (key, value) = match pair.iter().position(|&b| b == b'=') {
-            Some(i) => (trim(&pair[..i]), trim(&pair[i + 1..])),
+            Some(i) => (pair[..i].trim_ascii(), pair[i + 1..].trim_ascii()),
             None => (pair, &pair[pair.len()..]),
         };
         if key == name.as_bytes() {
@@ -52,18 +52,6 @@ pub fn take_session_cookies<'h>(header: &'h [u8], name: &str) -> (Vec<&'h [u8]>,
         CookieEdit::Replace(rest.join(&b"; "[..]))
     };
     (found, edit)
-}
-
-fn trim(bytes: &[u8]) -> &[u8] {
-    let start = bytes
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(bytes.len());
-    let end = bytes
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
-        .map_or(start, |i| i + 1);
-    &bytes[start..end.max(start)]
 }
 
 fn unquote(value: &[u8]) -> &[u8] {

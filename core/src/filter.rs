@@ -78,20 +78,8 @@ impl<'a> Presented<'a> {
         let scheme = value.get(..8)?;
         scheme
             .eq_ignore_ascii_case(b"Session ")
-            .then(|| trim_ascii(&value[8..]))
+            .then(|| value[8..].trim_ascii())
     }
-}
-
-fn trim_ascii(bytes: &[u8]) -> &[u8] {
-    let start = bytes
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(bytes.len());
-    let end = bytes
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
-        .map_or(start, |i| i + 1);
-    &bytes[start..end]
 }
 
 /// An answer that goes out once the sidecar has been told (or could not be).

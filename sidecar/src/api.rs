@@ -97,45 +97,25 @@ pub struct Request<'a> {
     pub body: &'a [u8],
 }
 
-/// Compares in time independent of where the first difference is.
+/// A configured token matches, compared in time independent of where they differ.
 fn same_secret(given: &str, expected: &str) -> bool {
-    let (a, b) = (given.as_bytes(), expected.as_bytes());
-    !expected.is_empty()
-        && a.len() == b.len()
-        && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    !expected.is_empty() && session_core::session::same_bytes(given.as_bytes(), expected.as_bytes())
 }
 
+/// Percent-decodes a path segment (`+` stays a plus: a `sub` may hold one).
 fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
-            }
-            (b'+', _) => {
-                out.push(b' ');
-                i += 1;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    String::from_utf8_lossy(&session_core::code_flow::percent_decode(text.as_bytes())).into_owned()
+}
+
+/// Percent-decodes a query-string component, where `+` is a space.
+fn query_decode(text: &str) -> String {
+    percent_decode(&text.replace('+', " "))
 }
 
 fn query_param(query: &str, name: &str) -> Option<String> {
     query.split('&').find_map(|pair| {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        (percent_decode(k) == name).then(|| percent_decode(v))
+        (query_decode(k) == name).then(|| query_decode(v))
     })
 }
 
