@@ -103,13 +103,24 @@ static_resources:
 
 class Proxy:
     def __init__(self, filters, helper_port, sidecar_port=None, workers=1, pin=True):
-        self.port, self.admin = free_port(), free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="bench-envoy-"))
-        (self.dir / "envoy.yaml").write_text(envoy_yaml(self.port, self.admin, filters, helper_port, sidecar_port or free_port()))
+        self.upstreams = (filters, helper_port, sidecar_port or free_port())
+        self.write_config()
         self.cmd = (["taskset", "-c", "0"] if pin else []) + [str(ENVOY), "-c", str(self.dir / "envoy.yaml"),
                     "--concurrency", str(workers), "--disable-hot-restart", "-l", "error",
                     "--log-path", str(self.dir / "envoy.log")]
         self.proc = None
+
+    def write_config(self):
+        """New free ports: a killed Envoy's port can stay unbindable for a while (TIME_WAIT)."""
+        self.port, self.admin = free_port(), free_port()
+        filters, helper_port, sidecar_port = self.upstreams
+        (self.dir / "envoy.yaml").write_text(envoy_yaml(self.port, self.admin, filters, helper_port, sidecar_port))
+
+    def restart(self):
+        self.stop()
+        self.write_config()
+        return self.start()
 
     def start(self):
         self.proc = subprocess.Popen(self.cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -266,8 +277,7 @@ def main():
         try:
             values = [json.loads(proxy.get("/authorize", {"Authorization": f"Bearer {token}"})[1])["value"] for _ in range(20)]
             time.sleep(1.5)
-            proxy.stop()
-            proxy.start()
+            proxy.restart()
             first = sorted(proxy.get("/", {"Cookie": f"session={v}"})[2] * 1e3 for v in values)
             second = sorted(proxy.get("/", {"Cookie": f"session={v}"})[2] * 1e3 for v in values)
             notes["restore"] = {"first": first[len(first) // 2], "second": second[len(second) // 2]}

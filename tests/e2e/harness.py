@@ -116,23 +116,20 @@ static_resources:
 
 class Envoy:
     def __init__(self, config: dict, idp_port: int, app_port: int, raw_config: str = None, sidecar_port: int = None):
-        self.port = free_port()
-        self.admin = free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="envoy-e2e-"))
         self.log_path = self.dir / "envoy.log"
-        value = raw_config if raw_config is not None else json.dumps(config)
-        yaml = ENVOY_YAML.format(
-            admin=self.admin,
-            port=self.port,
-            config=json.dumps(value),
-            wasm=json.dumps(str(WASM)),
-            app_port=app_port,
-            idp_port=idp_port,
-            sidecar_port=sidecar_port or free_port(),
-        )
         self.yaml_path = self.dir / "envoy.yaml"
-        self.yaml_path.write_text(yaml)
+        value = raw_config if raw_config is not None else json.dumps(config)
+        self.settings = dict(config=json.dumps(value), wasm=json.dumps(str(WASM)), app_port=app_port,
+                             idp_port=idp_port, sidecar_port=sidecar_port or free_port())
+        self.write_config()
         self.proc = None
+
+    def write_config(self):
+        """New free ports for the listener and the admin interface."""
+        self.port = free_port()
+        self.admin = free_port()
+        self.yaml_path.write_text(ENVOY_YAML.format(admin=self.admin, port=self.port, **self.settings))
 
     def start(self, wait=True, timeout=30):
         self.proc = subprocess.Popen(
@@ -184,8 +181,10 @@ class Envoy:
             self.proc.wait()
 
     def restart(self):
-        """Kills Envoy (-9: shared data is lost) and starts it again on the same ports."""
+        """Kills Envoy (-9: shared data is lost) and starts it again. On new ports: the old
+        listener's connections linger in TIME_WAIT and can make its port unbindable for a while."""
         self.kill()
+        self.write_config()
         return self.start()
 
     # -- talking to it ------------------------------------------------------------------
