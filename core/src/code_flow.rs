@@ -625,5 +625,5 @@ fn check_id_token(
 }
 
 #[cfg(test)]
-#[path = "code_flow_tests.rs"]
+#[path = "tests/code_flow.rs"]
 mod tests;

@@ -693,5 +693,5 @@ fn parse_headers(top: &mut Section<'_>) -> Result<Vec<IdentityHeader>, ConfigErr
 }
 
 #[cfg(test)]
-#[path = "config_tests.rs"]
+#[path = "tests/config.rs"]
 mod tests;

@@ -660,5 +660,5 @@ impl Filter {
 }
 
 #[cfg(test)]
-#[path = "filter_tests.rs"]
+#[path = "tests/filter.rs"]
 mod tests;

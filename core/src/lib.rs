@@ -25,4 +25,5 @@ pub mod time;
 pub mod token;
 
 #[cfg(test)]
+#[path = "tests/support.rs"]
 mod testing;

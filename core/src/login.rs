@@ -248,5 +248,5 @@ fn is_userinfo_audience(config: &Config, aud: &str) -> bool {
 }
 
 #[cfg(test)]
-#[path = "login_tests.rs"]
+#[path = "tests/login.rs"]
 mod tests;

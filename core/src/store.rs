@@ -377,5 +377,5 @@ pub fn needs_slide(record: &RecordView<'_>, now: Millis, inactive_ms: u64) -> bo
 }
 
 #[cfg(test)]
-#[path = "store_tests.rs"]
+#[path = "tests/store.rs"]
 mod tests;

@@ -248,5 +248,5 @@ impl RecentMisses {
 }
 
 #[cfg(test)]
-#[path = "sync_tests.rs"]
+#[path = "tests/sync.rs"]
 mod tests;

@@ -268,5 +268,5 @@ fn has_scopes(payload: &Value, required: &[String]) -> bool {
 }
 
 #[cfg(test)]
-#[path = "token_tests.rs"]
+#[path = "tests/token.rs"]
 mod tests;
