@@ -87,10 +87,21 @@ struct Credentials {
 }
 
 impl Credentials {
-    fn read() -> Credentials {
+    /// `Authorization` is read only when the `Cookie` header does not name our cookie: a
+    /// browser's request (the common case) then costs one host call less.
+    fn read(filter: &Filter) -> Credentials {
+        let cookie = header("cookie");
+        let authorization = if cookie
+            .as_deref()
+            .is_some_and(|c| filter.names_session_cookie(c))
+        {
+            None
+        } else {
+            header("authorization")
+        };
         Credentials {
-            cookie: header("cookie"),
-            authorization: header("authorization"),
+            cookie,
+            authorization,
         }
     }
 
@@ -422,7 +433,7 @@ impl HttpContext for Http {
         match route {
             Route::Public => forward(filter.public(header("cookie").as_deref())),
             Route::Protected => {
-                let credentials = Credentials::read();
+                let credentials = Credentials::read(filter);
                 let presented = credentials.presented();
                 let misses = shared.misses.borrow();
                 let decision = filter.protected(&host, presented, now, &misses);
@@ -455,7 +466,7 @@ impl HttpContext for Http {
                 match route {
                     Route::Login => self.login(&shared, now),
                     Route::Logout => {
-                        let credentials = Credentials::read();
+                        let credentials = Credentials::read(filter);
                         let presented = credentials.presented();
                         let navigation = filter
                             .config
@@ -467,7 +478,7 @@ impl HttpContext for Http {
                         self.answer(&shared, answer, now)
                     }
                     _ => {
-                        let credentials = Credentials::read();
+                        let credentials = Credentials::read(filter);
                         let misses = shared.misses.borrow();
                         let decision =
                             filter.keep_alive(&host, credentials.presented(), now, &misses);

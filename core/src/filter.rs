@@ -177,6 +177,19 @@ impl Filter {
         route(&self.config, path)
     }
 
+    /// Whether a `Cookie` header holds a cookie of our name (a byte search, no parsing): when
+    /// it does, the session is taken from it and `Authorization` need not be read.
+    pub fn names_session_cookie(&self, cookie_header: &[u8]) -> bool {
+        let name = self.config.cookie.name.as_bytes();
+        cookie_header
+            .windows(name.len() + 1)
+            .enumerate()
+            .any(|(at, w)| {
+                let starts_pair = at == 0 || matches!(cookie_header[at - 1], b' ' | b';' | b'\t');
+                starts_pair && &w[..name.len()] == name && w[name.len()] == b'='
+            })
+    }
+
     /// Login, logout and keep-alive accept GET and POST (mo-auth's clients use GET).
     pub fn endpoint_method_allowed(method: &[u8]) -> bool {
         method == b"GET" || method == b"POST"

@@ -59,6 +59,9 @@ def test_start_pending_approval_and_a_session_for_the_cli(dev, idp):
     assert seen["x-auth-user"] == ["auth0|cli-user"]
     assert "authorization" not in seen, "the session secret never reaches the app"
     assert dev.request("/ping", headers=auth).status == 200
+    mixed = dev.request("/api/data", headers=dict(auth, Cookie="theme=dark; xsession=1"))
+    assert mixed.status == 200, "other cookies do not hide Authorization: Session"
+    assert mixed.json()["headers"]["cookie"] == ["theme=dark; xsession=1"]
     assert poll(dev, s["handle"]).status == 404, "a handle is used once"
     assert post(dev, "/logout", **auth).json() == {"logged_out": True}
     assert dev.request("/api/data", headers=auth).status == 401

@@ -328,3 +328,15 @@ fn callouts_go_to_the_tenant() {
     assert!(h.contains(&(":path", "/.well-known/jwks.json".to_string())));
     assert!(!h.iter().any(|(k, _)| *k == "authorization"));
 }
+
+#[test]
+fn names_session_cookie_is_a_cheap_presence_check() {
+    let f = filter();
+    assert!(f.names_session_cookie(b"a=1; session=xyz"));
+    assert!(f.names_session_cookie(b"session="));
+    assert!(!f.names_session_cookie(b"a=1; sessionx=1"));
+    assert!(!f.names_session_cookie(b"xsession=1; a=session=2"));
+    assert!(f.names_session_cookie(b"a=1;session=2"));
+    assert!(!f.names_session_cookie(b"session"));
+    assert!(!f.names_session_cookie(b""));
+}
