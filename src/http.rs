@@ -425,13 +425,18 @@ impl HttpContext for Http {
                 "the auth filter has no configuration",
             ));
         };
-        let now = now_millis();
         let filter = &shared.filter;
         let path = header(":path").unwrap_or_default();
         let route = filter.route(&path);
+        if route == Route::Public {
+            // No session, no clock: a public path (static files, health checks) costs the
+            // fewest host calls.
+            return forward(filter.public(header("cookie").as_deref()));
+        }
+        let now = now_millis();
         let host = shared.host();
         match route {
-            Route::Public => forward(filter.public(header("cookie").as_deref())),
+            Route::Public => Action::Continue, // answered above
             Route::Protected => {
                 let credentials = Credentials::read(filter);
                 let presented = credentials.presented();

@@ -273,22 +273,6 @@ pub fn touch(
     Ok((written.before.as_ref().map(slide), written))
 }
 
-/// Marks a live session dirty (its write-through to the sidecar failed).
-pub fn mark_dirty(
-    host: &dyn SharedData,
-    hash: &SessionHash,
-    now: Millis,
-) -> Result<Written, StoreError> {
-    rewrite(
-        host,
-        bucket_index(hash),
-        now,
-        Some(hash),
-        &|record| Edit::Replace(record.to_session(), record.flags() | DIRTY),
-        None,
-    )
-}
-
 /// Drops expired records from one bucket.
 pub fn sweep(host: &dyn SharedData, index: usize, now: Millis) -> Result<Written, StoreError> {
     rewrite(host, index % BUCKETS, now, None, &|_| Edit::Keep, None)
