@@ -1,7 +1,7 @@
 //! The one place the filter's logic meets Envoy's shared data and stats.
 
 use proxy_wasm::hostcalls;
-use proxy_wasm::types::{LogLevel, MetricType, Status};
+use proxy_wasm::types::{MetricType, Status};
 use session_core::filter::Host;
 use session_core::metrics::Metric;
 use session_core::store::{SetError, SharedData};
@@ -64,11 +64,6 @@ impl Host for EnvoyHost<'_> {
             let _ = hostcalls::record_metric(*id, value);
         }
     }
-}
-
-/// Logs an event. Callers never pass tokens, cookies or secrets.
-pub fn log(level: LogLevel, message: &str) {
-    let _ = hostcalls::log(level, message);
 }
 
 /// Milliseconds since the epoch, read once per callback and passed down.

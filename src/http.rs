@@ -5,7 +5,7 @@ use std::rc::Rc;
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
-use proxy_wasm::types::{Action, LogLevel, MapType};
+use proxy_wasm::types::{Action, MapType};
 use session_core::code_flow::{self, CallbackRequest, CodeLogin, START_RANDOM_BYTES};
 use session_core::device::{self, Poll, Polled};
 use session_core::filter::Presented;
@@ -21,7 +21,7 @@ use session_core::routing::Route;
 use session_core::session::{SessionHash, SECRET_BYTES};
 use session_core::sync::MAX_ANSWER_BYTES;
 
-use crate::host::{callout_body, callout_status, log, now_millis};
+use crate::host::{callout_body, callout_status, now_millis};
 use crate::root::Shared;
 
 /// What a paused request is waiting for.
@@ -62,10 +62,7 @@ fn send(reply: &Reply) -> Action {
     if let Err(status) =
         hostcalls::send_http_response(reply.status, headers, Some(reply.body.as_bytes()))
     {
-        log(
-            LogLevel::Error,
-            &format!("could not send a reply: {status:?}"),
-        );
+        log::error!("could not send a reply: {status:?}");
     }
     Action::Pause
 }
@@ -206,7 +203,7 @@ impl Http {
             LoginStep::Create(identity) => {
                 let mut random = [0u8; SECRET_BYTES];
                 if getrandom::getrandom(&mut random).is_err() {
-                    log(LogLevel::Error, "no randomness for a session secret");
+                    log::error!("no randomness for a session secret");
                     return send(&Reply::error(
                         503,
                         "internal_error",

@@ -8,6 +8,8 @@ mod root;
 use proxy_wasm::traits::RootContext;
 use proxy_wasm::types::LogLevel;
 
+// Events are logged through the `log` facade; the SDK's logger forwards them to Envoy's log
+// (never a token, cookie or secret in a line).
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
     proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(root::Root::default()) });

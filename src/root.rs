@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{BufferType, ContextType, LogLevel};
+use proxy_wasm::types::{BufferType, ContextType};
 use session_core::config::Config;
 use session_core::filter::{Filter, Host};
 use session_core::jwks::MAX_JWKS_BYTES;
@@ -20,7 +20,7 @@ use session_core::sync::{
     self, Batch, RecentMisses, MAX_ANSWER_BYTES, SIDECAR_TIMEOUT_MS, SYNC_INTERVAL_MS,
 };
 
-use crate::host::{callout_body, callout_status, log, now_millis, EnvoyHost, Stats};
+use crate::host::{callout_body, callout_status, now_millis, EnvoyHost, Stats};
 use crate::http::Http;
 
 /// What every HTTP context of this VM shares.
@@ -78,15 +78,12 @@ impl Shared {
         match result {
             Ok(keys) => {
                 host.count(Metric::JwksFetchOk, 1);
-                log(
-                    LogLevel::Info,
-                    &format!("JWKS fetched, {keys} signing key(s)"),
-                );
+                log::info!("JWKS fetched, {keys} signing key(s)");
                 true
             }
             Err(why) => {
                 host.count(Metric::JwksFetchFailed, 1);
-                log(LogLevel::Warn, &format!("JWKS fetch failed: {why}"));
+                log::warn!("JWKS fetch failed: {why}");
                 false
             }
         }
@@ -103,10 +100,7 @@ fn dispatch(
     match hostcalls::dispatch_http_call(cluster, headers, body, vec![], timeout) {
         Ok(id) => Some(id),
         Err(status) => {
-            log(
-                LogLevel::Warn,
-                &format!("call to cluster {cluster:?} failed to start: {status:?}"),
-            );
+            log::warn!("call to cluster {cluster:?} failed to start: {status:?}");
             None
         }
     }
@@ -190,10 +184,7 @@ impl RootContext for Root {
         let config = match Config::parse(&bytes) {
             Ok(config) => config,
             Err(e) => {
-                log(
-                    LogLevel::Critical,
-                    &format!("refusing the configuration: {e}"),
-                );
+                log::error!("refusing the configuration: {e}");
                 return false;
             }
         };
@@ -272,10 +263,7 @@ fn receive_sync(shared: &Shared, batch: &Batch, num_headers: usize, body_size: u
             host.count(Metric::SyncBatches, 1);
             host.count(Metric::SessionsLive, applied.live_delta);
             if applied.revoked > 0 {
-                log(
-                    LogLevel::Info,
-                    &format!("{} session(s) revoked by the sidecar", applied.revoked),
-                );
+                log::info!("{} session(s) revoked by the sidecar", applied.revoked);
             }
         }
         None => host.count(Metric::SyncErrors, 1),

@@ -3,6 +3,7 @@
 //! here for sessions it no longer has; admins list and revoke sessions here.
 
 pub mod api;
+pub mod logging;
 pub mod migrations;
 pub mod server;
 pub mod store;

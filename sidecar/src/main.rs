@@ -24,9 +24,11 @@ and /metrics) in the environment. Commands work on the database directly, beside
 server; the filters see their effect at their next sync (within seconds).";
 
 fn main() -> ExitCode {
+    session_sidecar::logging::init();
     match run(std::env::args().skip(1).collect()) {
         Ok(code) => code,
         Err(message) => {
+            // A command-line answer (usage, a bad argument), not a logged event.
             eprintln!("session-sidecar: {message}");
             ExitCode::from(2)
         }
@@ -120,12 +122,9 @@ fn serve(store: SqliteStore, db: &str, listen: &str) -> Result<ExitCode, String>
     });
     let server = Server::start(api, listen, 4)?;
     if !server.addr.ip().is_loopback() {
-        eprintln!(
-            "session-sidecar: warning: listening on {}, not a loopback address",
-            server.addr
-        );
+        log::warn!("listening on {}, not a loopback address", server.addr);
     }
-    eprintln!("session-sidecar: serving {db} on http://{}", server.addr);
+    log::info!("serving {db} on http://{}", server.addr);
     server.wait();
     Ok(ExitCode::SUCCESS)
 }

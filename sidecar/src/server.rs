@@ -44,7 +44,7 @@ impl Server {
         std::thread::spawn(move || loop {
             std::thread::sleep(Duration::from_secs(60));
             if let Err(e) = pruner.store.prune(now_millis()) {
-                eprintln!("session-sidecar: prune failed: {e}");
+                log::error!("prune failed: {e}");
             }
         });
         Ok(Server {
