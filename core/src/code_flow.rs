@@ -16,7 +16,9 @@ use crate::login::{Callout, LoginStep, MAX_USERINFO_BYTES};
 use crate::metrics::Metric;
 use crate::reply::Reply;
 use crate::time::Millis;
-use crate::token::{identity_from, parse_jwt, Identity, VerifyError, LEEWAY_SECS};
+use crate::token::{
+    identity_from, parse_jwt, Expected, Identity, TokenErrorKind, VerifyError, LEEWAY_SECS,
+};
 
 /// How long a started login may take before its cookie is no good.
 pub const LOGIN_TTL_MS: Millis = 10 * 60_000;
@@ -473,8 +475,20 @@ impl CodeLogin {
             Ok(jwt) => jwt,
             Err(e) => return self.fail(401, "invalid_token", e.message, Metric::LoginInvalidToken),
         };
-        let payload = match env.keys.map(|k| jwt.verify(k)) {
+        let expected = Expected {
+            issuer: env.issuer,
+            audience: env.client_id,
+        };
+        let payload = match env.keys.map(|k| jwt.verify_for(k, &expected)) {
             Some(Ok(payload)) => payload,
+            Some(Err(VerifyError::Token(e))) if e.kind == TokenErrorKind::WrongAudience => {
+                return self.fail(
+                    401,
+                    "invalid_token",
+                    "ID token is not for this application",
+                    Metric::LoginWrongAudience,
+                )
+            }
             Some(Err(VerifyError::Token(e))) => {
                 return self.fail(401, "invalid_token", e.message, Metric::LoginInvalidToken)
             }

@@ -1,10 +1,12 @@
 //! The IdP's signing keys (JWKS), as cached in shared data so every worker shares one copy.
-//! Only RSA signature keys usable for RS256 are kept; a `kid` only ever selects one of them.
+//! Each key is read with `jsonwebtoken`'s JWK types; only RSA signature keys usable for RS256
+//! are kept, and a `kid` only ever selects one of them.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::Engine;
-use rsa::{BigUint, RsaPublicKey};
+use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, KeyAlgorithm, PublicKeyUse};
+use jsonwebtoken::DecodingKey;
 use serde_json::Value;
 
 use crate::time::Millis;
@@ -17,14 +19,28 @@ const JWK_BASE64: GeneralPurpose = GeneralPurpose::new(
 );
 
 /// Keys shorter than this are ignored: Auth0 signs with 2048-bit keys.
-const MIN_KEY_BITS: usize = 2_048;
+pub const MIN_KEY_BITS: usize = 2_048;
+/// Keys longer than this are ignored too. The two backends disagree on the largest key they
+/// take (RustCrypto 4096 bits, aws-lc 8192), and a huge modulus makes every verification with
+/// it slow: one bound for every host.
+pub const MAX_KEY_BITS: usize = 4_096;
+/// RSA public exponents both backends accept: odd, at least 3, below 2^33.
+const MAX_EXPONENT_BYTES: usize = 5;
 
 /// Largest JWKS document accepted from the IdP.
 pub const MAX_JWKS_BYTES: usize = 64 * 1024;
 
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct KeySet {
-    keys: Vec<(String, RsaPublicKey)>,
+    keys: Vec<(String, DecodingKey)>,
+}
+
+impl std::fmt::Debug for KeySet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.keys.iter().map(|(kid, _)| kid))
+            .finish()
+    }
 }
 
 impl KeySet {
@@ -40,8 +56,14 @@ impl KeySet {
             .get("keys")
             .and_then(Value::as_array)
             .ok_or("JWKS has no \"keys\" array")?;
+        // Key by key rather than as one `JwkSet`: a key of a kind the library does not know
+        // (a new curve, a malformed member) must not hide the good keys beside it.
         let set = KeySet {
-            keys: keys.iter().filter_map(rs256_key).collect(),
+            keys: keys
+                .iter()
+                .filter_map(|k| serde_json::from_value::<Jwk>(k.clone()).ok())
+                .filter_map(|jwk| rs256_key(&jwk))
+                .collect(),
         };
         if set.keys.is_empty() {
             return Err("JWKS has no usable RS256 signing key".into());
@@ -49,7 +71,7 @@ impl KeySet {
         Ok(set)
     }
 
-    pub fn get(&self, kid: &str) -> Option<&RsaPublicKey> {
+    pub fn get(&self, kid: &str) -> Option<&DecodingKey> {
         self.keys.iter().find(|(k, _)| k == kid).map(|(_, key)| key)
     }
 
@@ -62,23 +84,46 @@ impl KeySet {
     }
 }
 
-fn rs256_key(jwk: &Value) -> Option<(String, RsaPublicKey)> {
-    let field = |name: &str| jwk.get(name).and_then(Value::as_str);
-    if field("kty")? != "RSA" {
+fn rs256_key(jwk: &Jwk) -> Option<(String, DecodingKey)> {
+    let AlgorithmParameters::RSA(rsa) = &jwk.algorithm else {
+        return None;
+    };
+    let common = &jwk.common;
+    if common
+        .public_key_use
+        .as_ref()
+        .is_some_and(|u| *u != PublicKeyUse::Signature)
+        || common
+            .key_algorithm
+            .is_some_and(|a| a != KeyAlgorithm::RS256)
+    {
         return None;
     }
-    if field("use").is_some_and(|u| u != "sig") || field("alg").is_some_and(|a| a != "RS256") {
+    let kid = common.key_id.as_deref().filter(|k| !k.is_empty())?;
+    let n = JWK_BASE64.decode(&rsa.n).ok()?;
+    let e = JWK_BASE64.decode(&rsa.e).ok()?;
+    let n = strip_leading_zeros(&n);
+    let e = strip_leading_zeros(&e);
+    let bits = n.first().map_or(0, |top| {
+        (n.len() - 1) * 8 + (8 - top.leading_zeros() as usize)
+    });
+    if !(MIN_KEY_BITS..=MAX_KEY_BITS).contains(&bits) {
         return None;
     }
-    let kid = field("kid")?;
-    let n = BigUint::from_bytes_be(&JWK_BASE64.decode(field("n")?).ok()?);
-    let e = BigUint::from_bytes_be(&JWK_BASE64.decode(field("e")?).ok()?);
-    if n.bits() < MIN_KEY_BITS {
+    let odd = e.last().is_some_and(|low| low & 1 == 1);
+    if e.len() > MAX_EXPONENT_BYTES
+        || !odd
+        || e == [1]
+        || (e.len() == MAX_EXPONENT_BYTES && e[0] > 1)
+    {
         return None;
     }
-    RsaPublicKey::new(n, e)
-        .ok()
-        .map(|key| (kid.to_string(), key))
+    Some((kid.to_string(), DecodingKey::from_rsa_raw_components(n, e)))
+}
+
+fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
+    let first = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
+    &bytes[first..]
 }
 
 /// The shared-data value: when it was fetched, then the IdP's document as received.

@@ -10,8 +10,8 @@ use crate::metrics::Metric;
 use crate::reply::Reply;
 use crate::time::Millis;
 use crate::token::{
-    check_claims, identity_from, parse_jwt, token_from_header, ClaimRules, Identity, TokenError,
-    TokenErrorKind, TokenShape, VerifyError,
+    check_claims, identity_from, parse_jwt, token_from_header, ClaimRules, Expected, Identity,
+    TokenError, TokenErrorKind, TokenShape, VerifyError,
 };
 
 /// Largest `/userinfo` answer read.
@@ -153,8 +153,12 @@ impl Login {
 
     fn verify(&self, env: &LoginEnv<'_>) -> Result<Value, VerifyError> {
         let jwt = parse_jwt(&self.token).map_err(VerifyError::Token)?;
+        let expected = Expected {
+            issuer: &env.config.auth0.issuer,
+            audience: &env.config.auth0.api_identifier,
+        };
         match env.keys {
-            Some(keys) => jwt.verify(keys),
+            Some(keys) => jwt.verify_for(keys, &expected),
             None => Err(VerifyError::UnknownKey),
         }
     }

@@ -1,12 +1,12 @@
-//! Access tokens at login (DESIGN §8 rule 2): RS256 pinned by configuration — the token's
-//! header never chooses the algorithm; `jku`/`x5u` are ignored; `kid` only selects a cached
-//! key. Claims: `iss` exact, `aud` string or array, `exp` required, `nbf`, scopes.
+//! Access and ID tokens (DESIGN §8 rule 2), verified by `jsonwebtoken`: RS256 pinned by
+//! configuration — the token's header never chooses the algorithm; `jku`/`x5u` are ignored;
+//! `kid` only selects a cached key; `iss` and `aud` checked by its `Validation`. What Auth0
+//! needs beyond it stays here: `iss` a single string, `exp`/`nbf` on the host's clock, scopes
+//! (`scope` or RBAC `permissions`), and `sub`/`email`/`name` sane enough for a header.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-use rsa::{Pkcs1v15Sign, RsaPublicKey};
-use serde_json::Value;
-use sha2::{Digest, Sha256};
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, Validation};
+use serde_json::{Map, Value};
 
 use crate::jwks::KeySet;
 
@@ -16,6 +16,8 @@ pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
 pub const LEEWAY_SECS: u64 = 30;
 /// Longest `sub` kept; `email` and `name` longer than this are dropped.
 pub const MAX_CLAIM_BYTES: usize = 255;
+/// Longest `kid` looked up.
+const MAX_KID_BYTES: usize = 256;
 
 /// Why a token was refused. Each kind maps to one stats outcome and one HTTP answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,65 +90,74 @@ pub fn token_from_header(header: &[u8]) -> Result<TokenShape<'_>, TokenError> {
     }
 }
 
-/// A JWS split and decoded, signature not yet checked.
+/// A JWS whose header was read and accepted, signature not yet checked.
 #[derive(Debug)]
 pub struct UnverifiedJwt<'a> {
     pub kid: String,
-    signing_input: &'a str,
-    signature: Vec<u8>,
-    payload: Value,
+    token: &'a str,
 }
 
-fn decode_segment(segment: &str) -> Result<Vec<u8>, TokenError> {
-    URL_SAFE_NO_PAD
-        .decode(segment)
-        .map_err(|_| invalid("token segment is not base64url"))
-}
-
-/// Splits and decodes a three-segment token and checks its header: `alg` must be RS256
-/// (never `none`, never HMAC: an HS256 token "signed" with our public key is refused here),
-/// a `kid` is required, and critical extensions are refused since none is understood.
+/// Reads a three-segment token's header and payload, unverified, so that what can never
+/// verify is refused before any key lookup (and so before any JWKS fetch): `alg` must be
+/// RS256 (never `none`, never HMAC: an HS256 token "signed" with our public key is refused
+/// here), a `kid` is required, critical extensions are refused since none is understood, and
+/// the payload must be a JSON object.
 pub fn parse_jwt(token: &str) -> Result<UnverifiedJwt<'_>, TokenError> {
-    let mut parts = token.splitn(3, '.');
-    let (Some(h), Some(p), Some(s)) = (parts.next(), parts.next(), parts.next()) else {
-        return Err(invalid("token is not a JWT"));
-    };
-    let header: Value = serde_json::from_slice(&decode_segment(h)?)
-        .map_err(|_| invalid("token header is not JSON"))?;
-    let header = header
-        .as_object()
-        .ok_or_else(|| invalid("token header is not a JSON object"))?;
-    if header.get("alg").and_then(Value::as_str) != Some("RS256") {
+    let read = jsonwebtoken::dangerous::insecure_decode::<Map<String, Value>>(token)
+        .map_err(|e| from_library(&e))?;
+    let header = read.header;
+    if header.alg != Algorithm::RS256 {
         return Err(invalid("token algorithm is not RS256"));
     }
-    if header.contains_key("crit") {
+    // `crit` also counts when it is spelled with a type the library does not expect.
+    if header.crit.is_some() || header.extras.inner().contains_key("crit") {
         return Err(invalid("token has critical header extensions"));
     }
-    let kid = match header.get("kid").and_then(Value::as_str) {
-        Some(kid) if !kid.is_empty() && kid.len() <= 256 => kid.to_string(),
+    let kid = match header.kid {
+        Some(kid) if !kid.is_empty() && kid.len() <= MAX_KID_BYTES => kid,
         _ => return Err(invalid("token has no usable key id")),
     };
-    let payload: Value = serde_json::from_slice(&decode_segment(p)?)
-        .map_err(|_| invalid("token payload is not JSON"))?;
-    if !payload.is_object() {
-        return Err(invalid("token payload is not a JSON object"));
-    }
-    Ok(UnverifiedJwt {
-        kid,
-        signing_input: &token[..h.len() + 1 + p.len()],
-        signature: decode_segment(s)?,
-        payload,
-    })
+    Ok(UnverifiedJwt { kid, token })
+}
+
+/// Who must have issued a token, and for whom.
+#[derive(Debug, Clone, Copy)]
+pub struct Expected<'a> {
+    pub issuer: &'a str,
+    pub audience: &'a str,
 }
 
 impl UnverifiedJwt<'_> {
-    /// Checks the RS256 signature with the key the `kid` names in `keys`. The caller decides
+    /// Checks the RS256 signature with the key the `kid` names in `keys`, and nothing else
+    /// (for tokens whose claims follow other rules, like logout tokens). The caller decides
     /// what an unknown `kid` means (refetch or refuse); this only says it is unknown.
     pub fn verify(self, keys: &KeySet) -> Result<Value, VerifyError> {
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.required_spec_claims.clear();
+        validation.validate_exp = false;
+        validation.validate_aud = false;
+        self.decode(keys, &validation)
+    }
+
+    /// Checks the signature, then that `iss` is the expected issuer, `aud` includes the
+    /// expected audience, and `exp` and `sub` are present. The times are then checked by
+    /// [`check_claims`] (or the ID token's rules) against the host's clock: the library
+    /// would read the system clock, which the core never does (tests fix the time).
+    pub fn verify_for(self, keys: &KeySet, expected: &Expected<'_>) -> Result<Value, VerifyError> {
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.set_issuer(&[expected.issuer]);
+        validation.set_audience(&[expected.audience]);
+        validation.validate_exp = false;
+        validation.leeway = LEEWAY_SECS;
+        self.decode(keys, &validation)
+    }
+
+    fn decode(self, keys: &KeySet, validation: &Validation) -> Result<Value, VerifyError> {
         let key = keys.get(&self.kid).ok_or(VerifyError::UnknownKey)?;
-        verify_rs256(key, self.signing_input.as_bytes(), &self.signature)
-            .map_err(VerifyError::Token)?;
-        Ok(self.payload)
+        jsonwebtoken::decode::<Value>(self.token, key, validation)
+            .map(|data| data.claims)
+            .map_err(|e| VerifyError::Token(from_library(&e)))
     }
 }
 
@@ -156,10 +167,36 @@ pub enum VerifyError {
     Token(TokenError),
 }
 
-fn verify_rs256(key: &RsaPublicKey, message: &[u8], signature: &[u8]) -> Result<(), TokenError> {
-    let digest = Sha256::digest(message);
-    key.verify(Pkcs1v15Sign::new::<Sha256>(), &digest, signature)
-        .map_err(|_| invalid("token signature is not valid"))
+/// The library's refusal as our kind and message (never the token's content).
+fn from_library(error: &jsonwebtoken::errors::Error) -> TokenError {
+    match error.kind() {
+        ErrorKind::InvalidAudience => wrong_audience(),
+        ErrorKind::MissingRequiredClaim(claim) => match claim.as_str() {
+            "aud" => wrong_audience(),
+            "exp" => invalid("token has no exp (or it is not a number)"),
+            "iss" => invalid("token issuer is not the configured issuer"),
+            "sub" => invalid("token has no usable sub"),
+            _ => invalid("token lacks a required claim"),
+        },
+        ErrorKind::InvalidIssuer => invalid("token issuer is not the configured issuer"),
+        ErrorKind::InvalidSignature => invalid("token signature is not valid"),
+        ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
+            invalid("token algorithm is not RS256")
+        }
+        ErrorKind::Base64(_) => invalid("token segment is not base64url"),
+        ErrorKind::Json(_) | ErrorKind::Utf8(_) => {
+            invalid("token header or payload is not a JSON object of the expected claims")
+        }
+        ErrorKind::InvalidToken => invalid("token is not a JWT"),
+        _ => invalid("token is not valid"),
+    }
+}
+
+fn wrong_audience() -> TokenError {
+    TokenError {
+        kind: TokenErrorKind::WrongAudience,
+        message: "token audience does not include this API",
+    }
 }
 
 /// What a login needs from a verified token.
@@ -179,40 +216,18 @@ pub struct ClaimRules<'a> {
     pub now_secs: u64,
 }
 
-/// Checks the claims of a signature-verified payload; on success, the identity and the
-/// audiences (the caller looks for the userinfo URL among them).
+/// Checks what [`UnverifiedJwt::verify_for`] leaves to us in a verified access token's
+/// claims; on success, the identity and the audiences (the caller looks for the userinfo URL
+/// among them).
 pub fn check_claims(
     payload: &Value,
     rules: &ClaimRules<'_>,
 ) -> Result<(Identity, Vec<String>), TokenError> {
+    // The library also takes an array of issuers holding ours; RFC 7519 `iss` is one string.
     if payload.get("iss").and_then(Value::as_str) != Some(rules.issuer) {
         return Err(invalid("token issuer is not the configured issuer"));
     }
-    let exp = match payload.get("exp") {
-        Some(Value::Number(n)) => n
-            .as_f64()
-            .ok_or_else(|| invalid("token exp is not a number"))?,
-        Some(_) => return Err(invalid("token exp is not a number")),
-        None => return Err(invalid("token has no exp")),
-    };
-    let now = rules.now_secs as f64;
-    let leeway = LEEWAY_SECS as f64;
-    if now > exp + leeway {
-        return Err(TokenError {
-            kind: TokenErrorKind::Expired,
-            message: "token has expired",
-        });
-    }
-    match payload.get("nbf") {
-        None => {}
-        Some(Value::Number(n)) => {
-            let nbf = n.as_f64().unwrap_or(f64::INFINITY);
-            if now + leeway < nbf {
-                return Err(invalid("token is not valid yet"));
-            }
-        }
-        Some(_) => return Err(invalid("token nbf is not a number")),
-    }
+    check_times(payload, rules.now_secs)?;
     let audiences: Vec<String> = match payload.get("aud") {
         Some(Value::String(a)) => vec![a.clone()],
         Some(Value::Array(items)) => items
@@ -222,10 +237,7 @@ pub fn check_claims(
         _ => Vec::new(),
     };
     if !audiences.iter().any(|a| a == rules.audience) {
-        return Err(TokenError {
-            kind: TokenErrorKind::WrongAudience,
-            message: "token audience does not include this API",
-        });
+        return Err(wrong_audience());
     }
     let identity = identity_from(payload).ok_or_else(|| invalid("token has no usable sub"))?;
     if !has_scopes(payload, rules.scopes) {
@@ -235,6 +247,36 @@ pub fn check_claims(
         });
     }
     Ok((identity, audiences))
+}
+
+/// `exp` (required) and `nbf` (if present) against the host's clock, with [`LEEWAY_SECS`].
+pub fn check_times(payload: &Value, now_secs: u64) -> Result<(), TokenError> {
+    let exp = match payload.get("exp") {
+        Some(Value::Number(n)) => n
+            .as_f64()
+            .ok_or_else(|| invalid("token exp is not a number"))?,
+        Some(_) => return Err(invalid("token exp is not a number")),
+        None => return Err(invalid("token has no exp")),
+    };
+    let now = now_secs as f64;
+    let leeway = LEEWAY_SECS as f64;
+    if now > exp + leeway {
+        return Err(TokenError {
+            kind: TokenErrorKind::Expired,
+            message: "token has expired",
+        });
+    }
+    match payload.get("nbf") {
+        None => Ok(()),
+        Some(Value::Number(n)) => {
+            let nbf = n.as_f64().unwrap_or(f64::INFINITY);
+            if now + leeway < nbf {
+                return Err(invalid("token is not valid yet"));
+            }
+            Ok(())
+        }
+        Some(_) => Err(invalid("token nbf is not a number")),
+    }
 }
 
 /// `sub` (required) and the optional `email` and `name` of a claims or userinfo object.

@@ -45,6 +45,14 @@ def matrix(idp):
                 body[k] = v
         return signed({"alg": "RS256", "kid": key.kid}, body)
 
+    def raw(header_json, body_json, k=None):
+        """Signs JSON text as written, so a member may repeat."""
+        signing_input = f"{b64url(header_json.encode())}.{b64url(body_json.encode())}".encode()
+        return signing_input.decode() + "." + b64url((k or key).sign(signing_input))
+
+    body_json = json.dumps(claims, separators=(",", ":"))[:-1]
+    header_json = json.dumps({"alg": "RS256", "kid": key.kid}, separators=(",", ":"))[:-1]
+
     n = base64.urlsafe_b64decode(key.jwk()["n"] + "==")
     cases = [
         ("alg none, no signature", f"{enc({'alg': 'none'})}.{enc(claims)}.", 401, "invalid_token"),
@@ -84,6 +92,17 @@ def matrix(idp):
         ("aud array without ours", with_claims(aud=["https://other/", "https://x/"]), 401, "invalid_token"),
         ("no sub", with_claims(sub=None), 401, "invalid_token"),
         ("scope missing", with_claims(scope="openid"), 403, "insufficient_scope"),
+        # Where the JWT library reads differently from a plain JSON parse: refused all the same.
+        ("duplicate sub", raw(header_json + "}", body_json + ',"sub":"auth0|admin"}'), 401, "invalid_token"),
+        ("duplicate iss", raw(header_json + "}", body_json + ',"iss":"https://evil/"}'), 401, "invalid_token"),
+        ("duplicate alg", raw(header_json + ',"alg":"HS256"}', body_json + "}"), 401, "invalid_token"),
+        ("duplicate kid", raw(header_json + ',"kid":"other"}', body_json + "}"), 401, "invalid_token"),
+        ("crit as a list", signed({"alg": "RS256", "kid": key.kid, "crit": ["exp"]}), 401, "invalid_token"),
+        ("crit as a string", signed({"alg": "RS256", "kid": key.kid, "crit": "exp"}), 401, "invalid_token"),
+        ("own key embedded as jwk", signed({"alg": "RS256", "kid": key.kid, "jwk": foreign.jwk()}, k=foreign), 401, "invalid_token"),
+        ("iss as a list holding ours", with_claims(iss=[idp.issuer]), 401, "invalid_token"),
+        ("aud list with a number beside ours", with_claims(aud=[5, idp.audience]), 401, "invalid_token"),
+        ("sub as a number", with_claims(sub=5), 401, "invalid_token"),
         ("64 KiB token", "A" * 65536, 401, "invalid_token"),
         ("five segments, JWE-shaped", f"{enc({'alg': 'dir', 'enc': 'A256GCM'})}..{b64url(os.urandom(12))}.{b64url(os.urandom(64))}.{b64url(os.urandom(16))}", 401, "invalid_token"),
         ("non-token characters", "Bearer a\"b<c>", 401, "invalid_token"),

@@ -1,6 +1,6 @@
 use super::*;
 use crate::testing::jwk;
-use serde_json::json;
+use serde_json::{json, Value};
 
 #[test]
 fn keeps_only_rs256_signature_keys() {
@@ -53,4 +53,52 @@ fn cached_form_round_trips() {
     let bytes = encode_cached(42, b"{}");
     assert_eq!(decode_cached(&bytes), Some((42, &b"{}"[..])));
     assert_eq!(decode_cached(b"short"), None);
+}
+
+fn with_members(n: Vec<u8>, e: &[u8]) -> Value {
+    let mut k = jwk("sized", 0);
+    k["n"] = json!(crate::testing::b64(&n));
+    k["e"] = json!(crate::testing::b64(e));
+    json!({"keys": [jwk("good", 0), k]})
+}
+
+#[test]
+fn key_sizes_and_exponents_both_backends_take() {
+    let count = |doc: Value| KeySet::parse(doc.to_string().as_bytes()).unwrap().len();
+    let modulus = |bits: usize| {
+        let mut n = vec![0xffu8; bits.div_ceil(8)];
+        n[0] = 0xff >> ((8 - bits % 8) % 8);
+        n
+    };
+    assert_eq!(count(with_members(modulus(2048), &[1, 0, 1])), 2);
+    assert_eq!(count(with_members(modulus(4096), &[1, 0, 1])), 2);
+    // A leading zero byte does not make a short key long.
+    let mut padded = vec![0u8; 64];
+    padded.extend(modulus(2040));
+    assert_eq!(count(with_members(padded, &[1, 0, 1])), 1);
+    assert_eq!(count(with_members(modulus(2047), &[1, 0, 1])), 1);
+    assert_eq!(count(with_members(modulus(4097), &[1, 0, 1])), 1);
+    assert_eq!(count(with_members(modulus(8192), &[1, 0, 1])), 1);
+    assert_eq!(count(with_members(modulus(2048), &[3])), 2);
+    for e in [
+        &[1u8][..],
+        &[2],
+        &[1, 0, 0],
+        &[],
+        &[2, 0, 0, 0, 1],
+        &[1, 0, 0, 0, 0, 1],
+    ] {
+        assert_eq!(count(with_members(modulus(2048), e)), 1, "e = {e:?}");
+    }
+}
+
+#[test]
+fn a_key_the_library_cannot_read_does_not_hide_the_others() {
+    let doc = json!({"keys": [
+        {"kty": "RSA", "kid": "odd", "use": 5, "n": "AQAB", "e": "AQAB"},
+        {"kty": "OKP", "kid": "ed448", "crv": "Ed448", "x": "AA"},
+        jwk("good", 0)]});
+    let set = KeySet::parse(doc.to_string().as_bytes()).unwrap();
+    assert_eq!(set.len(), 1);
+    assert!(set.get("good").is_some());
 }

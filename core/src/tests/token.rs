@@ -18,7 +18,11 @@ fn check(token: &str) -> Result<Identity, TokenErrorKind> {
 
 fn check_with(token: &str, scopes: &[String]) -> Result<Identity, TokenErrorKind> {
     let jwt = parse_jwt(token).map_err(|e| e.kind)?;
-    let payload = jwt.verify(&keyset()).map_err(|e| match e {
+    let expected = Expected {
+        issuer: ISSUER,
+        audience: AUDIENCE,
+    };
+    let payload = jwt.verify_for(&keyset(), &expected).map_err(|e| match e {
         VerifyError::UnknownKey => TokenErrorKind::Invalid,
         VerifyError::Token(t) => t.kind,
     })?;
@@ -194,7 +198,7 @@ fn algorithm_is_pinned_to_rs256() {
 #[test]
 fn hs256_signed_with_the_public_key_is_refused() {
     // The classic confusion attack: HMAC keyed with the RSA public key's bytes.
-    use sha2::Sha256;
+    use sha2::{Digest, Sha256};
     let header = json!({"alg": "HS256", "kid": "k1"});
     let input = format!(
         "{}.{}",
@@ -344,4 +348,137 @@ fn undecodable_segments_are_invalid() {
     ] {
         assert_eq!(check(&bad), Err(TokenErrorKind::Invalid), "{bad:.80}");
     }
+}
+
+/// Signs a hand-written header and payload (JSON text, so it may repeat a member).
+fn sign_raw(header: &str, payload: &str) -> String {
+    use rsa::Pkcs1v15Sign;
+    use sha2::{Digest, Sha256};
+    let input = format!("{}.{}", b64(header.as_bytes()), b64(payload.as_bytes()));
+    let digest = Sha256::digest(input.as_bytes());
+    let sig = key(0).sign(Pkcs1v15Sign::new::<Sha256>(), &digest).unwrap();
+    format!("{input}.{}", b64(&sig))
+}
+
+#[test]
+fn duplicate_members_are_refused_where_they_could_mislead() {
+    let header = r#"{"alg":"RS256","kid":"k1"}"#;
+    let body = claims().to_string();
+    let body = body.trim_end_matches('}');
+    // A second sub, iss, aud or exp: one reader could take the first, another the last.
+    for extra in [
+        r#","sub":"auth0|admin"}"#,
+        r#","iss":"https://evil.test/"}"#,
+        r#","aud":"https://evil.test/"}"#,
+        r#","exp":1}"#,
+    ] {
+        let token = sign_raw(header, &format!("{body}{extra}"));
+        assert_eq!(check(&token), Err(TokenErrorKind::Invalid), "{extra}");
+    }
+    // A repeated header member, too: `alg` twice could pin one algorithm and use another.
+    let token = sign_raw(
+        r#"{"alg":"RS256","kid":"k1","alg":"HS256"}"#,
+        &claims().to_string(),
+    );
+    assert_eq!(check(&token), Err(TokenErrorKind::Invalid));
+    let token = sign_raw(
+        r#"{"alg":"RS256","kid":"k1","kid":"k2"}"#,
+        &claims().to_string(),
+    );
+    assert_eq!(check(&token), Err(TokenErrorKind::Invalid));
+}
+
+#[test]
+fn crit_of_any_shape_is_refused() {
+    for crit in [json!([]), json!("exp"), json!(["b64"]), json!(5)] {
+        let token = sign(
+            &json!({"alg": "RS256", "kid": "k1", "crit": crit}),
+            &claims(),
+            0,
+        );
+        assert_eq!(check(&token), Err(TokenErrorKind::Invalid), "crit {crit}");
+    }
+}
+
+#[test]
+fn a_key_embedded_in_the_header_is_never_used() {
+    // Signed by key 1, which the JWKS does not hold, and carrying key 1 in `jwk`, `x5c`,
+    // `jku` and `x5u`: only the cached key for `kid` is ever consulted.
+    let token = sign(
+        &json!({"alg": "RS256", "kid": "k1", "jwk": jwk("k1", 1),
+                "jku": "https://evil/jwks", "x5u": "https://evil/x", "x5c": ["MIIB"]}),
+        &claims(),
+        1,
+    );
+    assert_eq!(check(&token), Err(TokenErrorKind::Invalid));
+}
+
+#[test]
+fn issuer_must_be_one_string_not_a_list_holding_it() {
+    assert_eq!(
+        check(&with_claim("iss", json!([ISSUER]))),
+        Err(TokenErrorKind::Invalid)
+    );
+    assert_eq!(
+        check(&with_claim("iss", json!(["https://evil.test/", ISSUER]))),
+        Err(TokenErrorKind::Invalid)
+    );
+}
+
+#[test]
+fn audience_list_with_a_non_string_is_refused() {
+    assert_eq!(
+        check(&with_claim("aud", json!([5, AUDIENCE]))),
+        Err(TokenErrorKind::WrongAudience)
+    );
+}
+
+#[test]
+fn claims_of_the_wrong_type_are_refused() {
+    for (name, value) in [
+        ("sub", json!(5)),
+        ("sub", json!(["auth0|alice"])),
+        ("exp", json!(-5)),
+        ("exp", json!(true)),
+        ("iss", json!(5)),
+    ] {
+        assert_eq!(
+            check(&with_claim(name, value.clone())),
+            Err(TokenErrorKind::Invalid),
+            "{name}: {value}"
+        );
+    }
+}
+
+#[test]
+fn signature_only_verification_skips_the_claim_rules() {
+    // Logout tokens have no `exp` and an audience that is a client id: `verify` checks the
+    // signature and the pinned algorithm only, `verify_for` the audience and issuer too.
+    let mut c = claims();
+    c.as_object_mut().unwrap().remove("exp");
+    c["aud"] = json!("client-id");
+    let token = jwt(&c);
+    let payload = parse_jwt(&token).unwrap().verify(&keyset()).unwrap();
+    assert_eq!(payload["aud"], "client-id");
+    let expected = Expected {
+        issuer: ISSUER,
+        audience: AUDIENCE,
+    };
+    assert!(matches!(
+        parse_jwt(&token).unwrap().verify_for(&keyset(), &expected),
+        Err(VerifyError::Token(TokenError {
+            kind: TokenErrorKind::Invalid,
+            ..
+        }))
+    ));
+    let other = jwt(&claims());
+    let tampered = format!(
+        "{}.{}",
+        &token[..token.rfind('.').unwrap()],
+        &other[other.rfind('.').unwrap() + 1..]
+    );
+    assert!(matches!(
+        parse_jwt(&tampered).unwrap().verify(&keyset()),
+        Err(VerifyError::Token(_))
+    ));
 }
