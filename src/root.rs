@@ -212,7 +212,7 @@ impl RootContext for Root {
         let host = shared.host();
         self.refresh_jwks(now);
         self.ticks += 1;
-        if self.ticks % TICKS_PER_SECOND != 0 {
+        if !self.ticks.is_multiple_of(TICKS_PER_SECOND) {
             return;
         }
         if self.sync_call.is_none()

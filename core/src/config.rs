@@ -1,10 +1,16 @@
 //! The plugin configuration (DESIGN §4): JSON in the filter's `configuration`, with
-//! mo-auth's names. Parsing is strict: an unknown key, a wrong type or a bad value is an
-//! error that names the key, so Envoy refuses the config instead of running half-configured.
+//! mo-auth's names. Read by `serde` into the private `Raw*` shapes below, which mirror the
+//! document and refuse unknown keys; `serde_path_to_error` names the key of a type error.
+//! The public [`Config`] is then built from them, with the defaults and the checks that
+//! span several keys. Every error names its key, so Envoy refuses the config instead of
+//! running half-configured.
 
-use crate::duration::{kind_of, parse_duration};
-use serde_json::{Map, Value};
 use std::fmt;
+
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+
+use crate::duration::Duration;
 
 /// Every field, with its default when the key is absent.
 #[derive(Debug, Clone, PartialEq)]
@@ -182,111 +188,356 @@ fn error(key: &str, reason: impl Into<String>) -> ConfigError {
     }
 }
 
-/// One JSON object being read: remembers which keys were consumed, so that whatever is left
-/// at the end is an unknown key.
-struct Section<'a> {
-    path: String,
-    map: &'a Map<String, Value>,
-    known: Vec<&'static str>,
+// ---- the document as written ---------------------------------------------------------------
+// Every member is optional (an explicit `null` counts as absent): what is required, and every
+// default, is decided in `Config::parse`, where an error can name the key it is about.
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "an object")]
+struct RawConfig {
+    auth0: Option<RawAuth0>,
+    endpoints: Option<RawEndpoints>,
+    session: Option<RawSession>,
+    public: Option<PathList>,
+    headers: Option<HeaderList>,
+    sidecar: Option<RawSidecar>,
+    code_flow: Option<RawCodeFlow>,
+    device: Option<RawDevice>,
 }
 
-impl<'a> Section<'a> {
-    fn new(path: &str, value: &'a Value) -> Result<Self, ConfigError> {
-        match value {
-            Value::Object(map) => Ok(Section {
-                path: path.to_string(),
-                map,
-                known: Vec::new(),
-            }),
-            other => Err(error(
-                path,
-                format!("expected an object, found {}", kind_of(other)),
-            )),
-        }
-    }
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "an object")]
+struct RawAuth0 {
+    domain: Option<Text>,
+    api: Option<RawApi>,
+    /// mo-auth spells the identifier as one dotted key.
+    #[serde(rename = "api.identifier")]
+    api_identifier: Option<Text>,
+    scope: Option<Scopes>,
+    cluster: Option<Text>,
+    issuer: Option<Text>,
+    jwks_path: Option<AbsPath>,
+    userinfo_path: Option<AbsPath>,
+    timeout: Option<Duration>,
+}
 
-    fn key(&self, name: &str) -> String {
-        if self.path.is_empty() {
-            name.to_string()
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "an object")]
+struct RawApi {
+    identifier: Option<Text>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "an object")]
+struct RawEndpoints {
+    login: Option<AbsPath>,
+    logout: Option<AbsPath>,
+    keep_alive: Option<AbsPath>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "an object")]
+struct RawSession {
+    cookie: Option<RawCookie>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "an object")]
+struct RawCookie {
+    name: Option<Text>,
+    domain: Option<Text>,
+    path: Option<AbsPath>,
+    secure: Option<Flag>,
+    httponly: Option<Flag>,
+    samesite: Option<Text>,
+    inactive_lifetime: Option<Duration>,
+    max_lifetime: Option<Duration>,
+    signing_keys: Option<SigningKeys>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "an object")]
+struct RawSidecar {
+    cluster: Option<Text>,
+    token: Option<Text>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "an object")]
+struct RawCodeFlow {
+    client_id: Option<Text>,
+    client_secret: Option<Text>,
+    callback: Option<AbsPath>,
+    scope: Option<Text>,
+    audience: Option<Text>,
+    logout_redirect: Option<Text>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "an object")]
+struct RawDevice {
+    start: Option<AbsPath>,
+    poll: Option<AbsPath>,
+    client_id: Option<Text>,
+    scope: Option<Text>,
+    audience: Option<Text>,
+}
+
+/// A string that is not blank.
+struct Text(String);
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        if text.trim().is_empty() {
+            return Err(de::Error::custom("must not be empty"));
+        }
+        Ok(Text(text))
+    }
+}
+
+/// An absolute path without query, fragment or spaces.
+struct AbsPath(String);
+
+impl<'de> Deserialize<'de> for AbsPath {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let Text(path) = Text::deserialize(d)?;
+        check_absolute_path(&path).map_err(de::Error::custom)?;
+        Ok(AbsPath(path))
+    }
+}
+
+/// A boolean, with an error that says which words are meant.
+struct Flag(bool);
+
+impl<'de> Deserialize<'de> for Flag {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Flag;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("true or false")
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Flag, E> {
+                Ok(Flag(v))
+            }
+        }
+        d.deserialize_bool(V)
+    }
+}
+
+/// `auth0.scope`: a space-separated string, or an array of scope names.
+struct Scopes(Vec<String>);
+
+impl<'de> Deserialize<'de> for Scopes {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Scopes;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a space-separated string of scopes or an array of scope names")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Scopes, E> {
+                Ok(Scopes(v.split_whitespace().map(str::to_string).collect()))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Scopes, A::Error> {
+                let mut scopes = Vec::new();
+                while let Some(item) = seq.next_element::<serde_json::Value>()? {
+                    match item.as_str().map(str::trim) {
+                        Some(name) if !name.is_empty() => scopes.push(name.to_string()),
+                        _ => {
+                            return Err(de::Error::custom(format!(
+                                "expected scope names, found {}",
+                                kind_of(&item)
+                            )))
+                        }
+                    }
+                }
+                Ok(Scopes(scopes))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `public`: paths, each exact or (ending in `/`) a prefix.
+struct PathList(Vec<PublicPath>);
+
+impl<'de> Deserialize<'de> for PathList {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Item(String);
+        impl<'de> Deserialize<'de> for Item {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl Visitor<'_> for V {
+                    type Value = Item;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str("a path")
+                    }
+                    fn visit_str<E: de::Error>(self, v: &str) -> Result<Item, E> {
+                        check_absolute_path(v).map_err(E::custom)?;
+                        Ok(Item(v.to_string()))
+                    }
+                }
+                d.deserialize_str(V)
+            }
+        }
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = PathList;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an array of paths")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<PathList, A::Error> {
+                let mut paths = Vec::new();
+                while let Some(Item(path)) = seq.next_element()? {
+                    paths.push(if path.ends_with('/') {
+                        PublicPath::Prefix(path)
+                    } else {
+                        PublicPath::Exact(path)
+                    });
+                }
+                Ok(PathList(paths))
+            }
+        }
+        d.deserialize_seq(V)
+    }
+}
+
+/// `session.cookie.signing_keys`: a non-empty array of long enough strings.
+struct SigningKeys(Vec<String>);
+
+impl<'de> Deserialize<'de> for SigningKeys {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = SigningKeys;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a non-empty array of keys")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<SigningKeys, A::Error> {
+                let mut keys = Vec::new();
+                while let Some(key) = seq.next_element::<serde_json::Value>()? {
+                    match key {
+                        serde_json::Value::String(k) if k.len() >= 32 => keys.push(k),
+                        serde_json::Value::String(_) => return Err(de::Error::custom(
+                            "each key must be at least 32 characters (use 32 random bytes, base64)",
+                        )),
+                        other => {
+                            return Err(de::Error::custom(format!(
+                                "expected strings, found {}",
+                                kind_of(&other)
+                            )))
+                        }
+                    }
+                }
+                if keys.is_empty() {
+                    return Err(de::Error::custom(
+                        "expected a non-empty array of keys, found an empty array",
+                    ));
+                }
+                Ok(SigningKeys(keys))
+            }
+        }
+        d.deserialize_seq(V)
+    }
+}
+
+/// `headers`: header name to claim, in document order.
+struct HeaderList(Vec<(String, Claim)>);
+
+impl<'de> Deserialize<'de> for Claim {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Claim;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(r#"one of "sub", "email", "name""#)
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Claim, E> {
+                match v {
+                    "sub" => Ok(Claim::Sub),
+                    "email" => Ok(Claim::Email),
+                    "name" => Ok(Claim::Name),
+                    _ => Err(E::invalid_value(de::Unexpected::Str(v), &self)),
+                }
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for HeaderList {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = HeaderList;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object of header: claim")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<HeaderList, A::Error> {
+                let mut headers = Vec::new();
+                while let Some((name, claim)) = map.next_entry::<String, Claim>()? {
+                    headers.push((name, claim));
+                }
+                Ok(HeaderList(headers))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+pub(crate) fn kind_of(value: &serde_json::Value) -> &'static str {
+    use serde_json::Value;
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Turns serde's error into ours: the key path as the user writes it (`a.b[2].c`), and for
+/// an unknown key, that key itself and the ones that are known there.
+fn from_serde(e: serde_path_to_error::Error<serde_json::Error>) -> ConfigError {
+    let path = e.path().to_string();
+    let path = if path == "." { String::new() } else { path };
+    let inner = e.into_inner();
+    if matches!(
+        inner.classify(),
+        serde_json::error::Category::Syntax | serde_json::error::Category::Eof
+    ) {
+        return error("", format!("not valid JSON: {inner}"));
+    }
+    let message = inner.to_string();
+    // serde_json appends " at line L column C": the key says where, in words.
+    let message = match message.rfind(" at line ") {
+        Some(at) => &message[..at],
+        None => message.as_str(),
+    };
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        let (field, known) = rest.split_once('`').unwrap_or((rest, ""));
+        let known = known
+            .trim_start_matches(", expected one of ")
+            .trim_start_matches(", expected ")
+            .replace('`', "");
+        let key = if path.ends_with(field) || path.is_empty() && field.is_empty() {
+            path.clone()
+        } else if path.is_empty() {
+            field.to_string()
         } else {
-            format!("{}.{}", self.path, name)
-        }
+            format!("{path}.{field}")
+        };
+        return error(&key, format!("unknown key (known here: {known})"));
     }
-
-    /// The value of `name`, treating an explicit `null` like an absent key.
-    fn get(&mut self, name: &'static str) -> Option<&'a Value> {
-        self.known.push(name);
-        self.map.get(name).filter(|v| !v.is_null())
-    }
-
-    fn string(&mut self, name: &'static str) -> Result<Option<String>, ConfigError> {
-        match self.get(name) {
-            None => Ok(None),
-            Some(Value::String(s)) if s.trim().is_empty() => {
-                Err(error(&self.key(name), "must not be empty"))
-            }
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(other) => Err(error(
-                &self.key(name),
-                format!("expected a string, found {}", kind_of(other)),
-            )),
-        }
-    }
-
-    fn required_string(&mut self, name: &'static str) -> Result<String, ConfigError> {
-        self.string(name)?
-            .ok_or_else(|| error(&self.key(name), "is required"))
-    }
-
-    fn bool(&mut self, name: &'static str, default: bool) -> Result<bool, ConfigError> {
-        match self.get(name) {
-            None => Ok(default),
-            Some(Value::Bool(b)) => Ok(*b),
-            Some(other) => Err(error(
-                &self.key(name),
-                format!("expected true or false, found {}", kind_of(other)),
-            )),
-        }
-    }
-
-    fn duration(&mut self, name: &'static str, default: u64) -> Result<u64, ConfigError> {
-        match self.get(name) {
-            None => Ok(default),
-            Some(value) => parse_duration(value).map_err(|reason| error(&self.key(name), reason)),
-        }
-    }
-
-    fn path(&mut self, name: &'static str, default: &str) -> Result<String, ConfigError> {
-        let path = self.string(name)?.unwrap_or_else(|| default.to_string());
-        check_absolute_path(&path).map_err(|reason| error(&self.key(name), reason))?;
-        Ok(path)
-    }
-
-    fn section(&mut self, name: &'static str) -> Result<Option<Section<'a>>, ConfigError> {
-        let key = self.key(name);
-        self.get(name).map(|v| Section::new(&key, v)).transpose()
-    }
-
-    fn finish(self) -> Result<(), ConfigError> {
-        let mut unknown: Vec<&String> = self
-            .map
-            .keys()
-            .filter(|k| !self.known.contains(&k.as_str()))
-            .collect();
-        unknown.sort();
-        match unknown.first() {
-            None => Ok(()),
-            Some(first) => {
-                let mut known = self.known.clone();
-                known.sort_unstable();
-                known.dedup();
-                Err(error(
-                    &self.key(first),
-                    format!("unknown key (known here: {})", known.join(", ")),
-                ))
-            }
-        }
-    }
+    error(
+        &path,
+        message
+            .replace("invalid type: ", "")
+            .replace("invalid value: ", ""),
+    )
 }
 
 fn check_absolute_path(path: &str) -> Result<(), String> {
@@ -311,34 +562,37 @@ pub(crate) fn is_token(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
+fn text(value: Option<Text>) -> Option<String> {
+    value.map(|Text(t)| t)
+}
+
+fn path(value: Option<AbsPath>, default: &str) -> String {
+    value.map_or_else(|| default.to_string(), |AbsPath(p)| p)
+}
+
+fn required(value: Option<Text>, key: &str) -> Result<String, ConfigError> {
+    text(value).ok_or_else(|| error(key, "is required"))
+}
+
 impl Config {
     /// Parses the plugin configuration bytes. Every error names the offending key.
     pub fn parse(bytes: &[u8]) -> Result<Config, ConfigError> {
-        let root: Value =
-            serde_json::from_slice(bytes).map_err(|e| error("", format!("not valid JSON: {e}")))?;
-        let mut top = Section::new("", &root)?;
+        let mut json = serde_json::Deserializer::from_slice(bytes);
+        let raw: RawConfig = serde_path_to_error::deserialize(&mut json).map_err(from_serde)?;
+        json.end()
+            .map_err(|e| error("", format!("not valid JSON: {e}")))?;
 
-        let mut auth0_section = top
-            .section("auth0")?
-            .ok_or_else(|| error("auth0", "is required"))?;
-        let auth0 = parse_auth0(&mut auth0_section)?;
-        auth0_section.finish()?;
+        let auth0 = parse_auth0(raw.auth0.ok_or_else(|| error("auth0", "is required"))?)?;
 
-        let endpoints = match top.section("endpoints")? {
-            Some(mut s) => {
-                let e = Endpoints {
-                    login: s.path("login", "/authorize")?,
-                    logout: s.path("logout", "/logout")?,
-                    keep_alive: s.path("keep_alive", "/ping")?,
-                };
-                s.finish()?;
-                e
-            }
-            None => Endpoints {
-                login: "/authorize".into(),
-                logout: "/logout".into(),
-                keep_alive: "/ping".into(),
-            },
+        let e = raw.endpoints.unwrap_or(RawEndpoints {
+            login: None,
+            logout: None,
+            keep_alive: None,
+        });
+        let endpoints = Endpoints {
+            login: path(e.login, "/authorize"),
+            logout: path(e.logout, "/logout"),
+            keep_alive: path(e.keep_alive, "/ping"),
         };
         if endpoints.login == endpoints.logout
             || endpoints.login == endpoints.keep_alive
@@ -350,44 +604,36 @@ impl Config {
             ));
         }
 
-        let cookie = parse_session(&mut top)?;
-        let public = parse_public(&mut top)?;
-        let headers = parse_headers(&mut top)?;
-        let sidecar = match top.section("sidecar")? {
-            Some(mut s) => {
-                let sc = Sidecar {
-                    cluster: s.required_string("cluster")?,
-                    token: s.required_string("token")?,
-                };
-                s.finish()?;
-                Some(sc)
-            }
+        let cookie = parse_cookie(raw.session.and_then(|s| s.cookie))?;
+        let public = raw.public.map(|PathList(p)| p).unwrap_or_default();
+        let headers = parse_headers(raw.headers)?;
+        let sidecar = match raw.sidecar {
+            Some(s) => Some(Sidecar {
+                cluster: required(s.cluster, "sidecar.cluster")?,
+                token: required(s.token, "sidecar.token")?,
+            }),
             None => None,
         };
-        let code_flow = match top.section("code_flow")? {
-            Some(mut s) => {
+        let code_flow = match raw.code_flow {
+            Some(s) => {
                 let cf = CodeFlow {
-                    client_id: s.required_string("client_id")?,
-                    client_secret: s.string("client_secret")?,
-                    callback: s.path("callback", "/callback")?,
-                    scope: s
-                        .string("scope")?
-                        .unwrap_or_else(|| "openid profile email".into()),
-                    audience: s
-                        .string("audience")?
-                        .unwrap_or_else(|| auth0.api_identifier.clone()),
-                    logout_redirect: s.string("logout_redirect")?,
+                    client_id: required(s.client_id, "code_flow.client_id")?,
+                    client_secret: text(s.client_secret),
+                    callback: path(s.callback, "/callback"),
+                    scope: text(s.scope).unwrap_or_else(|| "openid profile email".into()),
+                    audience: text(s.audience).unwrap_or_else(|| auth0.api_identifier.clone()),
+                    logout_redirect: text(s.logout_redirect),
                 };
                 if !cf.scope.split_whitespace().any(|sc| sc == "openid") {
                     return Err(error(
-                        &s.key("scope"),
+                        "code_flow.scope",
                         "must include openid (the callback verifies an ID token)",
                     ));
                 }
                 if let Some(url) = &cf.logout_redirect {
                     if !(url.starts_with("https://") || url.starts_with("http://")) {
                         return Err(error(
-                            &s.key("logout_redirect"),
+                            "code_flow.logout_redirect",
                             format!("{url:?} must be an absolute http(s) URL"),
                         ));
                     }
@@ -396,27 +642,22 @@ impl Config {
                     .contains(&&cf.callback)
                 {
                     return Err(error(
-                        &s.key("callback"),
+                        "code_flow.callback",
                         "must differ from the login, logout and keep_alive endpoints",
                     ));
                 }
-                s.finish()?;
                 Some(cf)
             }
             None => None,
         };
-        let device = match top.section("device")? {
-            Some(mut s) => {
+        let device = match raw.device {
+            Some(s) => {
                 let d = Device {
-                    start: s.path("start", "/device/start")?,
-                    poll: s.path("poll", "/device/poll")?,
-                    client_id: s.required_string("client_id")?,
-                    scope: s
-                        .string("scope")?
-                        .unwrap_or_else(|| "openid profile email".into()),
-                    audience: s
-                        .string("audience")?
-                        .unwrap_or_else(|| auth0.api_identifier.clone()),
+                    start: path(s.start, "/device/start"),
+                    poll: path(s.poll, "/device/poll"),
+                    client_id: required(s.client_id, "device.client_id")?,
+                    scope: text(s.scope).unwrap_or_else(|| "openid profile email".into()),
+                    audience: text(s.audience).unwrap_or_else(|| auth0.api_identifier.clone()),
                 };
                 let taken = [&endpoints.login, &endpoints.logout, &endpoints.keep_alive];
                 if d.start == d.poll || taken.contains(&&d.start) || taken.contains(&&d.poll) {
@@ -425,12 +666,10 @@ impl Config {
                         "start and poll must be distinct from each other and from the endpoints",
                     ));
                 }
-                s.finish()?;
                 Some(d)
             }
             None => None,
         };
-        top.finish()?;
         Ok(Config {
             device,
             code_flow,
@@ -444,79 +683,49 @@ impl Config {
     }
 }
 
-fn parse_auth0(s: &mut Section<'_>) -> Result<Auth0, ConfigError> {
-    let domain = s.required_string("domain")?;
+fn parse_auth0(s: RawAuth0) -> Result<Auth0, ConfigError> {
+    let domain = required(s.domain, "auth0.domain")?;
     if domain.contains("://") || domain.contains('/') || domain.contains(char::is_whitespace) {
         return Err(error(
-            &s.key("domain"),
+            "auth0.domain",
             format!("{domain:?} must be a host name only, like example.auth0.com"),
         ));
     }
-    let nested = match s.section("api")? {
-        Some(mut api) => {
-            let id = api.required_string("identifier")?;
-            api.finish()?;
-            Some(id)
-        }
+    let nested = match s.api {
+        Some(api) => Some(required(api.identifier, "auth0.api.identifier")?),
         None => None,
     };
-    let dotted = s.string("api.identifier")?;
-    let api_identifier = match (nested, dotted) {
+    let api_identifier = match (nested, text(s.api_identifier)) {
         (Some(id), None) | (None, Some(id)) => id,
         (Some(_), Some(_)) => {
             return Err(error(
-                &s.key("api.identifier"),
+                "auth0.api.identifier",
                 "given twice (as api.identifier and \"api.identifier\"); keep one",
             ))
         }
-        (None, None) => return Err(error(&s.key("api.identifier"), "is required")),
+        (None, None) => return Err(error("auth0.api.identifier", "is required")),
     };
-    let scope = match s.get("scope") {
-        None => Vec::new(),
-        Some(Value::String(text)) => text.split_whitespace().map(str::to_string).collect(),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|item| match item {
-                Value::String(text) if !text.trim().is_empty() => Ok(text.trim().to_string()),
-                other => Err(error(
-                    &s.key("scope"),
-                    format!("expected scope names, found {}", kind_of(other)),
-                )),
-            })
-            .collect::<Result<_, _>>()?,
-        Some(other) => {
-            return Err(error(
-                &s.key("scope"),
-                format!(
-                    "expected a space-separated string, found {}",
-                    kind_of(other)
-                ),
-            ))
-        }
-    };
-    let cluster = s.required_string("cluster")?;
-    let issuer = s
-        .string("issuer")?
-        .unwrap_or_else(|| format!("https://{domain}/"));
+    let cluster = required(s.cluster, "auth0.cluster")?;
+    let issuer = text(s.issuer).unwrap_or_else(|| format!("https://{domain}/"));
     if !(issuer.starts_with("https://") || issuer.starts_with("http://")) {
         return Err(error(
-            &s.key("issuer"),
+            "auth0.issuer",
             format!("{issuer:?} must be an http(s) URL"),
         ));
     }
     Ok(Auth0 {
-        jwks_path: s.path("jwks_path", "/.well-known/jwks.json")?,
-        userinfo_path: s.path("userinfo_path", "/userinfo")?,
-        timeout_secs: s.duration("timeout", 5)?,
+        jwks_path: path(s.jwks_path, "/.well-known/jwks.json"),
+        userinfo_path: path(s.userinfo_path, "/userinfo"),
+        timeout_secs: s.timeout.map_or(5, |Duration(secs)| secs),
+        scope: s.scope.map(|Scopes(v)| v).unwrap_or_default(),
         domain,
         api_identifier,
-        scope,
         cluster,
         issuer,
     })
 }
 
-fn parse_session(top: &mut Section<'_>) -> Result<CookieSettings, ConfigError> {
+fn parse_cookie(c: Option<RawCookie>) -> Result<CookieSettings, ConfigError> {
     let mut cookie = CookieSettings {
         name: "session".into(),
         domain: None,
@@ -528,143 +737,74 @@ fn parse_session(top: &mut Section<'_>) -> Result<CookieSettings, ConfigError> {
         max_lifetime: 30 * 86_400,
         signing_keys: Vec::new(),
     };
-    let Some(mut session) = top.section("session")? else {
+    let Some(c) = c else {
         return Ok(cookie);
     };
-    if let Some(mut c) = session.section("cookie")? {
-        if let Some(name) = c.string("name")? {
-            if !is_token(&name) {
-                return Err(error(
-                    &c.key("name"),
-                    format!("{name:?} is not a valid cookie name"),
-                ));
-            }
-            cookie.name = name;
-        }
-        if let Some(domain) = c.string("domain")? {
-            if domain.contains([';', ',', ' ', '/']) {
-                return Err(error(
-                    &c.key("domain"),
-                    format!("{domain:?} is not a domain"),
-                ));
-            }
-            cookie.domain = Some(domain);
-        }
-        cookie.path = c.path("path", "/")?;
-        cookie.secure = c.bool("secure", true)?;
-        cookie.httponly = c.bool("httponly", true)?;
-        if let Some(samesite) = c.string("samesite")? {
-            cookie.samesite = match samesite.to_ascii_lowercase().as_str() {
-                "strict" => SameSite::Strict,
-                "lax" => SameSite::Lax,
-                "none" => SameSite::None,
-                _ => {
-                    return Err(error(
-                        &c.key("samesite"),
-                        format!("{samesite:?} is not one of Strict, Lax, None"),
-                    ))
-                }
-            };
-        }
-        if cookie.samesite == SameSite::None && !cookie.secure {
+    if let Some(name) = text(c.name) {
+        if !is_token(&name) {
             return Err(error(
-                &c.key("samesite"),
-                "None needs secure: true (browsers drop SameSite=None cookies without Secure)",
+                "session.cookie.name",
+                format!("{name:?} is not a valid cookie name"),
             ));
         }
-        cookie.inactive_lifetime = c.duration("inactive_lifetime", cookie.inactive_lifetime)?;
-        cookie.max_lifetime = c.duration("max_lifetime", cookie.max_lifetime)?;
-        let key = c.key("signing_keys");
-        cookie.signing_keys = match c.get("signing_keys") {
-            None => Vec::new(),
-            Some(Value::Array(items)) if !items.is_empty() => items
-                .iter()
-                .map(|k| match k {
-                    Value::String(k) if k.len() >= 32 => Ok(k.clone()),
-                    Value::String(_) => Err(error(
-                        &key,
-                        "each key must be at least 32 characters (use 32 random bytes, base64)",
-                    )),
-                    other => Err(error(
-                        &key,
-                        format!("expected strings, found {}", kind_of(other)),
-                    )),
-                })
-                .collect::<Result<_, _>>()?,
-            Some(other) => {
+        cookie.name = name;
+    }
+    if let Some(domain) = text(c.domain) {
+        if domain.contains([';', ',', ' ', '/']) {
+            return Err(error(
+                "session.cookie.domain",
+                format!("{domain:?} is not a domain"),
+            ));
+        }
+        cookie.domain = Some(domain);
+    }
+    cookie.path = path(c.path, "/");
+    cookie.secure = c.secure.is_none_or(|Flag(b)| b);
+    cookie.httponly = c.httponly.is_none_or(|Flag(b)| b);
+    if let Some(samesite) = text(c.samesite) {
+        cookie.samesite = match samesite.to_ascii_lowercase().as_str() {
+            "strict" => SameSite::Strict,
+            "lax" => SameSite::Lax,
+            "none" => SameSite::None,
+            _ => {
                 return Err(error(
-                    &key,
-                    format!(
-                        "expected a non-empty array of keys, found {}",
-                        kind_of(other)
-                    ),
+                    "session.cookie.samesite",
+                    format!("{samesite:?} is not one of Strict, Lax, None"),
                 ))
             }
         };
-        c.finish()?;
     }
-    session.finish()?;
+    if cookie.samesite == SameSite::None && !cookie.secure {
+        return Err(error(
+            "session.cookie.samesite",
+            "None needs secure: true (browsers drop SameSite=None cookies without Secure)",
+        ));
+    }
+    if let Some(Duration(secs)) = c.inactive_lifetime {
+        cookie.inactive_lifetime = secs;
+    }
+    if let Some(Duration(secs)) = c.max_lifetime {
+        cookie.max_lifetime = secs;
+    }
+    cookie.signing_keys = c.signing_keys.map(|SigningKeys(k)| k).unwrap_or_default();
     Ok(cookie)
 }
 
-fn parse_public(top: &mut Section<'_>) -> Result<Vec<PublicPath>, ConfigError> {
-    match top.get("public") {
-        None => Ok(Vec::new()),
-        Some(Value::Array(items)) => items
-            .iter()
-            .enumerate()
-            .map(|(i, item)| {
-                let key = format!("public[{i}]");
-                match item {
-                    Value::String(path) => {
-                        check_absolute_path(path).map_err(|r| error(&key, r))?;
-                        Ok(if path.ends_with('/') {
-                            PublicPath::Prefix(path.clone())
-                        } else {
-                            PublicPath::Exact(path.clone())
-                        })
-                    }
-                    other => Err(error(
-                        &key,
-                        format!("expected a path, found {}", kind_of(other)),
-                    )),
-                }
-            })
-            .collect(),
-        Some(other) => Err(error(
-            "public",
-            format!("expected an array of paths, found {}", kind_of(other)),
-        )),
-    }
-}
-
-fn parse_headers(top: &mut Section<'_>) -> Result<Vec<IdentityHeader>, ConfigError> {
-    let map = match top.get("headers") {
-        None => {
-            return Ok(vec![
-                IdentityHeader {
-                    name: "x-auth-user".into(),
-                    claim: Claim::Sub,
-                },
-                IdentityHeader {
-                    name: "x-auth-email".into(),
-                    claim: Claim::Email,
-                },
-            ])
-        }
-        Some(Value::Object(map)) => map,
-        Some(other) => {
-            return Err(error(
-                "headers",
-                format!(
-                    "expected an object of header: claim, found {}",
-                    kind_of(other)
-                ),
-            ))
-        }
+fn parse_headers(headers: Option<HeaderList>) -> Result<Vec<IdentityHeader>, ConfigError> {
+    let Some(HeaderList(list)) = headers else {
+        return Ok(vec![
+            IdentityHeader {
+                name: "x-auth-user".into(),
+                claim: Claim::Sub,
+            },
+            IdentityHeader {
+                name: "x-auth-email".into(),
+                claim: Claim::Email,
+            },
+        ]);
     };
-    let mut headers = Vec::new();
-    for (name, claim) in map {
+    let mut out = Vec::new();
+    for (name, claim) in list {
         let key = format!("headers.{name}");
         let lower = name.to_ascii_lowercase();
         if !is_token(&lower) {
@@ -676,20 +816,9 @@ fn parse_headers(top: &mut Section<'_>) -> Result<Vec<IdentityHeader>, ConfigErr
         ) {
             return Err(error(&key, "cannot be used as an identity header"));
         }
-        let claim = match claim {
-            Value::String(c) if c == "sub" => Claim::Sub,
-            Value::String(c) if c == "email" => Claim::Email,
-            Value::String(c) if c == "name" => Claim::Name,
-            other => {
-                return Err(error(
-                    &key,
-                    format!("expected one of \"sub\", \"email\", \"name\", found {other}"),
-                ))
-            }
-        };
-        headers.push(IdentityHeader { name: lower, claim });
+        out.push(IdentityHeader { name: lower, claim });
     }
-    Ok(headers)
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -490,3 +490,42 @@ fn null_means_default() {
     let c = parse(&with("auth0/timeout", Value::Null)).unwrap();
     assert_eq!(c.auth0.timeout_secs, 5);
 }
+
+#[test]
+fn errors_read_well() {
+    // The reason says what is accepted; serde's own wording and positions do not leak.
+    let e = err(&with("auth0/timeout", json!("5 parsecs")));
+    assert!(
+        e.reason.contains("\"5minute\"") && e.reason.contains("number of seconds"),
+        "{e}"
+    );
+    let e = err(&with("auth0/timeout", json!(true)));
+    assert!(e.reason.contains("\"hour\""), "accepted forms listed: {e}");
+    let e = err(&with("auth0/tiemout", json!("5s")));
+    assert!(
+        e.reason.contains("known here:") && e.reason.contains("timeout"),
+        "{e}"
+    );
+    let e = err(&with("session/cookie/secure", json!("yes")));
+    assert_eq!(
+        e.to_string(),
+        "configuration key `session.cookie.secure`: string \"yes\", expected true or false"
+    );
+    for e in [
+        err(&with("auth0/domain", json!(7))),
+        err(&with("public", json!([3]))),
+        err(&with("session/cookie/max_lifetime", json!(-1))),
+    ] {
+        assert!(
+            !e.reason.contains(" at line ") && !e.reason.contains("invalid type"),
+            "{e}"
+        );
+    }
+    let e = err(&with("session/cookie/signing_keys", json!([])));
+    assert_eq!(e.key, "session.cookie.signing_keys");
+    assert!(e.reason.contains("non-empty"), "{e}");
+    let e = err(&with("session/cookie/signing_keys", json!(["short"])));
+    assert!(e.reason.contains("at least 32"), "{e}");
+    let e = Config::parse(format!("{} trailing", minimal()).as_bytes()).unwrap_err();
+    assert!(e.to_string().contains("not valid JSON"), "{e}");
+}
