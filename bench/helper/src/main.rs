@@ -5,6 +5,10 @@
 //! - anything else: an `ext_authz` check doing the same lookup as the filter's hot path — the
 //!   `session` cookie against the live sessions (here: VALUE) — 200 with the identity headers,
 //!   or 401.
+//!
+//! `bench-helper logins ...` measures native logins instead (see `logins.rs`).
+
+mod logins;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,6 +26,19 @@ fn header(name: &str, value: &str) -> Option<tiny_http::Header> {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("logins") {
+        let read = |name: &str| arg(&args, name).unwrap_or_default();
+        let jwks = std::fs::read_to_string(read("--jwks")).unwrap_or_default();
+        let seconds = read("--seconds").parse().unwrap_or(2.0);
+        match logins::run(&read("--config"), &jwks, &read("--token"), seconds) {
+            Ok(json) => println!("{json}"),
+            Err(e) => {
+                eprintln!("bench-helper: logins: {e}");
+                std::process::exit(1);
+            }
+        }
+        return;
+    }
     let listen = arg(&args, "--listen").unwrap_or_else(|| "127.0.0.1:0".into());
     let jwks = arg(&args, "--jwks")
         .and_then(|f| std::fs::read_to_string(f).ok())
