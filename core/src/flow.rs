@@ -71,7 +71,7 @@ impl Flow {
                     return unexpected();
                 };
                 let env = IdTokenEnv {
-                    issuer: &config.auth0.issuer,
+                    config,
                     client_id: &cf.client_id,
                     keys,
                     now,
