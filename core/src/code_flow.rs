@@ -662,9 +662,18 @@ impl CodeLogin {
                         Metric::LoginInvalidToken,
                     );
                 }
+                // Permissions and roles are the access token's (what the API was granted);
+                // the profile and Auth0's session id (`sid`, for back-channel logout) the
+                // ID token's.
                 LoginStep::Create(Identity {
                     email: claims.email.or(access.email),
                     name: claims.name.or(access.name),
+                    sid: claims.sid.or(access.sid),
+                    roles: if access.roles.is_empty() {
+                        claims.roles
+                    } else {
+                        access.roles
+                    },
                     ..access
                 })
             }

@@ -404,7 +404,7 @@ impl Filter {
     /// Sets every configured identity header from the session; one the session has no value
     /// for is removed, so a client can never supply it.
     fn identity_edits(&self, record: &RecordView<'_>) -> Vec<HeaderEdit<'_>> {
-        let [sub, email, name] = record.strings();
+        let [sub, email, name, ..] = record.strings();
         self.config
             .headers
             .iter()
@@ -501,11 +501,8 @@ impl Filter {
                             created: now,
                             idle_deadline: now,
                             max_deadline: now.saturating_add(self.max_ms),
-                            identity: Identity {
-                                sub: String::new(),
-                                email: None,
-                                name: None,
-                            },
+                            identity: Identity::default(),
+                            user_agent: None,
                         }),
                     }
                 } else {

@@ -10,7 +10,10 @@ use crate::time::Millis;
 /// bucket under a few KB up to about 100,000 live sessions, for at most 4,096 keys.
 pub const BUCKETS: usize = 4_096;
 const KEY_PREFIX: &str = "auth0_session/sessions/";
-const BUCKET_VERSION: u8 = 1;
+/// Changes with the record form. Shared data outlives a filter reload: a bucket written by
+/// another version reads as empty (its sessions come back from the sidecar, if any), never
+/// as records of this one. 2: sid, user agent, permissions and roles.
+const BUCKET_VERSION: u8 = 2;
 /// Read-modify-write attempts before giving up (and failing closed).
 pub const CAS_RETRIES: usize = 8;
 /// Shared data inserts a missing key whatever CAS is given, and CAS 0 overwrites. Writing a
@@ -133,7 +136,7 @@ pub struct Written {
 enum Edit {
     Keep,
     Drop,
-    Replace(Session, u8),
+    Replace(Box<Session>, u8),
 }
 
 /// A record to add after the rewrite.
@@ -290,11 +293,7 @@ pub enum Ending {
 pub const TOMBSTONE_GRACE_MS: Millis = 5 * crate::sync::SIDECAR_TIMEOUT_MS;
 
 fn grace_tombstone(mut s: Session, now: Millis) -> Session {
-    s.identity = crate::token::Identity {
-        sub: String::new(),
-        email: None,
-        name: None,
-    };
+    s = tombstone_of(s);
     s.idle_deadline = now.saturating_add(TOMBSTONE_GRACE_MS);
     s.max_deadline = s.max_deadline.max(s.idle_deadline);
     s
@@ -317,11 +316,8 @@ pub fn end(
                     created: now,
                     idle_deadline: now,
                     max_deadline: now,
-                    identity: crate::token::Identity {
-                        sub: String::new(),
-                        email: None,
-                        name: None,
-                    },
+                    identity: crate::token::Identity::default(),
+                    user_agent: None,
                 },
                 now,
             ),
@@ -341,23 +337,24 @@ pub fn end(
             Ending::Forget => Edit::Drop,
             // Already ended and not yet told: nothing to add.
             Ending::Tell { .. } if record.is_tombstone() => Edit::Keep,
-            Ending::Tell { .. } => {
-                Edit::Replace(tombstone_of(record.to_session()), TOMBSTONE | DIRTY)
-            }
+            Ending::Tell { .. } => Edit::Replace(
+                Box::new(tombstone_of(record.to_session())),
+                TOMBSTONE | DIRTY,
+            ),
             // A dirty tombstone must still tell the sidecar (it is how it learns of it).
             Ending::Told if record.is_tombstone() => Edit::Keep,
-            Ending::Told => Edit::Replace(grace_tombstone(record.to_session(), now), TOMBSTONE),
+            Ending::Told => Edit::Replace(
+                Box::new(grace_tombstone(record.to_session(), now)),
+                TOMBSTONE,
+            ),
         },
         append,
     )
 }
 
 fn tombstone_of(mut s: Session) -> Session {
-    s.identity = crate::token::Identity {
-        sub: String::new(),
-        email: None,
-        name: None,
-    };
+    s.identity = crate::token::Identity::default();
+    s.user_agent = None;
     s
 }
 
@@ -392,7 +389,7 @@ pub fn touch(
             let new = slide(&record.to_session());
             let crossed = new.idle_deadline / SYNC_STEP_MS != record.idle_deadline() / SYNC_STEP_MS;
             let dirty = if sync && crossed { DIRTY } else { 0 };
-            Edit::Replace(new, record.flags() | dirty)
+            Edit::Replace(Box::new(new), record.flags() | dirty)
         },
         Append::Nothing,
     )?;
