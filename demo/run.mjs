@@ -103,7 +103,7 @@ const idpCluster = auth0
     typed_extension_protocol_options:
       envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
         "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
-        upstream_http_protocol_options: {auto_sni: true, auto_sni_san_validation: true}
+        upstream_http_protocol_options: {auto_sni: true, auto_san_validation: true}
         explicit_http_config: {http_protocol_options: {}}
     transport_socket:
       name: envoy.transport_sockets.tls

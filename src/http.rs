@@ -320,7 +320,7 @@ impl Http {
         match CodeLogin::begin(config, cf, &shared.host(), &request, now) {
             Ok(code) => {
                 let step = code.first_step();
-                self.login_step(shared, Flow::Code(code), step, now)
+                self.login_step(shared, Flow::Code(Box::new(code)), step, now)
             }
             Err((reply, metric)) => {
                 shared.host().count(metric, 1);

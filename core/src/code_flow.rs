@@ -368,8 +368,8 @@ enum Stage {
     /// endpoint checks one (DESIGN §8 rule 2), so that the code flow cannot grant a session
     /// the token login would refuse (another API's token, a missing scope).
     Access {
-        login: Login,
-        claims: Identity,
+        login: Box<Login>,
+        claims: Box<Identity>,
     },
 }
 
@@ -617,8 +617,8 @@ impl CodeLogin {
         };
         let step = login.start(&env.login_env(), may_fetch);
         self.stage = Stage::Access {
-            login,
-            claims: identity,
+            login: Box::new(login),
+            claims: Box::new(identity),
         };
         self.after_access(step)
     }

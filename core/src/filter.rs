@@ -496,14 +496,14 @@ impl Filter {
                 // is ended there too: it is live at the sidecar, and would be restored.
                 let ending = if self.syncs() {
                     store::Ending::Tell {
-                        absent: Some(Session {
+                        absent: Some(Box::new(Session {
                             hash,
                             created: now,
                             idle_deadline: now,
                             max_deadline: now.saturating_add(self.max_ms),
                             identity: Identity::default(),
                             user_agent: None,
-                        }),
+                        })),
                     }
                 } else {
                     store::Ending::Forget
@@ -517,7 +517,7 @@ impl Filter {
                         }
                         if let (store::Ending::Tell { absent: Some(s) }, false) = (&ending, live) {
                             ended.push(DirtyRecord {
-                                session: s.clone(),
+                                session: (**s).clone(),
                                 ended: true,
                             });
                         }

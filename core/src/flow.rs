@@ -13,7 +13,7 @@ use crate::time::Millis;
 
 pub enum Flow {
     Token(Login),
-    Code(CodeLogin),
+    Code(Box<CodeLogin>),
 }
 
 /// A callout's answer: `status` is `None` when none came; `jwks_fetched` says, for a JWKS

@@ -283,7 +283,7 @@ pub enum Ending {
     /// The sidecar must still be told: a dirty tombstone stays until it has been, so the
     /// session cannot be restored meanwhile. `absent` is the tombstone to write when this
     /// Envoy does not hold the session (a logout right after a restart).
-    Tell { absent: Option<Session> },
+    Tell { absent: Option<Box<Session>> },
     /// The sidecar ended it (a revocation): a clean tombstone for the grace.
     Told,
 }
@@ -308,7 +308,9 @@ pub fn end(
 ) -> Result<Written, StoreError> {
     let absent = match ending {
         Ending::Forget => None,
-        Ending::Tell { absent } => absent.clone().map(|s| (tombstone_of(s), TOMBSTONE | DIRTY)),
+        Ending::Tell { absent } => absent
+            .as_deref()
+            .map(|s| (tombstone_of(s.clone()), TOMBSTONE | DIRTY)),
         Ending::Told => Some((
             grace_tombstone(
                 Session {

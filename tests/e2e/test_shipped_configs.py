@@ -45,10 +45,10 @@ def tls_clusters(config):
 
 def checks_host_name(cluster, tls) -> bool:
     """Envoy checks the upstream certificate's SAN: against the SNI it sends (auto_sni with
-    auto_sni_san_validation), or against explicit matchers."""
+    auto_san_validation), or against explicit matchers."""
     options = (cluster.get("typed_extension_protocol_options") or {}).get(HTTP_OPTIONS) or {}
     upstream = options.get("upstream_http_protocol_options") or {}
-    if upstream.get("auto_sni") and upstream.get("auto_sni_san_validation"):
+    if upstream.get("auto_sni") and upstream.get("auto_san_validation"):
         return True
     validation = tls.get("common_tls_context", {}).get("validation_context", {})
     return bool(validation.get("match_typed_subject_alt_names"))
