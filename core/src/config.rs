@@ -147,6 +147,10 @@ pub enum Claim {
     Sub,
     Email,
     Name,
+    /// The session's permissions, space-separated (for apps that decide finer than rules).
+    Permissions,
+    /// The session's roles, space-separated.
+    Roles,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -697,10 +701,12 @@ fn parse_headers(top: &mut Section<'_>) -> Result<Vec<IdentityHeader>, ConfigErr
             Value::String(c) if c == "sub" => Claim::Sub,
             Value::String(c) if c == "email" => Claim::Email,
             Value::String(c) if c == "name" => Claim::Name,
+            Value::String(c) if c == "permissions" => Claim::Permissions,
+            Value::String(c) if c == "roles" => Claim::Roles,
             other => {
                 return Err(error(
                     &key,
-                    format!("expected one of \"sub\", \"email\", \"name\", found {other}"),
+                    format!("expected one of \"sub\", \"email\", \"name\", \"permissions\", \"roles\", found {other}"),
                 ))
             }
         };

@@ -202,7 +202,7 @@ impl Filter {
         let verdict = match self.config.rules.get(usize::from(index)) {
             Some(rule) => rule
                 .allow
-                .check(b"", b"") /* TODO(session model): record.permissions(), record.roles() */
+                .check(record.permissions(), record.roles())
                 .map_err(|missing| missing.reply()),
             // Fail closed: an index from another configuration never lets anyone in.
             None => Err(Reply::error(
@@ -447,6 +447,7 @@ impl Filter {
     /// for is removed, so a client can never supply it.
     fn identity_edits(&self, record: &RecordView<'_>) -> Vec<HeaderEdit<'_>> {
         let [sub, email, name, ..] = record.strings();
+        let [permissions, roles] = record.lists();
         self.config
             .headers
             .iter()
@@ -455,6 +456,8 @@ impl Filter {
                     Claim::Sub => sub,
                     Claim::Email => email,
                     Claim::Name => name,
+                    Claim::Permissions => permissions,
+                    Claim::Roles => roles,
                 };
                 if value.is_empty() {
                     HeaderEdit::Remove(h.name.as_str())

@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use crate::config::{ConfigError, Endpoints, PublicPath};
 use crate::duration::kind_of;
 use crate::reply::Reply;
+use crate::session::{is_list_item, list_items};
 use path::{check_config_path, NormalPath};
 
 /// More would make every request slow to route; no policy needs that many.
@@ -111,13 +112,8 @@ impl Missing<'_> {
     }
 }
 
-/// The items of a space-separated list as stored in a session record.
-fn items(list: &[u8]) -> impl Iterator<Item = &[u8]> {
-    list.split(|&b| b == b' ').filter(|item| !item.is_empty())
-}
-
 fn holds(list: &[u8], name: &str) -> bool {
-    items(list).any(|item| item == name.as_bytes())
+    list_items(list).any(|item| item == name.as_bytes())
 }
 
 impl Allow {
@@ -195,13 +191,7 @@ fn names(key: &str, what: &str, value: &Value) -> Result<Vec<String>, ConfigErro
     }
     list.iter()
         .map(|item| match item {
-            Value::String(name)
-                if !name.is_empty()
-                    && name.len() <= 255
-                    && !name.contains(|c: char| c.is_whitespace() || c.is_control()) =>
-            {
-                Ok(name.clone())
-            }
+            Value::String(name) if is_list_item(name) => Ok(name.clone()),
             other => Err(error(
                 key,
                 format!("{what}: {other} is not a name (non-empty, no spaces, at most 255 bytes)"),
@@ -366,3 +356,7 @@ pub fn endpoint_paths(endpoints: &Endpoints) -> [&str; 3] {
 #[cfg(test)]
 #[path = "../tests/policy.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "../tests/authorize.rs"]
+mod authorize_tests;
