@@ -300,3 +300,49 @@ fn insufficient_permissions_names_what_is_missing() {
     assert_eq!(body["missing"]["one_of_roles"], json!(["admin"]));
     assert!(body["message"].as_str().unwrap().contains("admin"));
 }
+
+/// The README's example policy is the one users copy: it must parse and mean what it says.
+#[test]
+fn the_readme_example_parses_and_routes_as_documented() {
+    let readme = include_str!("../../../README.md");
+    let section = &readme[readme.find("### Rules: authorization per route").unwrap()..];
+    let start = section.find("```json\n").unwrap() + 8;
+    let end = start + section[start..].find("```").unwrap();
+    let fragment: serde_json::Value =
+        serde_json::from_str(&format!("{{{}}}", &section[start..end])).unwrap();
+    let c = parse(fragment).unwrap();
+    let route = |method: &str, path: &str| {
+        crate::routing::route(&c, path.as_bytes(), || method.as_bytes().to_vec())
+    };
+    use crate::routing::{Access, Refusal, Route};
+    assert_eq!(
+        route("GET", "/admin/users"),
+        Route::Protected(Access(Some(0)))
+    );
+    assert_eq!(
+        route("GET", "/api/internal/x"),
+        Route::Refused(Refusal::Denied(1))
+    );
+    assert_eq!(
+        route("DELETE", "/api/items/1"),
+        Route::Protected(Access(Some(2)))
+    );
+    assert_eq!(
+        route("GET", "/api/items/1"),
+        Route::Protected(Access(Some(3)))
+    );
+    assert_eq!(route("GET", "/docs/intro"), Route::Public);
+    assert_eq!(
+        route("POST", "/docs/intro"),
+        Route::Protected(Access::SESSION)
+    );
+    assert_eq!(route("GET", "/static/app.js"), Route::Public);
+    assert_eq!(
+        route("GET", "/elsewhere"),
+        Route::Protected(Access::SESSION)
+    );
+    assert_eq!(
+        c.rules[3].allow,
+        Allow::Permissions(vec!["read:data".into()])
+    );
+}
