@@ -298,6 +298,10 @@ fn a_good_id_token_creates_the_session_and_lands_on_the_page() {
             sub: "auth0|web".into(),
             email: Some("web@example.com".into()),
             name: Some("Web".into()),
+            // What the API was granted: the access token's, never the ID token's.
+            permissions: ["openid", "profile", "email", "read:data"]
+                .map(String::from)
+                .to_vec(),
             ..Default::default()
         })
     );
