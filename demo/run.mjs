@@ -83,6 +83,9 @@ const filterConfig = {
   code_flow: {
     client_id: auth0 ? auth0.clientId : 'demo-spa',
     callback: '/callback',
+    // The access token from the code exchange must carry the API's permission, as at the
+    // login endpoint: ask for it.
+    scope: 'openid profile email read:data',
     audience,
     logout_redirect: demoUrl,
   },
@@ -90,7 +93,11 @@ const filterConfig = {
 // Device login (demo/device-login.sh): the local provider's client allows the device grant;
 // with Auth0 it needs a Native application, named by AUTH0_DEVICE_CLIENT_ID.
 if (!auth0 || env.AUTH0_DEVICE_CLIENT_ID) {
-  filterConfig.device = { client_id: auth0 ? env.AUTH0_DEVICE_CLIENT_ID : 'demo-spa', audience };
+  filterConfig.device = {
+    client_id: auth0 ? env.AUTH0_DEVICE_CLIENT_ID : 'demo-spa',
+    audience,
+    scope: 'openid profile email read:data',
+  };
 }
 const idpCluster = auth0
   ? `  - name: auth0
