@@ -10,7 +10,8 @@ use std::fmt;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
-use crate::duration::Duration;
+use crate::duration::{kind_of, Duration};
+use crate::policy::{self, Rule};
 
 /// Every field, with its default when the key is absent.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,6 +31,30 @@ pub struct Config {
     pub code_flow: Option<CodeFlow>,
     /// Device login (RFC 8628) for CLIs and devices without a browser. Default: none.
     pub device: Option<Device>,
+    /// Bounds on what one client, or all unauthenticated ones, can make the filter do.
+    pub limits: Limits,
+    /// Authorization per route: `rules` in order, then `public` as `allow: public` rules.
+    /// Default: none (every path but the public ones needs a session).
+    pub rules: Vec<Rule>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// IdP calls that unauthenticated requests cause (an opaque login's `/userinfo`, a
+    /// device start, a code-flow callback's exchange), per second for the whole Envoy;
+    /// twice as many may come at once. More get 429 with `Retry-After`. Default: 20.
+    pub idp_calls_per_second: u32,
+    /// Live sessions one user may hold; a login beyond ends the oldest. Default: 50.
+    pub sessions_per_user: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            idp_calls_per_second: 20,
+            sessions_per_user: 50,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,6 +107,12 @@ pub struct Auth0 {
     pub userinfo_path: String,
     /// Timeout of every IdP callout, in seconds. Default: 5.
     pub timeout_secs: u64,
+    /// Whether opaque access tokens (checked only by `/userinfo`, which says nothing of
+    /// their audience or scopes) may log in; never while `scope` is set. Default: false.
+    pub accept_opaque: bool,
+    /// The access-token claim holding the user's roles (Auth0 puts them in a namespaced
+    /// claim set by an Action). Default: none (sessions carry no roles).
+    pub roles_claim: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -146,6 +177,10 @@ pub enum Claim {
     Sub,
     Email,
     Name,
+    /// The session's permissions, space-separated (for apps that decide finer than rules).
+    Permissions,
+    /// The session's roles, space-separated.
+    Roles,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -203,6 +238,16 @@ struct RawConfig {
     sidecar: Option<RawSidecar>,
     code_flow: Option<RawCodeFlow>,
     device: Option<RawDevice>,
+    limits: Option<RawLimits>,
+    /// Read by the policy module, which names each rule's keys in its errors.
+    rules: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "an object")]
+struct RawLimits {
+    idp_calls_per_second: Option<Count>,
+    sessions_per_user: Option<Count>,
 }
 
 #[derive(Deserialize)]
@@ -219,6 +264,8 @@ struct RawAuth0 {
     jwks_path: Option<AbsPath>,
     userinfo_path: Option<AbsPath>,
     timeout: Option<Duration>,
+    accept_opaque: Option<Flag>,
+    roles_claim: Option<Text>,
 }
 
 #[derive(Deserialize)]
@@ -323,6 +370,40 @@ impl<'de> Deserialize<'de> for Flag {
             }
         }
         d.deserialize_bool(V)
+    }
+}
+
+/// A whole number from 1 to 1,000,000.
+struct Count(u32);
+
+impl<'de> Deserialize<'de> for Count {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Count;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a number")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Count, E> {
+                match u32::try_from(v) {
+                    Ok(n) if (1..=1_000_000).contains(&n) => Ok(Count(n)),
+                    _ => Err(E::custom(format!(
+                        "{v} is not a whole number from 1 to 1000000"
+                    ))),
+                }
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Count, E> {
+                Err(E::custom(format!(
+                    "{v} is not a whole number from 1 to 1000000"
+                )))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Count, E> {
+                Err(E::custom(format!(
+                    "{v} is not a whole number from 1 to 1000000"
+                )))
+            }
+        }
+        d.deserialize_any(V)
     }
 }
 
@@ -452,13 +533,15 @@ impl<'de> Deserialize<'de> for Claim {
         impl Visitor<'_> for V {
             type Value = Claim;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(r#"one of "sub", "email", "name""#)
+                f.write_str(r#"one of "sub", "email", "name", "permissions", "roles""#)
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Claim, E> {
                 match v {
                     "sub" => Ok(Claim::Sub),
                     "email" => Ok(Claim::Email),
                     "name" => Ok(Claim::Name),
+                    "permissions" => Ok(Claim::Permissions),
+                    "roles" => Ok(Claim::Roles),
                     _ => Err(E::invalid_value(de::Unexpected::Str(v), &self)),
                 }
             }
@@ -484,18 +567,6 @@ impl<'de> Deserialize<'de> for HeaderList {
             }
         }
         d.deserialize_map(V)
-    }
-}
-
-pub(crate) fn kind_of(value: &serde_json::Value) -> &'static str {
-    use serde_json::Value;
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 
@@ -614,6 +685,14 @@ impl Config {
             }),
             None => None,
         };
+        if sidecar.is_some() && cookie.signing_keys.is_empty() {
+            // Without them every well-formed random cookie costs a sidecar lookup: an
+            // unauthenticated client could turn its requests into database reads (DESIGN §8).
+            return Err(error(
+                "session.cookie.signing_keys",
+                "is required with sidecar (a forged cookie is then refused without asking the sidecar); use a key of 32 random bytes, base64",
+            ));
+        }
         let code_flow = match raw.code_flow {
             Some(s) => {
                 let cf = CodeFlow {
@@ -670,7 +749,31 @@ impl Config {
             }
             None => None,
         };
+        let mut endpoint_paths: Vec<&str> = policy::endpoint_paths(&endpoints).to_vec();
+        if let Some(cf) = &code_flow {
+            endpoint_paths.push(&cf.callback);
+        }
+        if let Some(d) = &device {
+            endpoint_paths.extend([d.start.as_str(), d.poll.as_str()]);
+        }
+        let rules = policy::parse_rules(raw.rules.as_ref(), &public, &endpoint_paths)?;
+        let limits = match raw.limits {
+            Some(l) => {
+                let defaults = Limits::default();
+                Limits {
+                    idp_calls_per_second: l
+                        .idp_calls_per_second
+                        .map_or(defaults.idp_calls_per_second, |Count(n)| n),
+                    sessions_per_user: l
+                        .sessions_per_user
+                        .map_or(defaults.sessions_per_user, |Count(n)| n),
+                }
+            }
+            None => Limits::default(),
+        };
         Ok(Config {
+            limits,
+            rules,
             device,
             code_flow,
             auth0,
@@ -717,6 +820,8 @@ fn parse_auth0(s: RawAuth0) -> Result<Auth0, ConfigError> {
         jwks_path: path(s.jwks_path, "/.well-known/jwks.json"),
         userinfo_path: path(s.userinfo_path, "/userinfo"),
         timeout_secs: s.timeout.map_or(5, |Duration(secs)| secs),
+        accept_opaque: s.accept_opaque.is_some_and(|Flag(b)| b),
+        roles_claim: text(s.roles_claim),
         scope: s.scope.map(|Scopes(v)| v).unwrap_or_default(),
         domain,
         api_identifier,

@@ -82,6 +82,18 @@ fn parse_duration_text(text: &str) -> Result<u64, String> {
     count.checked_mul(unit_seconds).ok_or_else(bad)
 }
 
+pub(crate) fn kind_of(value: &serde_json::Value) -> &'static str {
+    use serde_json::Value;
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
 #[cfg(test)]
 #[path = "tests/duration.rs"]
 mod tests;

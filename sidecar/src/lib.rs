@@ -5,5 +5,6 @@
 pub mod api;
 pub mod logging;
 pub mod migrations;
+pub mod policy;
 pub mod server;
 pub mod store;

@@ -32,9 +32,11 @@ fn rsa_crate_key(jwks: &str) -> Option<RsaPublicKey> {
     let doc: Value = serde_json::from_str(jwks).ok()?;
     let key = doc.get("keys")?.get(0)?;
     let b64 = |name: &str| {
-        key.get(name)
-            .and_then(Value::as_str)
-            .and_then(|v| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(v).ok())
+        key.get(name).and_then(Value::as_str).and_then(|v| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(v)
+                .ok()
+        })
     };
     RsaPublicKey::new(
         BigUint::from_bytes_be(&b64("n")?),
