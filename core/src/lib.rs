@@ -2,6 +2,7 @@
 //! unit-tested natively. The wasm glue (`src/`) reads headers, calls [`filter::Filter`] and
 //! [`login::Login`], and carries out the [`filter::Decision`]s and callouts they return.
 
+pub mod backchannel;
 pub mod code_flow;
 pub mod config;
 pub mod cookie;
