@@ -48,6 +48,7 @@ impl Running {
             sync_token: SYNC.into(),
             admin_token: ADMIN.into(),
             counters: Counters::default(),
+            backchannel: None,
         };
         let server = Server::start(Arc::new(api), "127.0.0.1:0", 4).unwrap();
         Running {
