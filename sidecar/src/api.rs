@@ -334,7 +334,10 @@ impl Api {
     fn metrics(&self, now: Millis) -> Result<Response, AppError> {
         let c = &self.counters;
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let jwks_fetches = self.backchannel.as_ref().map_or(0, Backchannel::jwks_fetches);
+        let jwks_fetches = self
+            .backchannel
+            .as_ref()
+            .map_or(0, Backchannel::jwks_fetches);
         let rows: [(&str, &str, &str, u64); 10] = [
             (
                 "session_sidecar_sessions_live",

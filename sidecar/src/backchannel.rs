@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use session_core::backchannel::{
-    self, accepted, keys_unavailable, method_not_allowed, CheckError, LogoutToken, Refusal,
-    Target, Tenant,
+    self, accepted, keys_unavailable, method_not_allowed, CheckError, LogoutToken, Refusal, Target,
+    Tenant,
 };
 use session_core::config::Config;
 use session_core::jwks::{KeySet, MAX_JWKS_BYTES};
@@ -192,5 +192,9 @@ fn refused(reply: Reply) -> Reply {
 
 fn store_failed(why: &str) -> Reply {
     eprintln!("session-sidecar: back-channel logout failed: {why}");
-    Reply::error(503, "store_unavailable", "the session store failed; try again")
+    Reply::error(
+        503,
+        "store_unavailable",
+        "the session store failed; try again",
+    )
 }
