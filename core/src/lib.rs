@@ -17,6 +17,7 @@ pub mod key_cache;
 pub mod limiter;
 pub mod login;
 pub mod metrics;
+pub mod own_sessions;
 pub mod reply;
 pub mod routing;
 pub mod session;

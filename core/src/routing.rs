@@ -13,6 +13,9 @@ pub enum Route {
     /// Device login: start and poll (only when `device` is configured).
     DeviceStart,
     DevicePoll,
+    /// A user's own sessions: `endpoints.sessions` and the paths under it (only with a
+    /// sidecar, which holds every proxy's sessions).
+    Sessions,
     Public,
     Protected,
 }
@@ -65,6 +68,12 @@ pub fn route(config: &Config, raw_path: &[u8]) -> Route {
         }
         if path == d.poll.as_bytes() {
             return Route::DevicePoll;
+        }
+    }
+    if config.sidecar.is_some() {
+        let base = e.sessions.as_bytes();
+        if path == base || (path.starts_with(base) && path.get(base.len()) == Some(&b'/')) {
+            return Route::Sessions;
         }
     }
     let public = config.public.iter().any(|p| match p {

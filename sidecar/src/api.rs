@@ -1,7 +1,8 @@
 //! The HTTP API (DESIGN §6) as one function from a request to a response, so that it is
 //! tested without sockets; `server` puts it on a listener.
 //!
-//! - Filter (bearer `SIDECAR_TOKEN`): `POST /sync`, `GET /sync/sessions/{hash}`.
+//! - Filter (bearer `SIDECAR_TOKEN`): `POST /sync`, `GET /sync/sessions/{hash}`, and a
+//!   user's own sessions under `/sync/own/{hash}` (see `session_core::own_sessions`).
 //! - Admin (bearer `SIDECAR_ADMIN_TOKEN`): `GET /admin/sessions[?user=SUB]`,
 //!   `DELETE /admin/sessions/{id}`, `DELETE /admin/users/{sub}/sessions`, `GET /admin/users`,
 //!   `GET /metrics` (Prometheus text).
@@ -77,6 +78,8 @@ pub enum AppError {
     NotFound(&'static str),
     BadRequest(String),
     MethodNotAllowed,
+    /// The session a filter asks for its user's sessions on behalf of is not live here.
+    NoSession,
     Store(StoreError),
 }
 
@@ -101,6 +104,7 @@ impl AppError {
                 "method_not_allowed",
                 "method not allowed here".to_string(),
             ),
+            AppError::NoSession => (404, "no_session", "no such live session".to_string()),
             AppError::Store(e) => (503, "store_unavailable", e.to_string()),
         };
         Response::json(status, &json!({ "error": code, "message": message }))
@@ -176,7 +180,10 @@ impl Api {
             Ok(response) => response,
             Err(e) => {
                 if request.url.starts_with("/sync")
-                    && !matches!(e, AppError::Unauthorized | AppError::NotFound(_))
+                    && !matches!(
+                        e,
+                        AppError::Unauthorized | AppError::NotFound(_) | AppError::NoSession
+                    )
                 {
                     self.counters.sync_errors.fetch_add(1, Ordering::Relaxed);
                 }
@@ -238,6 +245,11 @@ impl Api {
                     &session_core::sync::session_json(&session),
                 ))
             }
+            ["sync", "own", caller, rest @ ..] => {
+                self.authorize(request, &self.sync_token)?;
+                let caller = SessionHash::from_hex(caller).ok_or(AppError::NoSession)?;
+                self.own(method, &caller, rest, now)
+            }
             ["metrics"] => {
                 self.authorize(request, &self.admin_token)?;
                 Ok(self.metrics(now)?)
@@ -248,6 +260,48 @@ impl Api {
             }
             _ => Err(AppError::NotFound("endpoint")),
         }
+    }
+
+    /// A user's own sessions, asked by a filter for the session its request presents
+    /// (`session_core::own_sessions` documents the calls).
+    fn own(
+        &self,
+        method: &str,
+        caller: &SessionHash,
+        rest: &[&str],
+        now: Millis,
+    ) -> Result<Response, AppError> {
+        let ended = match (method, rest) {
+            ("GET", []) => {
+                let sessions = self
+                    .store
+                    .own_sessions(caller, now)?
+                    .ok_or(AppError::NoSession)?;
+                let list: Vec<Value> = sessions
+                    .iter()
+                    .map(|s| {
+                        json!({
+                            "id": s.id,
+                            "created": s.created,
+                            "idle_deadline": s.idle_deadline,
+                            "max_deadline": s.max_deadline,
+                            "user_agent": s.user_agent,
+                            "current": s.current,
+                        })
+                    })
+                    .collect();
+                return Ok(Response::json(200, &json!({ "sessions": list })));
+            }
+            ("POST", ["logout-others"]) => self.store.end_other_sessions(caller, now)?,
+            ("DELETE", [id]) => self.store.end_own_session(caller, id, now)?,
+            (_, [] | [_]) => return Err(AppError::MethodNotAllowed),
+            _ => return Err(AppError::NotFound("endpoint")),
+        };
+        let ended = ended.ok_or(AppError::NoSession)?;
+        self.counters
+            .revocations
+            .fetch_add(ended.len() as u64, Ordering::Relaxed);
+        Ok(Response::json(200, &json!({ "ended": ended })))
     }
 
     fn sync(&self, body: &[u8], now: Millis) -> Result<Response, AppError> {
