@@ -480,21 +480,24 @@ impl HttpContext for Http {
         };
         let filter = &shared.filter;
         let path = header(":path").unwrap_or_default();
-        let route = filter.route(&path);
+        let route = filter.route(&path, || header(":method").unwrap_or_default());
         if route == Route::Public {
             // No session, no clock: a public path (static files, health checks) costs the
             // fewest host calls.
             return forward(filter.public(header("cookie").as_deref()));
         }
+        if let Route::Refused(refusal) = route {
+            return send(&filter.refuse(&shared.host(), refusal));
+        }
         let now = now_millis();
         let host = shared.host();
         match route {
-            Route::Public => Action::Continue, // answered above
-            Route::Protected => {
+            Route::Public | Route::Refused(_) => Action::Continue, // answered above
+            Route::Protected(access) => {
                 let credentials = Credentials::read(filter);
                 let presented = credentials.presented();
                 let misses = shared.misses.borrow();
-                let decision = filter.protected(&host, presented, now, &misses);
+                let decision = filter.protected_by(&host, presented, now, &misses, access);
                 drop(misses);
                 self.decide(&shared, decision)
             }

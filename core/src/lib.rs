@@ -18,6 +18,7 @@ pub mod limiter;
 pub mod login;
 pub mod metrics;
 pub mod own_sessions;
+pub mod policy;
 pub mod reply;
 pub mod routing;
 pub mod session;

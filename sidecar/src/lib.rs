@@ -6,5 +6,6 @@ pub mod api;
 pub mod backchannel;
 pub mod idp;
 pub mod migrations;
+pub mod policy;
 pub mod server;
 pub mod store;

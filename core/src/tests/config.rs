@@ -490,3 +490,22 @@ fn null_means_default() {
     let c = parse(&with("auth0/timeout", Value::Null)).unwrap();
     assert_eq!(c.auth0.timeout_secs, 5);
 }
+
+#[test]
+fn the_sessions_endpoint_defaults_and_cannot_shadow_another() {
+    let base = r#""auth0": {"domain": "t.example", "api": {"identifier": "https://api"}, "cluster": "auth0"}"#;
+    let c = Config::parse(format!("{{{base}}}").as_bytes()).unwrap();
+    assert_eq!(c.endpoints.sessions, "/sessions");
+    let c = Config::parse(
+        format!(r#"{{{base}, "endpoints": {{"sessions": "/me/sessions"}}}}"#).as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(c.endpoints.sessions, "/me/sessions");
+    for bad in ["/", "/ping", "sessions"] {
+        let e = Config::parse(
+            format!(r#"{{{base}, "endpoints": {{"sessions": "{bad}"}}}}"#).as_bytes(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("endpoints.sessions"), "{bad}: {e}");
+    }
+}
