@@ -160,16 +160,17 @@ impl Http {
     fn unauthenticated(&self, shared: &Shared) -> Reply {
         let now = now_millis();
         if shared.filter.config.code_flow.is_none() || !is_navigation() {
-            return shared.filter.unauthenticated(None, now);
+            return shared.filter.unauthenticated(&shared.host(), None, now);
         }
         let mut random = [0u8; START_RANDOM_BYTES];
         if getrandom::getrandom(&mut random).is_err() {
-            return shared.filter.unauthenticated(None, now);
+            return shared.filter.unauthenticated(&shared.host(), None, now);
         }
         let scheme = text_header(":scheme", "https");
         let authority = text_header(":authority", "");
         let path = header(":path").unwrap_or_default();
         shared.filter.unauthenticated(
+            &shared.host(),
             Some(Navigation {
                 scheme: &scheme,
                 authority: &authority,
@@ -355,10 +356,10 @@ impl Http {
             authority: &authority,
             html,
         };
-        match CodeLogin::begin(config, cf, &request, now) {
+        match CodeLogin::begin(config, cf, &shared.host(), &request, now) {
             Ok(code) => {
                 let step = code.first_step();
-                self.login_step(shared, Flow::Code(code), step, now)
+                self.login_step(shared, Flow::Code(Box::new(code)), step, now)
             }
             Err((reply, metric)) => {
                 shared.host().count(metric, 1);

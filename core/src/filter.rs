@@ -309,18 +309,21 @@ impl Filter {
         misses: &RecentMisses,
     ) -> (Lookup, CookieEdit) {
         let (hashes, edit) = self.presented(presented);
-        if let Some((hash, found)) = hashes
-            .iter()
-            .find_map(|hash| store::lookup(host, hash, now).map(|found| (*hash, found)))
-        {
-            return (Lookup::Live(hash, found), edit);
+        let mut restorable = None;
+        for hash in hashes {
+            match store::probe(host, &hash, now) {
+                store::Probe::Live(found) => return (Lookup::Live(hash, found), edit),
+                // Ended here: the sidecar may not know yet (it was down at the logout), so
+                // asking it could bring the session back (DESIGN §8 rule 6).
+                store::Probe::Ended => {}
+                store::Probe::Missing => {
+                    if restorable.is_none() && !misses.contains(&hash, now) {
+                        restorable = Some(hash);
+                    }
+                }
+            }
         }
-        let restorable = self
-            .config
-            .sidecar
-            .as_ref()
-            .and_then(|_| hashes.into_iter().find(|hash| !misses.contains(hash, now)));
-        match restorable {
+        match restorable.filter(|_| self.syncs()) {
             Some(hash) => (Lookup::Restorable(hash), edit),
             None => (Lookup::None, edit),
         }
@@ -398,11 +401,17 @@ impl Filter {
 
     /// The answer to a protected request without a session: for a browser navigation with
     /// the code flow configured, a redirect to the IdP's login page; otherwise 401 JSON.
-    pub fn unauthenticated(&self, navigation: Option<Navigation<'_>>, now: Millis) -> Reply {
+    pub fn unauthenticated(
+        &self,
+        host: &dyn Host,
+        navigation: Option<Navigation<'_>>,
+        now: Millis,
+    ) -> Reply {
         match (&self.config.code_flow, navigation) {
             (Some(cf), Some(nav)) => code_flow::start(
                 &self.config,
                 cf,
+                host,
                 nav.scheme,
                 nav.authority,
                 nav.path,
@@ -443,8 +452,17 @@ impl Filter {
             }
             Restored::Unavailable => return Decision::Reply(Reply::store_unavailable()),
         };
-        // Restored sessions are clean: the sidecar is where they came from.
-        match store::insert(host, &session, 0, now) {
+        // Restored sessions are clean: the sidecar is where they came from. One that ended
+        // here while the sidecar was answering stays ended.
+        match store::restore(host, &session, now) {
+            Ok(written) if written.ended => {
+                host.count(Metric::Rejected, 1);
+                return if pending.keep_alive {
+                    Decision::Reply(Reply::unauthorized())
+                } else {
+                    Decision::Unauthenticated
+                };
+            }
             Ok(written) => {
                 host.count(Metric::SessionsLive, written.live_delta);
                 host.count(Metric::Restored, 1);
@@ -561,12 +579,39 @@ impl Filter {
         navigation: bool,
     ) -> Answer {
         let mut ended = Vec::new();
+        let mut logged_out = false;
         {
             let (hashes, _) = self.presented(&presented.into());
             for hash in hashes {
-                match store::remove(host, &hash, now, self.syncs()) {
+                // With a sidecar, a session this Envoy does not hold (right after a restart)
+                // is ended there too: it is live at the sidecar, and would be restored.
+                let ending = if self.syncs() {
+                    store::Ending::Tell {
+                        absent: Some(Box::new(Session {
+                            hash,
+                            created: now,
+                            idle_deadline: now,
+                            max_deadline: now.saturating_add(self.max_ms),
+                            identity: Identity::default(),
+                            user_agent: None,
+                        })),
+                    }
+                } else {
+                    store::Ending::Forget
+                };
+                match store::end(host, &hash, now, &ending) {
                     Ok(written) => {
                         host.count(Metric::SessionsLive, written.live_delta);
+                        let live = written.before.is_some();
+                        if live {
+                            logged_out = true;
+                        }
+                        if let (store::Ending::Tell { absent: Some(s) }, false) = (&ending, live) {
+                            ended.push(DirtyRecord {
+                                session: (**s).clone(),
+                                ended: true,
+                            });
+                        }
                         if let Some(session) = written.before {
                             ended.push(DirtyRecord {
                                 session,
@@ -592,12 +637,9 @@ impl Filter {
         });
         let reply = match idp_logout {
             Some(url) if navigation => Reply::redirect(&url).with_header("set-cookie", clear),
-            Some(url) => Reply::json(
-                200,
-                &json!({ "logged_out": !ended.is_empty(), "logout_url": url }),
-            )
-            .with_header("set-cookie", clear),
-            None => Reply::json(200, &json!({ "logged_out": !ended.is_empty() }))
+            Some(url) => Reply::json(200, &json!({ "logged_out": logged_out, "logout_url": url }))
+                .with_header("set-cookie", clear),
+            None => Reply::json(200, &json!({ "logged_out": logged_out }))
                 .with_header("set-cookie", clear),
         };
         self.write_through(reply, ended)

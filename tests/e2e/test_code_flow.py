@@ -150,6 +150,22 @@ def test_bad_id_tokens_are_refused(web, idp, overrides):
     assert b"<h1>Login failed</h1>" in r.body, "a browser gets a page"
 
 
+@pytest.mark.parametrize("overrides, status", [
+    ({"scope": "openid profile email"}, 403),  # the user lacks the API's permission
+    ({"aud": ["https://another.api/"]}, 401),  # a token for another API
+    ({"sub": "auth0|someone-else"}, 401),  # not the ID token's user
+])
+def test_the_access_token_is_checked_like_the_token_login(web, idp, overrides, status):
+    """Issue 11 item 2: a user without the permission got a session through the code flow."""
+    idp.access_token_overrides = overrides
+    b = Browser(web, idp)
+    r = b.callback(b.authorize(b.get("/x").header("location")))
+    assert r.status == status, (overrides, r)
+    assert "session" not in b.jar
+    assert b"<h1>Login failed</h1>" in r.body
+    assert web.request("/x", headers={"Accept": HTML}).status == 302, "still not logged in"
+
+
 def test_an_error_from_the_idp_is_shown_and_creates_no_session(web, idp):
     idp.authorize_error = "access_denied"
     b = Browser(web, idp)

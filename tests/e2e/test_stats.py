@@ -8,7 +8,7 @@ P = "wasmcustom.auth0_session."
 def test_counters_and_gauge(make_envoy, idp):
     e = make_envoy()
     a = login(e, idp.jwt())
-    b = login(e, idp.opaque())
+    b = login(e, idp.jwt(sub="auth0|bob"))
     e.request("/authorize", headers=bearer(idp.jwt(exp=1_000_000)))
     e.request("/authorize", headers=bearer(idp.jwt(aud="https://other/")))
     e.request("/authorize", headers=bearer(idp.jwt(scope="openid")))

@@ -172,7 +172,7 @@ fn no_or_bad_cookie_is_401() {
         Some(b"session=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
     ] {
         assert_eq!(protected(&f, &host, header, NOW), Decision::Unauthenticated);
-        let r = f.unauthenticated(None, NOW);
+        let r = f.unauthenticated(&host, None, NOW);
         assert_eq!(r.status, 401);
         assert!(r.body.contains("\"unauthorized\""));
     }
