@@ -861,7 +861,7 @@ impl Filter {
             self.inactive_ms,
         );
         for hash in &answered.ended {
-            if let Ok(written) = store::remove(host, hash, now, false) {
+            if let Ok(written) = store::end(host, hash, now, &store::Ending::Told) {
                 host.count(Metric::SessionsLive, written.live_delta);
             }
         }

@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from harness import ADMIN_TOKEN, Envoy, Sidecar, plugin_config
+from harness import ADMIN_TOKEN, SIDECAR_TOKEN, SIGNING_KEY, Envoy, Sidecar, plugin_config
 from helpers import login, with_session
 import idp as idp_module
 from idp import SigningKey, b64json
@@ -33,9 +33,10 @@ def tenant():
 @pytest.fixture(scope="module")
 def stack(tenant, app):
     config = plugin_config(tenant, auth0__issuer=tenant.issuer, code_flow={"client_id": "web-app"},
-                           public=["/healthz", "/backchannel-logout"])
+                           public=["/healthz", "/backchannel-logout"],
+                           session={"cookie": {"secure": False, "signing_keys": [SIGNING_KEY]}},
+                           sidecar={"cluster": "session_sidecar", "token": SIDECAR_TOKEN})
     sidecar = Sidecar(filter_config=config).start()
-    config["sidecar"] = {"cluster": "session_sidecar", "token": "e2e-sync-token"}
     envoy = Envoy(config, tenant.port, app.port, sidecar_port=sidecar.port).start()
     yield envoy, sidecar
     envoy.stop()
