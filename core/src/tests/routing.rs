@@ -213,7 +213,8 @@ fn the_sessions_endpoint_and_paths_under_it_need_a_sidecar() {
     assert_eq!(get(&without, b"/sessions"), ANY_SESSION, "the app's path");
     let with = Config::parse(
         br#"{"auth0": {"domain": "t.example", "api": {"identifier": "https://api"}, "cluster": "auth0"},
-             "sidecar": {"cluster": "sc", "token": "t"}}"#,
+             "sidecar": {"cluster": "sc", "token": "t"},
+             "session": {"cookie": {"signing_keys": ["0123456789abcdef0123456789abcdef0123456789ab"]}}}"#,
     )
     .unwrap();
     for path in [
