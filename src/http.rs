@@ -82,6 +82,31 @@ fn is_navigation() -> bool {
     )
 }
 
+/// Every request header, read in one host call: the path, the credentials and the names
+/// the core checks for other spellings of the identity headers.
+struct Headers(Vec<(String, Vec<u8>)>);
+
+impl Headers {
+    fn read() -> Headers {
+        Headers(
+            hostcalls::get_map_bytes(MapType::HttpRequestHeaders)
+                .map(|map| map.into_iter().map(|(k, v)| (k, v.to_vec())).collect())
+                .unwrap_or_default(),
+        )
+    }
+
+    fn get(&self, name: &str) -> Option<Vec<u8>> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    }
+
+    fn names(&self) -> impl Iterator<Item = &[u8]> {
+        self.0.iter().map(|(k, _)| k.as_bytes())
+    }
+}
+
 /// The headers a request may present its session in.
 struct Credentials {
     cookie: Option<Vec<u8>>,
@@ -89,21 +114,10 @@ struct Credentials {
 }
 
 impl Credentials {
-    /// `Authorization` is read only when the `Cookie` header does not name our cookie: a
-    /// browser's request (the common case) then costs one host call less.
-    fn read(filter: &Filter) -> Credentials {
-        let cookie = header("cookie");
-        let authorization = if cookie
-            .as_deref()
-            .is_some_and(|c| filter.names_session_cookie(c))
-        {
-            None
-        } else {
-            header("authorization")
-        };
+    fn from(headers: &Headers) -> Credentials {
         Credentials {
-            cookie,
-            authorization,
+            cookie: headers.get("cookie"),
+            authorization: headers.get("authorization"),
         }
     }
 
@@ -129,6 +143,9 @@ fn forward(edits: Vec<HeaderEdit<'_>>) -> Action {
             }
             HeaderEdit::Remove(name) => {
                 hostcalls::set_map_value_bytes(MapType::HttpRequestHeaders, name, None)
+            }
+            HeaderEdit::RemoveName(name) => {
+                hostcalls::set_map_value_bytes(MapType::HttpRequestHeaders, &name, None)
             }
         };
     }
@@ -480,12 +497,22 @@ impl HttpContext for Http {
             ));
         };
         let filter = &shared.filter;
-        let path = header(":path").unwrap_or_default();
-        let route = filter.route(&path, || header(":method").unwrap_or_default());
+        let headers = Headers::read();
+        let path = headers.get(":path").unwrap_or_default();
+        let route = filter.route(&path, || headers.get(":method").unwrap_or_default());
+        // Other spellings of the identity headers go on every path.
+        let spellings = filter.identity_spellings(headers.names());
+        if !spellings.is_empty() {
+            forward(spellings);
+        }
         if route == Route::Public {
             // No session, no clock: a public path (static files, health checks) costs the
             // fewest host calls.
-            return forward(filter.public(header("cookie").as_deref()));
+            let credentials = Credentials::from(&headers);
+            return forward(filter.public(
+                credentials.cookie.as_deref(),
+                credentials.authorization.as_deref(),
+            ));
         }
         if let Route::Refused(refusal) = route {
             return send(&filter.refuse(&shared.host(), refusal));
@@ -495,7 +522,7 @@ impl HttpContext for Http {
         match route {
             Route::Public | Route::Refused(_) => Action::Continue, // answered above
             Route::Protected(access) => {
-                let credentials = Credentials::read(filter);
+                let credentials = Credentials::from(&headers);
                 let presented = credentials.presented();
                 let misses = shared.misses.borrow();
                 let decision = filter.protected_by(&host, presented, now, &misses, access);
@@ -529,7 +556,13 @@ impl HttpContext for Http {
                 match route {
                     Route::Login => self.login(&shared, now),
                     Route::Logout => {
-                        let credentials = Credentials::read(filter);
+                        if let Some(reply) = Filter::logout_refusal(
+                            &method,
+                            headers.get("sec-fetch-site").as_deref(),
+                        ) {
+                            return send(&reply);
+                        }
+                        let credentials = Credentials::from(&headers);
                         let presented = credentials.presented();
                         let navigation = filter
                             .config
@@ -541,7 +574,7 @@ impl HttpContext for Http {
                         self.answer(&shared, answer, now)
                     }
                     _ => {
-                        let credentials = Credentials::read(filter);
+                        let credentials = Credentials::from(&headers);
                         let misses = shared.misses.borrow();
                         let decision =
                             filter.keep_alive(&host, credentials.presented(), now, &misses);

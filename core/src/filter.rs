@@ -31,6 +31,9 @@ pub trait Host: SharedData {
 pub enum HeaderEdit<'a> {
     Set(&'a str, Vec<u8>),
     Remove(&'a str),
+    /// A header the client sent under a name of its own choosing (see
+    /// [`Filter::identity_spellings`]).
+    RemoveName(String),
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -244,19 +247,6 @@ impl Filter {
         verdict
     }
 
-    /// Whether a `Cookie` header holds a cookie of our name (a byte search, no parsing): when
-    /// it does, the session is taken from it and `Authorization` need not be read.
-    pub fn names_session_cookie(&self, cookie_header: &[u8]) -> bool {
-        let name = self.config.cookie.name.as_bytes();
-        cookie_header
-            .windows(name.len() + 1)
-            .enumerate()
-            .any(|(at, w)| {
-                let starts_pair = at == 0 || matches!(cookie_header[at - 1], b' ' | b';' | b'\t');
-                starts_pair && &w[..name.len()] == name && w[name.len()] == b'='
-            })
-    }
-
     /// Login, logout and keep-alive accept GET and POST (mo-auth's clients use GET).
     pub fn endpoint_method_allowed(method: &[u8]) -> bool {
         method == b"GET" || method == b"POST"
@@ -264,7 +254,11 @@ impl Filter {
 
     /// A public path: forwarded without a session; client-sent identity headers and our
     /// cookie are removed, so the app never sees a session secret on any path.
-    pub fn public(&self, cookie_header: Option<&[u8]>) -> Vec<HeaderEdit<'_>> {
+    pub fn public(
+        &self,
+        cookie_header: Option<&[u8]>,
+        authorization: Option<&[u8]>,
+    ) -> Vec<HeaderEdit<'_>> {
         let mut edits: Vec<HeaderEdit<'_>> = self
             .config
             .headers
@@ -277,7 +271,82 @@ impl Filter {
                 take_session_cookies(header, &self.config.cookie.name).1,
             );
         }
+        let presented = Presented {
+            cookie: None,
+            authorization,
+        };
+        if presented.session_authorization().is_some() {
+            edits.push(HeaderEdit::Remove("authorization"));
+        }
         edits
+    }
+
+    /// Client-sent headers that are an identity header under another spelling: Envoy
+    /// lowercases names, but `X_Auth_User` stays, and WSGI, PHP and Rack read it as
+    /// `HTTP_X_AUTH_USER`, exactly as they read `x-auth-user` (DESIGN §8 rule 5). Every such
+    /// name the request carries is removed, on every path. `names` are the request's header
+    /// names; the configured spellings themselves are handled by [`Filter::public`] and the
+    /// identity edits.
+    pub fn identity_spellings<'n>(
+        &self,
+        names: impl IntoIterator<Item = &'n [u8]>,
+    ) -> Vec<HeaderEdit<'static>> {
+        let mut edits: Vec<HeaderEdit<'static>> = Vec::new();
+        for name in names {
+            if !name.contains(&b'_') {
+                continue;
+            }
+            let same = |configured: &str| {
+                configured.len() == name.len()
+                    && configured.bytes().zip(name).all(|(c, n)| {
+                        let n = if *n == b'_' {
+                            b'-'
+                        } else {
+                            n.to_ascii_lowercase()
+                        };
+                        c == n
+                    })
+            };
+            if self.config.headers.iter().any(|h| same(&h.name)) {
+                let name = String::from_utf8_lossy(name).into_owned();
+                if !edits.contains(&HeaderEdit::RemoveName(name.clone())) {
+                    edits.push(HeaderEdit::RemoveName(name));
+                }
+            }
+        }
+        edits
+    }
+
+    /// Logout must not work from another site (DESIGN §5): a cross-site link or image makes
+    /// a GET that carries a SameSite=Lax cookie, and with `logout_redirect` it would end the
+    /// IdP session too. POST is accepted (Lax cookies are not sent with a cross-site POST);
+    /// GET only when the browser says it is its own navigation (`Sec-Fetch-Site:
+    /// same-origin` or `none`, a typed URL or bookmark). `None`: go ahead.
+    pub fn logout_refusal(method: &[u8], sec_fetch_site: Option<&[u8]>) -> Option<Reply> {
+        if method == b"POST" {
+            return None;
+        }
+        match sec_fetch_site.map(<[u8]>::trim_ascii) {
+            Some(site)
+                if site.eq_ignore_ascii_case(b"same-origin")
+                    || site.eq_ignore_ascii_case(b"none") =>
+            {
+                None
+            }
+            Some(_) => Some(Reply::error(
+                403,
+                "cross_site_request",
+                "logout from another site is refused; log out from this site, or with POST",
+            )),
+            None => Some(
+                Reply::error(
+                    405,
+                    "method_not_allowed",
+                    "log out with POST (a GET is accepted only as a browser's own navigation)",
+                )
+                .with_header("allow", "POST"),
+            ),
+        }
     }
 
     /// The first live session among the request's session cookies; or else, when a sidecar

@@ -204,9 +204,12 @@ def test_logout_goes_through_the_idp_and_back(web, idp):
     b = Browser(web, idp)
     b.callback(b.authorize(b.get("/x").header("location")))
     secret = b.jar["session"]
-    r = b.get("/logout")
+    cross = b.get("/logout", **{"Sec-Fetch-Site": "cross-site"})
+    assert cross.status == 403 and web.request("/x", headers=with_session(secret)).status == 200, \
+        "a link on another site does not log out (nor out of Auth0)"
+    r = b.get("/logout", **{"Sec-Fetch-Site": "same-origin"})
     assert r.status == 302
     assert r.header("location") == f"{idp.issuer}v2/logout?client_id=web-app&returnTo=https%3A%2F%2Fapp.example%2Fbye"
     assert web.request("/x", headers=with_session(secret)).status == 401
-    api = web.request("/logout", headers={"Accept": "application/json"})
+    api = web.request("/logout", method="POST", headers={"Accept": "application/json"})
     assert api.status == 200 and "logout_url" in api.json()

@@ -191,7 +191,7 @@ def test_keep_alive_without_session_is_401(envoy):
 def test_logout_ends_the_session_and_clears_the_cookie(envoy, idp):
     secret = login(envoy, idp.jwt())
     assert envoy.request("/x", headers=with_session(secret)).status == 200
-    r = envoy.request("/logout", headers=with_session(secret))
+    r = envoy.request("/logout", method="POST", headers=with_session(secret))
     assert r.status == 200 and r.json() == {"logged_out": True}
     cleared = r.header("set-cookie")
     assert cleared.startswith("session=; ") and "Max-Age=0" in cleared

@@ -88,3 +88,13 @@ def test_the_tenant_demo_config_is_valid():
                              capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and "OK" in out.stdout, out.stdout + out.stderr
     assert str(WASM) in text
+
+
+@pytest.mark.parametrize("name, text", shipped(), ids=lambda v: v if len(v) < 40 else "")
+def test_header_names_with_underscores_are_refused(name, text):
+    """Issue 11 item 5: the filter strips X_Auth_User too, and Envoy refuses such names first."""
+    managers = list(connection_managers(yaml.safe_load(text)))
+    assert managers, name
+    for hcm in managers:
+        options = hcm.get("common_http_protocol_options") or {}
+        assert options.get("headers_with_underscores_action") == "REJECT_REQUEST", name

@@ -15,7 +15,7 @@ def test_counters_and_gauge(make_envoy, idp):
     e.request("/authorize", headers=bearer("a.b"))
     e.request("/ping", headers=with_session(a))
     e.request("/nope")
-    e.request("/logout", headers=with_session(b))
+    e.request("/logout", method="POST", headers=with_session(b))
     s = e.stats()
     assert s[P + "login.ok"] == 2
     assert s[P + "login.expired"] == 1
