@@ -293,15 +293,21 @@ impl Http {
     }
 
     /// A user's own sessions: asked of the sidecar on behalf of the presented session.
-    fn own_sessions(&mut self, shared: &Shared, now: u64) -> Action {
+    fn own_sessions(&mut self, shared: &Shared, headers: &Headers, now: u64) -> Action {
         let filter = &shared.filter;
-        let credentials = Credentials::read(filter);
-        let method = header(":method").unwrap_or_default();
-        let path = header(":path").unwrap_or_default();
-        let site = header("sec-fetch-site");
-        let origin = header("origin");
-        let scheme = text_header(":scheme", "https");
-        let authority = text_header(":authority", "");
+        let credentials = Credentials::from(headers);
+        let method = headers.get(":method").unwrap_or_default();
+        let path = headers.get(":path").unwrap_or_default();
+        let site = headers.get("sec-fetch-site");
+        let origin = headers.get("origin");
+        let scheme = headers
+            .get(":scheme")
+            .and_then(|v| String::from_utf8(v).ok())
+            .unwrap_or_else(|| "https".to_string());
+        let authority = headers
+            .get(":authority")
+            .and_then(|v| String::from_utf8(v).ok())
+            .unwrap_or_default();
         let request = OwnSessionsRequest {
             method: &method,
             path: &path,
@@ -541,7 +547,7 @@ impl HttpContext for Http {
                 }
                 self.device_poll(&shared, header("authorization").as_deref(), now)
             }
-            Route::Sessions => self.own_sessions(&shared, now),
+            Route::Sessions => self.own_sessions(&shared, &headers, now),
             Route::Callback => {
                 if header(":method").unwrap_or_default() != b"GET" {
                     return send(&Reply::method_not_allowed());
