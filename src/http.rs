@@ -28,7 +28,7 @@ use crate::root::Shared;
 /// What a paused request is waiting for.
 enum Waiting {
     Login { callout: Callout, flow: Box<Flow> },
-    DeviceStart,
+    DeviceStart([u8; 32]),
     DevicePoll(SessionHash),
     Restore(PendingRestore),
     WriteThrough(WriteThrough),
@@ -246,6 +246,11 @@ impl Http {
                 self.answer(shared, answer, now)
             }
             LoginStep::Call(callout) => {
+                if flow.unauthenticated_call(&callout) {
+                    if let Some(reply) = shared.filter.admit_idp_call(&host, now) {
+                        return send(&reply);
+                    }
+                }
                 let body = flow.body(&shared.filter.config, &callout);
                 match shared.dispatch_idp(&callout, flow.bearer(), body.as_deref()) {
                     Some(token_id) => self.wait(
@@ -329,12 +334,27 @@ impl Http {
         }
     }
 
-    fn device_start(&mut self, shared: &Shared) -> Action {
+    fn device_start(&mut self, shared: &Shared, now: u64) -> Action {
         let Some(d) = &shared.filter.config.device else {
             return send(&Reply::unauthorized());
         };
+        let host = shared.host();
+        let mut random = [0u8; 32];
+        if getrandom::getrandom(&mut random).is_err() {
+            return send(&Reply::error(
+                503,
+                "internal_error",
+                "no randomness for a device login",
+            ));
+        }
+        if !device::has_room(&host, &random, now) {
+            return send(&device::full());
+        }
+        if let Some(reply) = shared.filter.admit_idp_call(&host, now) {
+            return send(&reply);
+        }
         match shared.dispatch_idp(&Callout::DeviceCode, "", Some(&device::start_body(d))) {
-            Some(token_id) => self.wait(token_id, Waiting::DeviceStart),
+            Some(token_id) => self.wait(token_id, Waiting::DeviceStart(random)),
             None => send(&Reply::idp_unavailable(
                 "cannot reach the identity provider",
             )),
@@ -422,15 +442,9 @@ impl Http {
                 );
                 self.login_step(shared, *flow, step, now);
             }
-            Waiting::DeviceStart => {
+            Waiting::DeviceStart(random) => {
                 let body = callout_body(body_size, device::MAX_ANSWER).unwrap_or_default();
-                let mut random = [0u8; 32];
-                let reply = if getrandom::getrandom(&mut random).is_ok() {
-                    device::started(&host, status, &body, &random, now)
-                } else {
-                    Reply::error(503, "internal_error", "no randomness for a device login")
-                };
-                send(&reply);
+                send(&device::started(&host, status, &body, &random, now));
             }
             Waiting::DevicePoll(hash) => {
                 let body = callout_body(body_size, device::MAX_ANSWER).unwrap_or_default();
@@ -543,7 +557,7 @@ impl HttpContext for Http {
                     );
                 }
                 if route == Route::DeviceStart {
-                    return self.device_start(&shared);
+                    return self.device_start(&shared, now);
                 }
                 self.device_poll(&shared, header("authorization").as_deref(), now)
             }

@@ -160,6 +160,9 @@ pub struct Filter {
     max_ms: u64,
 }
 
+/// Shared-data key of the IdP-call budget (see [`Filter::admit_idp_call`]).
+const IDP_BUDGET_KEY: &str = "auth0_session/idp_budget";
+
 /// Auth0's token endpoint.
 pub const TOKEN_PATH: &str = "/oauth/token";
 
@@ -245,6 +248,28 @@ impl Filter {
             host.count(Metric::Forbidden, 1);
         }
         verdict
+    }
+
+    /// Spends one IdP call of the process-wide budget for calls unauthenticated requests
+    /// cause (DESIGN §8 rule 8): without it, every garbage opaque token, device start or
+    /// callback would be one call to the tenant (and its rate limits are the tenant's, for
+    /// every application). `Some`: the 429 to answer instead.
+    pub fn admit_idp_call(&self, host: &dyn Host, now: Millis) -> Option<Reply> {
+        let rate = self.config.limits.idp_calls_per_second;
+        match crate::limiter::take(host, IDP_BUDGET_KEY, now, rate, rate.saturating_mul(2)) {
+            Ok(()) => None,
+            Err(retry_after) => {
+                host.count(Metric::RateLimited, 1);
+                Some(
+                    Reply::error(
+                        429,
+                        "rate_limited",
+                        "too many logins right now; try again shortly",
+                    )
+                    .with_header("retry-after", retry_after.to_string()),
+                )
+            }
+        }
     }
 
     /// Login, logout and keep-alive accept GET and POST (mo-auth's clients use GET).

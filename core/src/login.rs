@@ -116,6 +116,11 @@ impl Login {
         &self.token
     }
 
+    /// An opaque token: nothing proves it before `/userinfo` answers.
+    pub fn is_opaque(&self) -> bool {
+        !self.is_jwt
+    }
+
     /// The first step. `may_fetch` is asked only when the token's `kid` is not cached; it is
     /// told whether any keys are cached at all.
     pub fn start(
