@@ -123,6 +123,8 @@ pub struct Endpoints {
     pub logout: String,
     /// Default: `/ping`.
     pub keep_alive: String,
+    /// A user's own sessions, served with a sidecar only. Default: `/sessions`.
+    pub sessions: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -280,6 +282,7 @@ struct RawEndpoints {
     login: Option<AbsPath>,
     logout: Option<AbsPath>,
     keep_alive: Option<AbsPath>,
+    sessions: Option<AbsPath>,
 }
 
 #[derive(Deserialize)]
@@ -659,11 +662,13 @@ impl Config {
             login: None,
             logout: None,
             keep_alive: None,
+            sessions: None,
         });
         let endpoints = Endpoints {
             login: path(e.login, "/authorize"),
             logout: path(e.logout, "/logout"),
             keep_alive: path(e.keep_alive, "/ping"),
+            sessions: path(e.sessions, "/sessions"),
         };
         if endpoints.login == endpoints.logout
             || endpoints.login == endpoints.keep_alive
@@ -672,6 +677,15 @@ impl Config {
             return Err(error(
                 "endpoints",
                 "login, logout and keep_alive must be different paths",
+            ));
+        }
+        if [&endpoints.login, &endpoints.logout, &endpoints.keep_alive]
+            .iter()
+            .any(|p| p.starts_with(&endpoints.sessions))
+        {
+            return Err(error(
+                "endpoints.sessions",
+                "must not be, nor be a prefix of, the login, logout or keep_alive path",
             ));
         }
 
