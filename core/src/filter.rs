@@ -349,7 +349,12 @@ impl Filter {
         let session = match sync::parse_restore(&pending.hash, status, body, now) {
             Restored::Found(session) => session,
             Restored::NotFound => {
-                misses.insert(pending.hash, now);
+                let memory = if self.codec.signs() {
+                    sync::SIGNED_MISS_MEMORY_MS
+                } else {
+                    sync::MISS_MEMORY_MS
+                };
+                misses.insert_for(pending.hash, now, memory);
                 host.count(Metric::Rejected, 1);
                 return if pending.keep_alive {
                     Decision::Reply(Reply::unauthorized())

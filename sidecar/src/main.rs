@@ -1,23 +1,30 @@
-//! `session-sidecar [--db FILE] [--listen HOST:PORT]` serves the API;
-//! `session-sidecar [--db FILE] <command>` runs one admin operation on the database.
+//! `session-sidecar [--db FILE|URL] [--listen HOST:PORT]` serves the API;
+//! `session-sidecar [--db FILE|URL] <command>` runs one admin operation on the database.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use serde_json::{json, Value};
-use session_sidecar::api::{Api, Counters};
+use session_core::time::Millis;
+use session_sidecar::api::{Api, DEFAULT_MAX_LIFETIME_MS};
 use session_sidecar::server::{now_millis, Server};
-use session_sidecar::store::{SessionStore, SqliteStore};
+use session_sidecar::store::{self, SessionStore};
 
 const USAGE: &str = "\
-usage: session-sidecar [--db FILE] [--listen HOST:PORT]     serve the API
-       session-sidecar [--db FILE] sessions list [--user SUB]
-       session-sidecar [--db FILE] sessions end ID
-       session-sidecar [--db FILE] users list
-       session-sidecar [--db FILE] users end-sessions SUB   (log a user out everywhere)
+usage: session-sidecar [--db DB] [--listen HOST:PORT]     serve the API
+       session-sidecar [--db DB] sessions list [--user SUB]
+       session-sidecar [--db DB] sessions end ID
+       session-sidecar [--db DB] users list
+       session-sidecar [--db DB] users end-sessions SUB   (log a user out everywhere)
 
-  --db FILE           SQLite database (default sessions.sqlite; :memory: keeps nothing)
+  --db DB             a SQLite file (default sessions.sqlite; :memory: keeps nothing), or
+                      postgres://user:password@host:port/database (or postgresql://):
+                      every sidecar of a fleet on one PostgreSQL database
+  --db-pool N         most PostgreSQL connections this sidecar opens (default 8)
   --listen HOST:PORT  where to serve (default 127.0.0.1:9700)
+  --max-lifetime D    the filters' session.cookie.max_lifetime (default month): no
+                      session stored here outlives it, and ended ones are remembered as
+                      long, so that no sync revives them
 
 Serving needs SIDECAR_TOKEN (the filter's sidecar.token) and SIDECAR_ADMIN_TOKEN (admin API
 and /metrics) in the environment. Commands work on the database directly, beside a running
@@ -44,6 +51,8 @@ fn run(args: Vec<String>) -> Result<ExitCode, String> {
     let mut db = "sessions.sqlite".to_string();
     let mut listen = "127.0.0.1:9700".to_string();
     let mut user: Option<String> = None;
+    let mut pool = 8usize;
+    let mut max_lifetime: Millis = DEFAULT_MAX_LIFETIME_MS;
     let mut words = Vec::new();
     let mut it = args.into_iter();
     while let Some(arg) = it.next() {
@@ -55,6 +64,20 @@ fn run(args: Vec<String>) -> Result<ExitCode, String> {
             "--db" => db = value("--db")?,
             "--listen" => listen = value("--listen")?,
             "--user" => user = Some(value("--user")?),
+            "--db-pool" => {
+                let text = value("--db-pool")?;
+                pool = text
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| format!("--db-pool: {text:?} is not a positive number"))?;
+            }
+            "--max-lifetime" => {
+                let text = value("--max-lifetime")?;
+                max_lifetime = session_core::duration::parse_duration(&Value::String(text))
+                    .map_err(|e| format!("--max-lifetime: {e}"))?
+                    .saturating_mul(1_000);
+            }
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return Ok(ExitCode::SUCCESS);
@@ -65,12 +88,13 @@ fn run(args: Vec<String>) -> Result<ExitCode, String> {
             _ => words.push(arg),
         }
     }
-    let store = SqliteStore::open(&db).map_err(|e| format!("cannot open {db}: {e}"))?;
+    let shown = store::redacted(&db);
+    let store = store::open(&db, pool).map_err(|e| format!("cannot open {shown}: {e}"))?;
     let now = now_millis();
     let words: Vec<&str> = words.iter().map(String::as_str).collect();
     let fail = |e: session_sidecar::store::StoreError| e.to_string();
     match words.as_slice() {
-        [] | ["serve"] => serve(store, &db, &listen),
+        [] | ["serve"] => serve(store, &shown, &listen, max_lifetime),
         ["sessions", "list"] => {
             print(&json!({ "sessions": store.list_sessions(user.as_deref(), now).map_err(fail)? }));
             Ok(ExitCode::SUCCESS)
@@ -103,7 +127,12 @@ fn token(name: &str, why: &str) -> Result<String, String> {
     }
 }
 
-fn serve(store: SqliteStore, db: &str, listen: &str) -> Result<ExitCode, String> {
+fn serve(
+    store: Box<dyn SessionStore>,
+    db: &str,
+    listen: &str,
+    max_lifetime: Millis,
+) -> Result<ExitCode, String> {
     let sync_token = token(
         "SIDECAR_TOKEN",
         "the filter's sync calls could not authenticate",
@@ -112,12 +141,13 @@ fn serve(store: SqliteStore, db: &str, listen: &str) -> Result<ExitCode, String>
         "SIDECAR_ADMIN_TOKEN",
         "the admin API could not authenticate",
     )?;
-    let api = Arc::new(Api {
-        store: Box::new(store),
-        sync_token,
-        admin_token,
-        counters: Counters::default(),
-    });
+    if sync_token == admin_token {
+        // Every proxy holds the sync token; it must not also open the admin API.
+        return Err("SIDECAR_TOKEN and SIDECAR_ADMIN_TOKEN are the same: give the admin API a token of its own".into());
+    }
+    let mut api = Api::new(store, sync_token, admin_token);
+    api.max_lifetime = max_lifetime;
+    let api = Arc::new(api);
     let server = Server::start(api, listen, 4)?;
     if !server.addr.ip().is_loopback() {
         eprintln!(
