@@ -391,7 +391,7 @@ impl Filter {
     /// Sets every configured identity header from the session; one the session has no value
     /// for is removed, so a client can never supply it.
     fn identity_edits(&self, record: &RecordView<'_>) -> Vec<HeaderEdit<'_>> {
-        let [sub, email, name] = record.strings();
+        let [sub, email, name, ..] = record.strings();
         self.config
             .headers
             .iter()

@@ -229,9 +229,9 @@ impl Login {
                 message: "userinfo is for another subject than the token",
             }),
             Some(claims) => LoginStep::Create(Identity {
-                sub: claims.sub,
                 email: profile.email.or(claims.email),
                 name: profile.name.or(claims.name),
+                ..claims
             }),
         }
     }

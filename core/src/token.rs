@@ -162,12 +162,21 @@ fn verify_rs256(key: &RsaPublicKey, message: &[u8], signature: &[u8]) -> Result<
         .map_err(|_| invalid("token signature is not valid"))
 }
 
-/// What a login needs from a verified token.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Who a session belongs to and what it may do: taken from the verified token (and, for the
+/// code flow, the ID token) at login, kept with the session in shared data and the sidecar.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Identity {
     pub sub: String,
     pub email: Option<String>,
     pub name: Option<String>,
+    /// Auth0's session id (the ID token's `sid`, code flow only): how a back-channel logout
+    /// names the session it ends.
+    pub sid: Option<String>,
+    /// Permissions granted at login (the token's `permissions`, else its `scope`), for route
+    /// rules. Items never contain whitespace.
+    pub permissions: Vec<String>,
+    /// Roles granted at login (the claim named by `auth0.roles_claim`), for route rules.
+    pub roles: Vec<String>,
 }
 
 /// The rules a token's claims must meet.
@@ -253,6 +262,7 @@ pub fn identity_from(claims: &Value) -> Option<Identity> {
         sub: short("sub")?,
         email: short("email"),
         name: short("name"),
+        ..Identity::default()
     })
 }
 

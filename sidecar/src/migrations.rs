@@ -41,6 +41,14 @@ const SQLITE: &[&str] = &[
         hash         TEXT NOT NULL,
         max_deadline INTEGER NOT NULL
     );",
+    // 2: what the filter learns at login besides who: Auth0's session id (back-channel
+    // logout finds sessions by it), a user-agent summary (a user's list of sessions), and
+    // permissions and roles (route rules; space-separated, as in the filter's records).
+    "ALTER TABLE sessions ADD COLUMN sid TEXT;
+    ALTER TABLE sessions ADD COLUMN user_agent TEXT;
+    ALTER TABLE sessions ADD COLUMN permissions TEXT NOT NULL DEFAULT '';
+    ALTER TABLE sessions ADD COLUMN roles TEXT NOT NULL DEFAULT '';
+    CREATE INDEX sessions_by_sid ON sessions(sid) WHERE sid IS NOT NULL;",
 ];
 
 /// The same steps for PostgreSQL. Instants are milliseconds since the epoch in `bigint`, as
@@ -81,6 +89,12 @@ const POSTGRES: &[&str] = &[
         last bigint NOT NULL
     );
     INSERT INTO revocation_sequence (one, last) VALUES (true, 0);",
+    // 2: Auth0's session id, a user-agent summary, permissions and roles (see SQLite's 2).
+    "ALTER TABLE sessions ADD COLUMN sid text;
+    ALTER TABLE sessions ADD COLUMN user_agent text;
+    ALTER TABLE sessions ADD COLUMN permissions text NOT NULL DEFAULT '';
+    ALTER TABLE sessions ADD COLUMN roles text NOT NULL DEFAULT '';
+    CREATE INDEX sessions_by_sid ON sessions(sid) WHERE sid IS NOT NULL;",
 ];
 
 /// The schema version this binary writes.

@@ -155,7 +155,9 @@ fn session(n: u8, sub: &str, email: &str) -> Session {
             sub: sub.into(),
             email: Some(email.into()),
             name: Some("N".into()),
+            ..Default::default()
         },
+        user_agent: None,
     }
 }
 
@@ -660,6 +662,24 @@ fn ended_sessions_are_not_revived_after_a_prune(b: Backend) {
     assert!(api.store.prune(much_later, api.keep_ended()).unwrap() >= 1);
 }
 
+fn permissions_roles_sid_and_user_agent_survive_a_restore(b: Backend) {
+    let r = Running::start(b);
+    let mut a = session(1, "auth0|alice", "alice@example.com");
+    a.identity.sid = Some("auth0-sid-1".into());
+    a.identity.permissions = vec!["read:data".into(), "write:data".into()];
+    a.identity.roles = vec!["admin".into()];
+    a.user_agent = Some("Firefox on Linux".into());
+    sync(&r, None, &[&a], &[]);
+    let (status, got) = r.json(
+        "GET",
+        &format!("/sync/sessions/{}", a.hash.hex()),
+        SYNC,
+        None,
+    );
+    assert_eq!(status, 200);
+    assert_eq!(got, session_json(&a));
+}
+
 both!(
     healthz_needs_no_token_everything_else_does,
     sync_stores_sessions_and_users_idempotently,
@@ -673,6 +693,7 @@ both!(
     the_cli_does_what_the_admin_api_does,
     sync_cannot_outlive_max_lifetime,
     ended_sessions_are_not_revived_after_a_prune,
+    permissions_roles_sid_and_user_agent_survive_a_restore,
 );
 
 #[test]
@@ -708,6 +729,55 @@ fn bad_durations_and_pool_sizes_are_refused_clearly() {
             "{args:?}"
         );
     }
+}
+
+/// The schema of the first release, verbatim: a database it wrote must upgrade in place.
+const SCHEMA_V1: &str = "CREATE TABLE users (sub TEXT PRIMARY KEY, email TEXT, name TEXT,
+        created INTEGER NOT NULL, last_login INTEGER NOT NULL, logins INTEGER NOT NULL DEFAULT 0);
+    CREATE TABLE sessions (hash TEXT PRIMARY KEY, id TEXT NOT NULL UNIQUE, sub TEXT NOT NULL,
+        email TEXT, name TEXT, created INTEGER NOT NULL, idle_deadline INTEGER NOT NULL,
+        max_deadline INTEGER NOT NULL, ended INTEGER);
+    CREATE INDEX sessions_by_sub ON sessions(sub);
+    CREATE TABLE revocations (seq INTEGER PRIMARY KEY AUTOINCREMENT, hash TEXT NOT NULL,
+        max_deadline INTEGER NOT NULL);
+    PRAGMA user_version = 1;";
+
+#[test]
+fn a_first_release_database_upgrades_and_keeps_its_sessions() {
+    let db = temp_db();
+    let a = session(1, "auth0|alice", "alice@example.com");
+    {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch(SCHEMA_V1).unwrap();
+        conn.execute(
+            "INSERT INTO sessions (hash, id, sub, email, name, created, idle_deadline, max_deadline)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            rusqlite::params![
+                a.hash.hex(),
+                public_id(&a.hash.hex()),
+                a.identity.sub,
+                a.identity.email,
+                a.identity.name,
+                a.created as i64,
+                a.idle_deadline as i64,
+                a.max_deadline as i64
+            ],
+        )
+        .unwrap();
+    }
+    let r = Running::on(db.to_str().unwrap().to_string());
+    let (status, got) = r.json(
+        "GET",
+        &format!("/sync/sessions/{}", a.hash.hex()),
+        SYNC,
+        None,
+    );
+    assert_eq!(status, 200);
+    assert_eq!(
+        got,
+        session_json(&a),
+        "no permissions, roles or sid: none granted"
+    );
 }
 
 // --- PostgreSQL: what only a shared server can show --------------------------------------

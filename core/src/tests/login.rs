@@ -49,7 +49,8 @@ fn jwt_for_the_api_only_creates_a_session_from_its_claims() {
         LoginStep::Create(crate::token::Identity {
             sub: "auth0|alice".into(),
             email: Some("alice@example.com".into()),
-            name: None
+            name: None,
+            ..Default::default()
         })
     );
 }

@@ -45,7 +45,8 @@ fn a_good_token_gives_its_identity() {
         Identity {
             sub: "auth0|alice".into(),
             email: Some("alice@example.com".into()),
-            name: None
+            name: None,
+            ..Default::default()
         }
     );
 }

@@ -127,3 +127,13 @@ fn drop_dupes(hashes: &mut Vec<String>) {
     let mut seen = std::collections::HashSet::new();
     hashes.retain(|h| seen.insert(h.clone()));
 }
+
+/// Permissions and roles are stored as in the filter's records: space-separated items
+/// (an item never holds whitespace; see `session_core::session::is_list_item`).
+pub fn join_list(items: &[String]) -> String {
+    items.join(" ")
+}
+
+pub fn split_list(stored: &str) -> Vec<String> {
+    stored.split_whitespace().map(str::to_string).collect()
+}

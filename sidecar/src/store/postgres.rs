@@ -19,8 +19,8 @@ use session_core::time::{rfc3339, Millis};
 use session_core::token::Identity;
 
 use super::{
-    drop_dupes, ms, public_id, SessionStore, StoreError, SyncAnswer, SyncRequest, KEEP_EXPIRED_MS,
-    MAX_ENDED_PER_ANSWER,
+    drop_dupes, join_list, ms, public_id, split_list, SessionStore, StoreError, SyncAnswer,
+    SyncRequest, KEEP_EXPIRED_MS, MAX_ENDED_PER_ANSWER,
 };
 use crate::migrations;
 
@@ -279,10 +279,13 @@ impl SessionStore for PgStore {
                 let hash = s.hash.hex();
                 let id = &s.identity;
                 let inserted = tx.execute(
-                    "INSERT INTO sessions (hash, id, sub, email, name, created, idle_deadline, max_deadline)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (hash) DO NOTHING",
+                    "INSERT INTO sessions (hash, id, sub, email, name, created, idle_deadline, max_deadline,
+                                           sid, user_agent, permissions, roles)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                     ON CONFLICT (hash) DO NOTHING",
                     &[&hash, &public_id(&hash), &id.sub, &id.email, &id.name,
-                      &ms(s.created), &ms(s.idle_deadline), &ms(s.max_deadline)],
+                      &ms(s.created), &ms(s.idle_deadline), &ms(s.max_deadline),
+                      &id.sid, &s.user_agent, &join_list(&id.permissions), &join_list(&id.roles)],
                 )?;
                 if inserted == 1 {
                     // mo-auth's get_or_create_user: created at the first login, updated later.
@@ -345,7 +348,11 @@ impl SessionStore for PgStore {
     fn session(&self, hash: &SessionHash, now: Millis) -> Result<Option<Session>, StoreError> {
         self.query(|c| {
             let row = c.query_opt(
-                &format!("SELECT sub, email, name, created, idle_deadline, max_deadline FROM sessions WHERE hash = $2 AND {LIVE}"),
+                &format!(
+                    "SELECT sub, email, name, created, idle_deadline, max_deadline,
+                            sid, user_agent, permissions, roles
+                     FROM sessions WHERE hash = $2 AND {LIVE}"
+                ),
                 &[&ms(now), &hash.hex()],
             )?;
             row.map(|r| {
@@ -355,10 +362,14 @@ impl SessionStore for PgStore {
                         sub: r.try_get(0)?,
                         email: r.try_get(1)?,
                         name: r.try_get(2)?,
+                        sid: r.try_get(6)?,
+                        permissions: split_list(r.try_get(8)?),
+                        roles: split_list(r.try_get(9)?),
                     },
                     created: millis(&r, 3)?,
                     idle_deadline: millis(&r, 4)?,
                     max_deadline: millis(&r, 5)?,
+                    user_agent: r.try_get(7)?,
                 })
             })
             .transpose()
