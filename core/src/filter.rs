@@ -531,7 +531,9 @@ impl Filter {
 
     /// The answer of a write-through: acknowledged records become clean; otherwise they stay
     /// dirty and the sync timer retries until the sidecar has them. The reply goes out either
-    /// way: a sidecar outage does not stop logins or logouts.
+    /// way: a sidecar outage does not stop logins or logouts. Except, with
+    /// `sidecar.login_requires_store`, a login the sidecar did not store: its session is
+    /// dropped and the answer is 503, so no answered login can be lost with this Envoy.
     pub fn written_through(
         &self,
         host: &dyn Host,
@@ -539,6 +541,20 @@ impl Filter {
         acknowledged: bool,
         now: Millis,
     ) -> Reply {
+        let strict = self
+            .config
+            .sidecar
+            .as_ref()
+            .is_some_and(|s| s.login_requires_store);
+        if !acknowledged && strict && wt.records.iter().all(|r| !r.ended) {
+            for record in &wt.records {
+                if let Ok(written) = store::remove(host, &record.session.hash, now, false) {
+                    host.count(Metric::SessionsLive, written.live_delta);
+                }
+            }
+            host.count(Metric::SyncErrors, 1);
+            return Reply::store_unavailable();
+        }
         for record in &wt.records {
             if acknowledged {
                 host.count(

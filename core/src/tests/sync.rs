@@ -10,6 +10,7 @@ fn filter() -> Filter {
     c.sidecar = Some(Sidecar {
         cluster: "session_sidecar".into(),
         token: "t".into(),
+        login_requires_store: false,
     });
     Filter::new(c)
 }
@@ -339,6 +340,7 @@ fn with_signing_keys_forged_cookies_cost_no_lookup_and_no_restore() {
     c.sidecar = Some(Sidecar {
         cluster: "s".into(),
         token: "t".into(),
+        login_requires_store: false,
     });
     c.cookie.signing_keys = vec!["a-signing-key-of-at-least-32-chars!".into()];
     let f = Filter::new(c);
@@ -390,6 +392,7 @@ fn a_miss_for_a_signed_cookie_is_remembered_briefly() {
     c.sidecar = Some(Sidecar {
         cluster: "s".into(),
         token: "t".into(),
+        login_requires_store: false,
     });
     c.cookie.signing_keys = vec!["a-signing-key-of-at-least-32-chars!".into()];
     let f = Filter::new(c);
@@ -467,4 +470,48 @@ fn a_backlog_drains_in_back_to_back_batches() {
     let batch = build_batch(&host, NOW);
     let applied = apply_answer(&host, &batch, br#"{"cursor": 0, "ended": []}"#, NOW).unwrap();
     assert!(!drain_next(&host, &applied, NOW));
+}
+
+/// With `sidecar.login_requires_store`, a login the sidecar did not store is refused (503)
+/// and leaves no session behind: nothing is ever answered that an Envoy crash could lose.
+/// A logout is still answered (the tombstone keeps it ended until the sidecar hears of it).
+#[test]
+fn a_login_the_store_did_not_take_is_refused_when_so_configured() {
+    let mut c = config();
+    c.sidecar = Some(Sidecar {
+        cluster: "s".into(),
+        token: "t".into(),
+        login_requires_store: true,
+    });
+    let f = Filter::new(c);
+    let host = MemHost::default();
+    let Answer::AfterSync(wt) = f.create_session(&host, alice(), &[3; 32], NOW, Landing::Json)
+    else {
+        panic!()
+    };
+    let hash = wt.records_for_tests()[0].session.hash;
+    let reply = f.written_through(&host, wt, false, NOW);
+    assert_eq!(reply.status, 503);
+    assert!(!reply.body.contains("value"), "no secret handed out");
+    assert!(
+        store::lookup(&host, &hash, NOW).is_none(),
+        "no session left"
+    );
+    assert_eq!(dirty_count(&host), 0, "nothing to sync later either");
+
+    // Stored: answered as usual.
+    let (cookie, _) = login(&f, &host, 4);
+    assert!(matches!(
+        f.protected(
+            &host,
+            Some(cookie.as_bytes()),
+            NOW + 1,
+            &RecentMisses::default()
+        ),
+        Decision::Forward(_)
+    ));
+    let Answer::AfterSync(wt) = f.logout(&host, Some(cookie.as_bytes()), NOW + 2, false) else {
+        panic!()
+    };
+    assert_eq!(f.written_through(&host, wt, false, NOW + 2).status, 200);
 }
