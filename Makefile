@@ -14,7 +14,7 @@ NPM_STAMP := demo/node_modules/.installed
 CHROMIUM := /usr/bin/chromium
 PG_SERVER := /usr/lib/postgresql/15/bin/postgres
 
-.PHONY: all setup build test unit e2e browser fuzz fuzz-smoke soak bench bench-smoke demo lint fmt validate clean
+.PHONY: all setup build test unit e2e browser fuzz fuzz-smoke soak bench bench-smoke fleet-bench demo lint fmt validate clean
 
 WRK := /usr/bin/wrk
 
@@ -107,6 +107,11 @@ bench-build: build
 
 bench: bench-build $(VENV_STAMP) $(WRK)
 	$(VENV)/bin/python bench/bench.py
+
+# Fleets: logins/s and restore latency with PostgreSQL beside SQLite, revocation across two
+# Envoys, PostgreSQL connections per sidecar; appends its section to BENCHMARKS.md.
+fleet-bench: build $(VENV_STAMP) $(WRK) $(PG_SERVER)
+	$(VENV)/bin/python bench/fleet.py
 
 # The harness, once, with a tiny duration: it cannot rot. Figures mean nothing.
 bench-smoke: bench-build $(VENV_STAMP) $(WRK)
