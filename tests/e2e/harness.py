@@ -116,11 +116,11 @@ static_resources:
 # Several sidecars (a fleet): an endpoint that stops answering its health check is taken
 # out of the rotation within a second, so calls go to the live one.
 SIDECAR_HEALTH = """    health_checks:
-    - timeout: 0.5s
+    - timeout: 1s
       interval: 0.5s
       unhealthy_threshold: 1
       healthy_threshold: 1
-      http_health_check: {path: /healthz}
+      tcp_health_check: {}
     outlier_detection:
       consecutive_local_origin_failure: 1
       split_external_local_origin_errors: true
@@ -332,5 +332,6 @@ def session_hash(secret: str) -> str:
     """What the filter and the sidecar know a session by: SHA-256 of the secret, 128 bits."""
     import base64
     import hashlib
+    secret = secret.split(".")[0]  # a signed cookie: the secret, then its MAC
     raw = base64.urlsafe_b64decode(secret + "=" * (-len(secret) % 4))
     return hashlib.sha256(raw).digest()[:16].hex()

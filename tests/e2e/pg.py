@@ -69,7 +69,11 @@ class PgServer:
     def stop(self):
         """A fast shutdown: clients are disconnected, what was committed is kept."""
         if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(2)  # SIGINT: fast shutdown
+            # pg_ctl, not a signal to our child: as root that child is runuser, which does
+            # not pass every signal on.
+            subprocess.run(_as_postgres_user([str(self.bin / "pg_ctl"), "stop", "-D", str(self.data),
+                                              "-m", "fast", "-w", "-t", "30"]),
+                           capture_output=True, timeout=60)
             try:
                 self.proc.wait(30)
             except subprocess.TimeoutExpired:

@@ -265,6 +265,92 @@ impl PgStore {
     }
 }
 
+/// New sessions, and the users they belong to (mo-auth's get_or_create_user: created at the
+/// first login, updated at later ones), in one statement; returns the hashes inserted.
+const INSERT_SESSIONS: &str = "
+    WITH input AS (
+        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                             $6::bigint[], $7::bigint[], $8::bigint[], $9::text[], $10::text[],
+                             $11::text[], $12::text[])
+            AS t(hash, id, sub, email, name, created, idle_deadline, max_deadline,
+                 sid, user_agent, permissions, roles)
+    ), inserted AS (
+        INSERT INTO sessions (hash, id, sub, email, name, created, idle_deadline, max_deadline,
+                              sid, user_agent, permissions, roles)
+        SELECT * FROM input
+        ON CONFLICT (hash) DO NOTHING
+        RETURNING hash, sub, email, name, created
+    ), logins AS (
+        INSERT INTO users (sub, email, name, created, last_login, logins)
+        SELECT sub,
+               (array_agg(email ORDER BY created DESC) FILTER (WHERE email IS NOT NULL))[1],
+               (array_agg(name ORDER BY created DESC) FILTER (WHERE name IS NOT NULL))[1],
+               min(created), max(created), count(*)
+        FROM inserted GROUP BY sub ORDER BY sub
+        ON CONFLICT (sub) DO UPDATE SET
+            email = coalesce(excluded.email, users.email),
+            name = coalesce(excluded.name, users.name),
+            last_login = greatest(users.last_login, excluded.last_login),
+            logins = users.logins + excluded.logins
+    )
+    SELECT hash FROM inserted";
+
+/// A batch of sessions as one array per column, for `unnest`.
+#[derive(Default)]
+struct Columns {
+    hash: Vec<String>,
+    id: Vec<String>,
+    sub: Vec<String>,
+    email: Vec<Option<String>>,
+    name: Vec<Option<String>>,
+    created: Vec<i64>,
+    idle_deadline: Vec<i64>,
+    max_deadline: Vec<i64>,
+    sid: Vec<Option<String>>,
+    user_agent: Vec<Option<String>>,
+    permissions: Vec<String>,
+    roles: Vec<String>,
+}
+
+impl Columns {
+    fn of(sessions: &[&Session]) -> Columns {
+        let mut c = Columns::default();
+        for s in sessions {
+            let hash = s.hash.hex();
+            c.id.push(public_id(&hash));
+            c.hash.push(hash);
+            c.sub.push(s.identity.sub.clone());
+            c.email.push(s.identity.email.clone());
+            c.name.push(s.identity.name.clone());
+            c.created.push(ms(s.created));
+            c.idle_deadline.push(ms(s.idle_deadline));
+            c.max_deadline.push(ms(s.max_deadline));
+            c.sid.push(s.identity.sid.clone());
+            c.user_agent.push(s.user_agent.clone());
+            c.permissions.push(join_list(&s.identity.permissions));
+            c.roles.push(join_list(&s.identity.roles));
+        }
+        c
+    }
+
+    fn params(&self) -> [&(dyn postgres::types::ToSql + Sync); 12] {
+        [
+            &self.hash,
+            &self.id,
+            &self.sub,
+            &self.email,
+            &self.name,
+            &self.created,
+            &self.idle_deadline,
+            &self.max_deadline,
+            &self.sid,
+            &self.user_agent,
+            &self.permissions,
+            &self.roles,
+        ]
+    }
+}
+
 impl SessionStore for PgStore {
     fn sync(&self, request: &SyncRequest, now: Millis) -> Result<SyncAnswer, StoreError> {
         // One order of row locks for every sidecar: two batches touching the same sessions
@@ -273,44 +359,44 @@ impl SessionStore for PgStore {
         upserts.sort_by(|a, b| (&a.identity.sub, a.hash.0).cmp(&(&b.identity.sub, b.hash.0)));
         let mut ends: Vec<String> = request.end.iter().map(SessionHash::hex).collect();
         ends.sort();
+        upserts.dedup_by_key(|s| s.hash);
+        let rows = Columns::of(&upserts);
         self.transaction(|tx| {
             let mut answer = SyncAnswer::default();
-            for s in &upserts {
-                let hash = s.hash.hex();
-                let id = &s.identity;
-                let inserted = tx.execute(
-                    "INSERT INTO sessions (hash, id, sub, email, name, created, idle_deadline, max_deadline,
-                                           sid, user_agent, permissions, roles)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-                     ON CONFLICT (hash) DO NOTHING",
-                    &[&hash, &public_id(&hash), &id.sub, &id.email, &id.name,
-                      &ms(s.created), &ms(s.idle_deadline), &ms(s.max_deadline),
-                      &id.sid, &s.user_agent, &join_list(&id.permissions), &join_list(&id.roles)],
-                )?;
-                if inserted == 1 {
-                    // mo-auth's get_or_create_user: created at the first login, updated later.
-                    tx.execute(
-                        "INSERT INTO users (sub, email, name, created, last_login, logins)
-                         VALUES ($1, $2, $3, $4, $4, 1)
-                         ON CONFLICT (sub) DO UPDATE SET
-                           email = coalesce(excluded.email, users.email),
-                           name = coalesce(excluded.name, users.name),
-                           last_login = greatest(users.last_login, excluded.last_login),
-                           logins = users.logins + 1",
-                        &[&id.sub, &id.email, &id.name, &ms(s.created)],
-                    )?;
-                    answer.new_sessions += 1;
-                    continue;
-                }
-                let live = tx.execute(
-                    "UPDATE sessions SET idle_deadline = least(greatest(idle_deadline, $2), max_deadline)
-                     WHERE hash = $1 AND ended IS NULL",
-                    &[&hash, &ms(s.idle_deadline)],
-                )?;
-                if live == 0 {
-                    // Ended here (revoked): never revived; the filter drops it too.
-                    answer.ended.push(hash);
-                }
+            // A batch is a few statements whatever its size: after an outage a filter sends
+            // thousands of sessions in back-to-back batches, and a round trip per session
+            // would make the store the bottleneck of the drain.
+            let inserted: std::collections::HashSet<String> = tx
+                .query(INSERT_SESSIONS, &rows.params())?
+                .iter()
+                .map(|r| r.try_get(0))
+                .collect::<Result<_, _>>()?;
+            answer.new_sessions = inserted.len();
+            let (known, idle): (Vec<String>, Vec<i64>) = rows
+                .hash
+                .iter()
+                .zip(&rows.idle_deadline)
+                .filter(|(h, _)| !inserted.contains(*h))
+                .map(|(h, i)| (h.clone(), *i))
+                .unzip();
+            if !known.is_empty() {
+                let live: std::collections::HashSet<String> = tx
+                    .query(
+                        "UPDATE sessions s
+                         SET idle_deadline = least(greatest(s.idle_deadline, v.idle), s.max_deadline)
+                         FROM unnest($1::text[], $2::bigint[]) AS v(hash, idle)
+                         WHERE s.hash = v.hash AND s.ended IS NULL
+                         RETURNING s.hash",
+                        &[&known, &idle],
+                    )?
+                    .iter()
+                    .map(|r| r.try_get(0))
+                    .collect::<Result<_, _>>()?;
+                // Known but not live: ended here (revoked). Never revived; the filter drops
+                // it too.
+                answer
+                    .ended
+                    .extend(known.into_iter().filter(|h| !live.contains(h)));
             }
             let ended = tx.query(
                 "UPDATE sessions SET ended = $2 WHERE hash = ANY($1) AND ended IS NULL
