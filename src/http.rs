@@ -27,7 +27,7 @@ use crate::root::Shared;
 /// What a paused request is waiting for.
 enum Waiting {
     Login { callout: Callout, flow: Box<Flow> },
-    DeviceStart,
+    DeviceStart([u8; 32]),
     DevicePoll(SessionHash),
     Restore(PendingRestore),
     WriteThrough(WriteThrough),
@@ -80,6 +80,31 @@ fn is_navigation() -> bool {
     )
 }
 
+/// Every request header, read in one host call: the path, the credentials and the names
+/// the core checks for other spellings of the identity headers.
+struct Headers(Vec<(String, Vec<u8>)>);
+
+impl Headers {
+    fn read() -> Headers {
+        Headers(
+            hostcalls::get_map_bytes(MapType::HttpRequestHeaders)
+                .map(|map| map.into_iter().map(|(k, v)| (k, v.to_vec())).collect())
+                .unwrap_or_default(),
+        )
+    }
+
+    fn get(&self, name: &str) -> Option<Vec<u8>> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    }
+
+    fn names(&self) -> impl Iterator<Item = &[u8]> {
+        self.0.iter().map(|(k, _)| k.as_bytes())
+    }
+}
+
 /// The headers a request may present its session in.
 struct Credentials {
     cookie: Option<Vec<u8>>,
@@ -87,21 +112,10 @@ struct Credentials {
 }
 
 impl Credentials {
-    /// `Authorization` is read only when the `Cookie` header does not name our cookie: a
-    /// browser's request (the common case) then costs one host call less.
-    fn read(filter: &Filter) -> Credentials {
-        let cookie = header("cookie");
-        let authorization = if cookie
-            .as_deref()
-            .is_some_and(|c| filter.names_session_cookie(c))
-        {
-            None
-        } else {
-            header("authorization")
-        };
+    fn from(headers: &Headers) -> Credentials {
         Credentials {
-            cookie,
-            authorization,
+            cookie: headers.get("cookie"),
+            authorization: headers.get("authorization"),
         }
     }
 
@@ -127,6 +141,9 @@ fn forward(edits: Vec<HeaderEdit<'_>>) -> Action {
             }
             HeaderEdit::Remove(name) => {
                 hostcalls::set_map_value_bytes(MapType::HttpRequestHeaders, name, None)
+            }
+            HeaderEdit::RemoveName(name) => {
+                hostcalls::set_map_value_bytes(MapType::HttpRequestHeaders, &name, None)
             }
         };
     }
@@ -158,16 +175,17 @@ impl Http {
     fn unauthenticated(&self, shared: &Shared) -> Reply {
         let now = now_millis();
         if shared.filter.config.code_flow.is_none() || !is_navigation() {
-            return shared.filter.unauthenticated(None, now);
+            return shared.filter.unauthenticated(&shared.host(), None, now);
         }
         let mut random = [0u8; START_RANDOM_BYTES];
         if getrandom::getrandom(&mut random).is_err() {
-            return shared.filter.unauthenticated(None, now);
+            return shared.filter.unauthenticated(&shared.host(), None, now);
         }
         let scheme = text_header(":scheme", "https");
         let authority = text_header(":authority", "");
         let path = header(":path").unwrap_or_default();
         shared.filter.unauthenticated(
+            &shared.host(),
             Some(Navigation {
                 scheme: &scheme,
                 authority: &authority,
@@ -220,6 +238,11 @@ impl Http {
                 self.answer(shared, answer, now)
             }
             LoginStep::Call(callout) => {
+                if flow.unauthenticated_call(&callout) {
+                    if let Some(reply) = shared.filter.admit_idp_call(&host, now) {
+                        return send(&reply);
+                    }
+                }
                 let body = flow.body(&shared.filter.config, &callout);
                 match shared.dispatch_idp(&callout, flow.bearer(), body.as_deref()) {
                     Some(token_id) => self.wait(
@@ -266,12 +289,27 @@ impl Http {
         self.login_step(shared, Flow::Token(login), step, now)
     }
 
-    fn device_start(&mut self, shared: &Shared) -> Action {
+    fn device_start(&mut self, shared: &Shared, now: u64) -> Action {
         let Some(d) = &shared.filter.config.device else {
             return send(&Reply::unauthorized());
         };
+        let host = shared.host();
+        let mut random = [0u8; 32];
+        if getrandom::getrandom(&mut random).is_err() {
+            return send(&Reply::error(
+                503,
+                "internal_error",
+                "no randomness for a device login",
+            ));
+        }
+        if !device::has_room(&host, &random, now) {
+            return send(&device::full());
+        }
+        if let Some(reply) = shared.filter.admit_idp_call(&host, now) {
+            return send(&reply);
+        }
         match shared.dispatch_idp(&Callout::DeviceCode, "", Some(&device::start_body(d))) {
-            Some(token_id) => self.wait(token_id, Waiting::DeviceStart),
+            Some(token_id) => self.wait(token_id, Waiting::DeviceStart(random)),
             None => send(&Reply::idp_unavailable(
                 "cannot reach the identity provider",
             )),
@@ -316,10 +354,10 @@ impl Http {
             authority: &authority,
             html,
         };
-        match CodeLogin::begin(config, cf, &request, now) {
+        match CodeLogin::begin(config, cf, &shared.host(), &request, now) {
             Ok(code) => {
                 let step = code.first_step();
-                self.login_step(shared, Flow::Code(code), step, now)
+                self.login_step(shared, Flow::Code(Box::new(code)), step, now)
             }
             Err((reply, metric)) => {
                 shared.host().count(metric, 1);
@@ -359,15 +397,9 @@ impl Http {
                 );
                 self.login_step(shared, *flow, step, now);
             }
-            Waiting::DeviceStart => {
+            Waiting::DeviceStart(random) => {
                 let body = callout_body(body_size, device::MAX_ANSWER).unwrap_or_default();
-                let mut random = [0u8; 32];
-                let reply = if getrandom::getrandom(&mut random).is_ok() {
-                    device::started(&host, status, &body, &random, now)
-                } else {
-                    Reply::error(503, "internal_error", "no randomness for a device login")
-                };
-                send(&reply);
+                send(&device::started(&host, status, &body, &random, now));
             }
             Waiting::DevicePoll(hash) => {
                 let body = callout_body(body_size, device::MAX_ANSWER).unwrap_or_default();
@@ -432,22 +464,35 @@ impl HttpContext for Http {
             ));
         };
         let filter = &shared.filter;
-        let path = header(":path").unwrap_or_default();
-        let route = filter.route(&path);
+        let headers = Headers::read();
+        let path = headers.get(":path").unwrap_or_default();
+        let route = filter.route(&path, || headers.get(":method").unwrap_or_default());
+        // Other spellings of the identity headers go on every path.
+        let spellings = filter.identity_spellings(headers.names());
+        if !spellings.is_empty() {
+            forward(spellings);
+        }
         if route == Route::Public {
             // No session, no clock: a public path (static files, health checks) costs the
             // fewest host calls.
-            return forward(filter.public(header("cookie").as_deref()));
+            let credentials = Credentials::from(&headers);
+            return forward(filter.public(
+                credentials.cookie.as_deref(),
+                credentials.authorization.as_deref(),
+            ));
+        }
+        if let Route::Refused(refusal) = route {
+            return send(&filter.refuse(&shared.host(), refusal));
         }
         let now = now_millis();
         let host = shared.host();
         match route {
-            Route::Public => Action::Continue, // answered above
-            Route::Protected => {
-                let credentials = Credentials::read(filter);
+            Route::Public | Route::Refused(_) => Action::Continue, // answered above
+            Route::Protected(access) => {
+                let credentials = Credentials::from(&headers);
                 let presented = credentials.presented();
                 let misses = shared.misses.borrow();
-                let decision = filter.protected(&host, presented, now, &misses);
+                let decision = filter.protected_by(&host, presented, now, &misses, access);
                 drop(misses);
                 self.decide(&shared, decision)
             }
@@ -459,7 +504,7 @@ impl HttpContext for Http {
                     );
                 }
                 if route == Route::DeviceStart {
-                    return self.device_start(&shared);
+                    return self.device_start(&shared, now);
                 }
                 self.device_poll(&shared, header("authorization").as_deref(), now)
             }
@@ -477,7 +522,13 @@ impl HttpContext for Http {
                 match route {
                     Route::Login => self.login(&shared, now),
                     Route::Logout => {
-                        let credentials = Credentials::read(filter);
+                        if let Some(reply) = Filter::logout_refusal(
+                            &method,
+                            headers.get("sec-fetch-site").as_deref(),
+                        ) {
+                            return send(&reply);
+                        }
+                        let credentials = Credentials::from(&headers);
                         let presented = credentials.presented();
                         let navigation = filter
                             .config
@@ -489,7 +540,7 @@ impl HttpContext for Http {
                         self.answer(&shared, answer, now)
                     }
                     _ => {
-                        let credentials = Credentials::read(filter);
+                        let credentials = Credentials::from(&headers);
                         let misses = shared.misses.borrow();
                         let decision =
                             filter.keep_alive(&host, credentials.presented(), now, &misses);

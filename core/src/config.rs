@@ -3,6 +3,7 @@
 //! error that names the key, so Envoy refuses the config instead of running half-configured.
 
 use crate::duration::{kind_of, parse_duration};
+use crate::policy::{self, Rule};
 use serde_json::{Map, Value};
 use std::fmt;
 
@@ -24,6 +25,30 @@ pub struct Config {
     pub code_flow: Option<CodeFlow>,
     /// Device login (RFC 8628) for CLIs and devices without a browser. Default: none.
     pub device: Option<Device>,
+    /// Bounds on what one client, or all unauthenticated ones, can make the filter do.
+    pub limits: Limits,
+    /// Authorization per route: `rules` in order, then `public` as `allow: public` rules.
+    /// Default: none (every path but the public ones needs a session).
+    pub rules: Vec<Rule>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// IdP calls that unauthenticated requests cause (an opaque login's `/userinfo`, a
+    /// device start, a code-flow callback's exchange), per second for the whole Envoy;
+    /// twice as many may come at once. More get 429 with `Retry-After`. Default: 20.
+    pub idp_calls_per_second: u32,
+    /// Live sessions one user may hold; a login beyond ends the oldest. Default: 50.
+    pub sessions_per_user: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            idp_calls_per_second: 20,
+            sessions_per_user: 50,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,6 +101,12 @@ pub struct Auth0 {
     pub userinfo_path: String,
     /// Timeout of every IdP callout, in seconds. Default: 5.
     pub timeout_secs: u64,
+    /// Whether opaque access tokens (checked only by `/userinfo`, which says nothing of
+    /// their audience or scopes) may log in; never while `scope` is set. Default: false.
+    pub accept_opaque: bool,
+    /// The access-token claim holding the user's roles (Auth0 puts them in a namespaced
+    /// claim set by an Action). Default: none (sessions carry no roles).
+    pub roles_claim: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -140,6 +171,10 @@ pub enum Claim {
     Sub,
     Email,
     Name,
+    /// The session's permissions, space-separated (for apps that decide finer than rules).
+    Permissions,
+    /// The session's roles, space-separated.
+    Roles,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -249,6 +284,27 @@ impl<'a> Section<'a> {
             Some(other) => Err(error(
                 &self.key(name),
                 format!("expected true or false, found {}", kind_of(other)),
+            )),
+        }
+    }
+
+    /// A whole number from 1 to 1,000,000.
+    fn count(&mut self, name: &'static str, default: u32) -> Result<u32, ConfigError> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(Value::Number(n)) => n
+                .as_u64()
+                .filter(|n| (1..=1_000_000).contains(n))
+                .map(|n| n as u32)
+                .ok_or_else(|| {
+                    error(
+                        &self.key(name),
+                        format!("{n} is not a whole number from 1 to 1000000"),
+                    )
+                }),
+            Some(other) => Err(error(
+                &self.key(name),
+                format!("expected a number, found {}", kind_of(other)),
             )),
         }
     }
@@ -369,6 +425,14 @@ impl Config {
             }
             None => None,
         };
+        if sidecar.is_some() && cookie.signing_keys.is_empty() {
+            // Without them every well-formed random cookie costs a sidecar lookup: an
+            // unauthenticated client could turn its requests into database reads (DESIGN §8).
+            return Err(error(
+                "session.cookie.signing_keys",
+                "is required with sidecar (a forged cookie is then refused without asking the sidecar); use a key of 32 random bytes, base64",
+            ));
+        }
         let code_flow = match top.section("code_flow")? {
             Some(mut s) => {
                 let cf = CodeFlow {
@@ -435,8 +499,31 @@ impl Config {
             }
             None => None,
         };
+        let mut endpoint_paths: Vec<&str> = policy::endpoint_paths(&endpoints).to_vec();
+        if let Some(cf) = &code_flow {
+            endpoint_paths.push(&cf.callback);
+        }
+        if let Some(d) = &device {
+            endpoint_paths.extend([d.start.as_str(), d.poll.as_str()]);
+        }
+        let rules = policy::parse_rules(top.get("rules"), &public, &endpoint_paths)?;
+        let limits = match top.section("limits")? {
+            Some(mut s) => {
+                let defaults = Limits::default();
+                let l = Limits {
+                    idp_calls_per_second: s
+                        .count("idp_calls_per_second", defaults.idp_calls_per_second)?,
+                    sessions_per_user: s.count("sessions_per_user", defaults.sessions_per_user)?,
+                };
+                s.finish()?;
+                l
+            }
+            None => Limits::default(),
+        };
         top.finish()?;
         Ok(Config {
+            limits,
+            rules,
             device,
             code_flow,
             auth0,
@@ -513,6 +600,8 @@ fn parse_auth0(s: &mut Section<'_>) -> Result<Auth0, ConfigError> {
         jwks_path: s.path("jwks_path", "/.well-known/jwks.json")?,
         userinfo_path: s.path("userinfo_path", "/userinfo")?,
         timeout_secs: s.duration("timeout", 5)?,
+        accept_opaque: s.bool("accept_opaque", false)?,
+        roles_claim: s.string("roles_claim")?,
         domain,
         api_identifier,
         scope,
@@ -685,10 +774,12 @@ fn parse_headers(top: &mut Section<'_>) -> Result<Vec<IdentityHeader>, ConfigErr
             Value::String(c) if c == "sub" => Claim::Sub,
             Value::String(c) if c == "email" => Claim::Email,
             Value::String(c) if c == "name" => Claim::Name,
+            Value::String(c) if c == "permissions" => Claim::Permissions,
+            Value::String(c) if c == "roles" => Claim::Roles,
             other => {
                 return Err(error(
                     &key,
-                    format!("expected one of \"sub\", \"email\", \"name\", found {other}"),
+                    format!("expected one of \"sub\", \"email\", \"name\", \"permissions\", \"roles\", found {other}"),
                 ))
             }
         };

@@ -11,7 +11,7 @@ use crate::dirty;
 use crate::login::Callout;
 use crate::metrics::Metric;
 use crate::reply::Reply;
-use crate::routing::{route, Route};
+use crate::routing::{route, Access, Refusal, Route};
 use crate::session::{new_secret, RecordView, Session, SessionHash, DIRTY, SECRET_BYTES};
 use crate::store::{self, DirtyRecord, SharedData};
 use crate::sync::{self, RecentMisses, Restored};
@@ -30,6 +30,9 @@ pub trait Host: SharedData {
 pub enum HeaderEdit<'a> {
     Set(&'a str, Vec<u8>),
     Remove(&'a str),
+    /// A header the client sent under a name of its own choosing (see
+    /// [`Filter::identity_spellings`]).
+    RemoveName(String),
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -49,6 +52,7 @@ pub enum Decision<'a> {
 pub struct PendingRestore {
     pub hash: SessionHash,
     keep_alive: bool,
+    access: Access,
     cookie_edit: CookieEdit,
     strip_authorization: bool,
 }
@@ -129,6 +133,9 @@ pub struct Filter {
     max_ms: u64,
 }
 
+/// Shared-data key of the IdP-call budget (see [`Filter::admit_idp_call`]).
+const IDP_BUDGET_KEY: &str = "auth0_session/idp_budget";
+
 /// Auth0's token endpoint.
 pub const TOKEN_PATH: &str = "/oauth/token";
 
@@ -173,21 +180,69 @@ impl Filter {
         }
     }
 
-    pub fn route(&self, path: &[u8]) -> Route {
-        route(&self.config, path)
+    /// The route of a request; `method` is called only if a rule naming methods matches.
+    pub fn route(&self, path: &[u8], method: impl FnOnce() -> Vec<u8>) -> Route {
+        route(&self.config, path, method)
     }
 
-    /// Whether a `Cookie` header holds a cookie of our name (a byte search, no parsing): when
-    /// it does, the session is taken from it and `Authorization` need not be read.
-    pub fn names_session_cookie(&self, cookie_header: &[u8]) -> bool {
-        let name = self.config.cookie.name.as_bytes();
-        cookie_header
-            .windows(name.len() + 1)
-            .enumerate()
-            .any(|(at, w)| {
-                let starts_pair = at == 0 || matches!(cookie_header[at - 1], b' ' | b';' | b'\t');
-                starts_pair && &w[..name.len()] == name && w[name.len()] == b'='
-            })
+    /// The answer to a refused route (400 for a path the normalizer cannot settle, 403 for a
+    /// `deny` rule).
+    pub fn refuse(&self, host: &dyn Host, refusal: Refusal) -> Reply {
+        if let Refusal::Denied(_) = refusal {
+            host.count(Metric::Forbidden, 1);
+        }
+        refusal.reply()
+    }
+
+    /// Whether a live session holds what the matched rule asks; otherwise the 403 naming
+    /// what it lacks. Reads the record in place: no allocation when it passes.
+    fn authorize(
+        &self,
+        host: &dyn Host,
+        record: &RecordView<'_>,
+        access: Access,
+    ) -> Result<(), Reply> {
+        let Some(index) = access.0 else {
+            return Ok(());
+        };
+        let verdict = match self.config.rules.get(usize::from(index)) {
+            Some(rule) => rule
+                .allow
+                .check(record.permissions(), record.roles())
+                .map_err(|missing| missing.reply()),
+            // Fail closed: an index from another configuration never lets anyone in.
+            None => Err(Reply::error(
+                403,
+                "forbidden",
+                "access to this path is denied",
+            )),
+        };
+        if verdict.is_err() {
+            host.count(Metric::Forbidden, 1);
+        }
+        verdict
+    }
+
+    /// Spends one IdP call of the process-wide budget for calls unauthenticated requests
+    /// cause (DESIGN §8 rule 8): without it, every garbage opaque token, device start or
+    /// callback would be one call to the tenant (and its rate limits are the tenant's, for
+    /// every application). `Some`: the 429 to answer instead.
+    pub fn admit_idp_call(&self, host: &dyn Host, now: Millis) -> Option<Reply> {
+        let rate = self.config.limits.idp_calls_per_second;
+        match crate::limiter::take(host, IDP_BUDGET_KEY, now, rate, rate.saturating_mul(2)) {
+            Ok(()) => None,
+            Err(retry_after) => {
+                host.count(Metric::RateLimited, 1);
+                Some(
+                    Reply::error(
+                        429,
+                        "rate_limited",
+                        "too many logins right now; try again shortly",
+                    )
+                    .with_header("retry-after", retry_after.to_string()),
+                )
+            }
+        }
     }
 
     /// Login, logout and keep-alive accept GET and POST (mo-auth's clients use GET).
@@ -197,7 +252,11 @@ impl Filter {
 
     /// A public path: forwarded without a session; client-sent identity headers and our
     /// cookie are removed, so the app never sees a session secret on any path.
-    pub fn public(&self, cookie_header: Option<&[u8]>) -> Vec<HeaderEdit<'_>> {
+    pub fn public(
+        &self,
+        cookie_header: Option<&[u8]>,
+        authorization: Option<&[u8]>,
+    ) -> Vec<HeaderEdit<'_>> {
         let mut edits: Vec<HeaderEdit<'_>> = self
             .config
             .headers
@@ -210,7 +269,82 @@ impl Filter {
                 take_session_cookies(header, &self.config.cookie.name).1,
             );
         }
+        let presented = Presented {
+            cookie: None,
+            authorization,
+        };
+        if presented.session_authorization().is_some() {
+            edits.push(HeaderEdit::Remove("authorization"));
+        }
         edits
+    }
+
+    /// Client-sent headers that are an identity header under another spelling: Envoy
+    /// lowercases names, but `X_Auth_User` stays, and WSGI, PHP and Rack read it as
+    /// `HTTP_X_AUTH_USER`, exactly as they read `x-auth-user` (DESIGN §8 rule 5). Every such
+    /// name the request carries is removed, on every path. `names` are the request's header
+    /// names; the configured spellings themselves are handled by [`Filter::public`] and the
+    /// identity edits.
+    pub fn identity_spellings<'n>(
+        &self,
+        names: impl IntoIterator<Item = &'n [u8]>,
+    ) -> Vec<HeaderEdit<'static>> {
+        let mut edits: Vec<HeaderEdit<'static>> = Vec::new();
+        for name in names {
+            if !name.contains(&b'_') {
+                continue;
+            }
+            let same = |configured: &str| {
+                configured.len() == name.len()
+                    && configured.bytes().zip(name).all(|(c, n)| {
+                        let n = if *n == b'_' {
+                            b'-'
+                        } else {
+                            n.to_ascii_lowercase()
+                        };
+                        c == n
+                    })
+            };
+            if self.config.headers.iter().any(|h| same(&h.name)) {
+                let name = String::from_utf8_lossy(name).into_owned();
+                if !edits.contains(&HeaderEdit::RemoveName(name.clone())) {
+                    edits.push(HeaderEdit::RemoveName(name));
+                }
+            }
+        }
+        edits
+    }
+
+    /// Logout must not work from another site (DESIGN §5): a cross-site link or image makes
+    /// a GET that carries a SameSite=Lax cookie, and with `logout_redirect` it would end the
+    /// IdP session too. POST is accepted (Lax cookies are not sent with a cross-site POST);
+    /// GET only when the browser says it is its own navigation (`Sec-Fetch-Site:
+    /// same-origin` or `none`, a typed URL or bookmark). `None`: go ahead.
+    pub fn logout_refusal(method: &[u8], sec_fetch_site: Option<&[u8]>) -> Option<Reply> {
+        if method == b"POST" {
+            return None;
+        }
+        match sec_fetch_site.map(<[u8]>::trim_ascii) {
+            Some(site)
+                if site.eq_ignore_ascii_case(b"same-origin")
+                    || site.eq_ignore_ascii_case(b"none") =>
+            {
+                None
+            }
+            Some(_) => Some(Reply::error(
+                403,
+                "cross_site_request",
+                "logout from another site is refused; log out from this site, or with POST",
+            )),
+            None => Some(
+                Reply::error(
+                    405,
+                    "method_not_allowed",
+                    "log out with POST (a GET is accepted only as a browser's own navigation)",
+                )
+                .with_header("allow", "POST"),
+            ),
+        }
     }
 
     /// The first live session among the request's session cookies; or else, when a sidecar
@@ -242,18 +376,21 @@ impl Filter {
         misses: &RecentMisses,
     ) -> (Lookup, CookieEdit) {
         let (hashes, edit) = self.presented(presented);
-        if let Some((hash, found)) = hashes
-            .iter()
-            .find_map(|hash| store::lookup(host, hash, now).map(|found| (*hash, found)))
-        {
-            return (Lookup::Live(hash, found), edit);
+        let mut restorable = None;
+        for hash in hashes {
+            match store::probe(host, &hash, now) {
+                store::Probe::Live(found) => return (Lookup::Live(hash, found), edit),
+                // Ended here: the sidecar may not know yet (it was down at the logout), so
+                // asking it could bring the session back (DESIGN §8 rule 6).
+                store::Probe::Ended => {}
+                store::Probe::Missing => {
+                    if restorable.is_none() && !misses.contains(&hash, now) {
+                        restorable = Some(hash);
+                    }
+                }
+            }
         }
-        let restorable = self
-            .config
-            .sidecar
-            .as_ref()
-            .and_then(|_| hashes.into_iter().find(|hash| !misses.contains(hash, now)));
-        match restorable {
+        match restorable.filter(|_| self.syncs()) {
             Some(hash) => (Lookup::Restorable(hash), edit),
             None => (Lookup::None, edit),
         }
@@ -276,8 +413,7 @@ impl Filter {
         after
     }
 
-    /// Any other path: forwarded with identity headers when the session is live (sliding its
-    /// idle window), otherwise 401.
+    /// A path any live session reaches: [`Filter::protected_by`] with [`Access::SESSION`].
     pub fn protected<'p>(
         &self,
         host: &dyn Host,
@@ -285,10 +421,27 @@ impl Filter {
         now: Millis,
         misses: &RecentMisses,
     ) -> Decision<'_> {
+        self.protected_by(host, presented, now, misses, Access::SESSION)
+    }
+
+    /// Any other path: forwarded with identity headers when the session is live and holds
+    /// what the route's rule asks (sliding its idle window); 403 when it lacks it (without
+    /// sliding: a refused request is not activity); otherwise 401.
+    pub fn protected_by<'p>(
+        &self,
+        host: &dyn Host,
+        presented: impl Into<Presented<'p>>,
+        now: Millis,
+        misses: &RecentMisses,
+        access: Access,
+    ) -> Decision<'_> {
         let presented = presented.into();
         match self.find_session(host, &presented, now, misses) {
             (Lookup::Live(hash, found), cookie_edit) => {
                 let record = found.record();
+                if let Err(reply) = self.authorize(host, &record, access) {
+                    return Decision::Reply(reply);
+                }
                 if store::needs_slide(&record, now, self.inactive_ms) {
                     self.slide(host, &hash, now);
                 }
@@ -302,6 +455,7 @@ impl Filter {
             (Lookup::Restorable(hash), cookie_edit) => Decision::Restore(PendingRestore {
                 hash,
                 keep_alive: false,
+                access,
                 cookie_edit,
                 strip_authorization: presented.session_authorization().is_some(),
             }),
@@ -314,11 +468,17 @@ impl Filter {
 
     /// The answer to a protected request without a session: for a browser navigation with
     /// the code flow configured, a redirect to the IdP's login page; otherwise 401 JSON.
-    pub fn unauthenticated(&self, navigation: Option<Navigation<'_>>, now: Millis) -> Reply {
+    pub fn unauthenticated(
+        &self,
+        host: &dyn Host,
+        navigation: Option<Navigation<'_>>,
+        now: Millis,
+    ) -> Reply {
         match (&self.config.code_flow, navigation) {
             (Some(cf), Some(nav)) => code_flow::start(
                 &self.config,
                 cf,
+                host,
                 nav.scheme,
                 nav.authority,
                 nav.path,
@@ -364,8 +524,17 @@ impl Filter {
             }
             Restored::Unavailable => return Decision::Reply(Reply::store_unavailable()),
         };
-        // Restored sessions are clean: the sidecar is where they came from.
-        match store::insert(host, &session, 0, now) {
+        // Restored sessions are clean: the sidecar is where they came from. One that ended
+        // here while the sidecar was answering stays ended.
+        match store::restore(host, &session, now) {
+            Ok(written) if written.ended => {
+                host.count(Metric::Rejected, 1);
+                return if pending.keep_alive {
+                    Decision::Reply(Reply::unauthorized())
+                } else {
+                    Decision::Unauthenticated
+                };
+            }
             Ok(written) => {
                 host.count(Metric::SessionsLive, written.live_delta);
                 host.count(Metric::Restored, 1);
@@ -377,6 +546,9 @@ impl Filter {
         }
         match store::lookup(host, &pending.hash, now) {
             Some(found) => {
+                if let Err(reply) = self.authorize(host, &found.record(), pending.access) {
+                    return Decision::Reply(reply);
+                }
                 let mut edits = self.identity_edits(&found.record());
                 push_cookie_edit(&mut edits, pending.cookie_edit);
                 if pending.strip_authorization {
@@ -392,6 +564,7 @@ impl Filter {
     /// for is removed, so a client can never supply it.
     fn identity_edits(&self, record: &RecordView<'_>) -> Vec<HeaderEdit<'_>> {
         let [sub, email, name, ..] = record.strings();
+        let [permissions, roles] = record.lists();
         self.config
             .headers
             .iter()
@@ -400,6 +573,8 @@ impl Filter {
                     Claim::Sub => sub,
                     Claim::Email => email,
                     Claim::Name => name,
+                    Claim::Permissions => permissions,
+                    Claim::Roles => roles,
                 };
                 if value.is_empty() {
                     HeaderEdit::Remove(h.name.as_str())
@@ -423,6 +598,7 @@ impl Filter {
             (Lookup::Restorable(hash), cookie_edit) => Decision::Restore(PendingRestore {
                 hash,
                 keep_alive: true,
+                access: Access::SESSION,
                 cookie_edit,
                 strip_authorization: false,
             }),
@@ -475,12 +651,39 @@ impl Filter {
         navigation: bool,
     ) -> Answer {
         let mut ended = Vec::new();
+        let mut logged_out = false;
         {
             let (hashes, _) = self.presented(&presented.into());
             for hash in hashes {
-                match store::remove(host, &hash, now, self.syncs()) {
+                // With a sidecar, a session this Envoy does not hold (right after a restart)
+                // is ended there too: it is live at the sidecar, and would be restored.
+                let ending = if self.syncs() {
+                    store::Ending::Tell {
+                        absent: Some(Box::new(Session {
+                            hash,
+                            created: now,
+                            idle_deadline: now,
+                            max_deadline: now.saturating_add(self.max_ms),
+                            identity: Identity::default(),
+                            user_agent: None,
+                        })),
+                    }
+                } else {
+                    store::Ending::Forget
+                };
+                match store::end(host, &hash, now, &ending) {
                     Ok(written) => {
                         host.count(Metric::SessionsLive, written.live_delta);
+                        let live = written.before.is_some();
+                        if live {
+                            logged_out = true;
+                        }
+                        if let (store::Ending::Tell { absent: Some(s) }, false) = (&ending, live) {
+                            ended.push(DirtyRecord {
+                                session: (**s).clone(),
+                                ended: true,
+                            });
+                        }
                         if let Some(session) = written.before {
                             ended.push(DirtyRecord {
                                 session,
@@ -506,12 +709,9 @@ impl Filter {
         });
         let reply = match idp_logout {
             Some(url) if navigation => Reply::redirect(&url).with_header("set-cookie", clear),
-            Some(url) => Reply::json(
-                200,
-                &json!({ "logged_out": !ended.is_empty(), "logout_url": url }),
-            )
-            .with_header("set-cookie", clear),
-            None => Reply::json(200, &json!({ "logged_out": !ended.is_empty() }))
+            Some(url) => Reply::json(200, &json!({ "logged_out": logged_out, "logout_url": url }))
+                .with_header("set-cookie", clear),
+            None => Reply::json(200, &json!({ "logged_out": logged_out }))
                 .with_header("set-cookie", clear),
         };
         self.write_through(reply, ended)
@@ -548,7 +748,9 @@ impl Filter {
             .is_some_and(|s| s.login_requires_store);
         if !acknowledged && strict && wt.records.iter().all(|r| !r.ended) {
             for record in &wt.records {
-                if let Ok(written) = store::remove(host, &record.session.hash, now, false) {
+                if let Ok(written) =
+                    store::end(host, &record.session.hash, now, &store::Ending::Forget)
+                {
                     host.count(Metric::SessionsLive, written.live_delta);
                 }
             }

@@ -13,7 +13,7 @@ use crate::time::Millis;
 
 pub enum Flow {
     Token(Login),
-    Code(CodeLogin),
+    Code(Box<CodeLogin>),
 }
 
 /// A callout's answer: `status` is `None` when none came; `jwks_fetched` says, for a JWKS
@@ -38,6 +38,18 @@ impl Flow {
         match self {
             Flow::Token(login) => login.token(),
             Flow::Code(code) => code.bearer(),
+        }
+    }
+
+    /// Whether this callout is one that anyone, unauthenticated, can cause: an opaque
+    /// token's `/userinfo` call, a callback's code exchange. These spend the process-wide
+    /// IdP budget ([`crate::filter::Filter::admit_idp_call`]); calls made for a verified
+    /// token do not.
+    pub fn unauthenticated_call(&self, callout: &Callout) -> bool {
+        match (self, callout) {
+            (Flow::Token(login), Callout::Userinfo) => login.is_opaque(),
+            (Flow::Code(_), Callout::TokenExchange) => true,
+            _ => false,
         }
     }
 
@@ -71,7 +83,7 @@ impl Flow {
                     return unexpected();
                 };
                 let env = IdTokenEnv {
-                    issuer: &config.auth0.issuer,
+                    config,
                     client_id: &cf.client_id,
                     keys,
                     now,

@@ -116,6 +116,11 @@ impl Login {
         &self.token
     }
 
+    /// An opaque token: nothing proves it before `/userinfo` answers.
+    pub fn is_opaque(&self) -> bool {
+        !self.is_jwt
+    }
+
     /// The first step. `may_fetch` is asked only when the token's `kid` is not cached; it is
     /// told whether any keys are cached at all.
     pub fn start(
@@ -124,6 +129,20 @@ impl Login {
         may_fetch: &mut dyn FnMut(bool) -> bool,
     ) -> LoginStep {
         if !self.is_jwt {
+            // `/userinfo` accepts any token of the tenant, whatever application or API it
+            // was issued for: it proves a user, not a grant for this API (DESIGN §4).
+            if !env.config.auth0.scope.is_empty() {
+                return fail(&TokenError {
+                    kind: TokenErrorKind::InsufficientScope,
+                    message: "an opaque token's scopes cannot be checked; ask for a token with audience set to this API",
+                });
+            }
+            if !env.config.auth0.accept_opaque {
+                return fail(&TokenError {
+                    kind: TokenErrorKind::WrongAudience,
+                    message: "opaque access tokens are not accepted; ask for a token with audience set to this API",
+                });
+            }
             self.stage = Stage::AwaitUserinfo { from_jwt: None };
             return LoginStep::Call(Callout::Userinfo);
         }
@@ -180,6 +199,7 @@ impl Login {
             audience: &a.api_identifier,
             scopes: &a.scope,
             now_secs: env.now / 1_000,
+            roles_claim: a.roles_claim.as_deref(),
         };
         let (identity, audiences) = match check_claims(&payload, &rules) {
             Ok(ok) => ok,

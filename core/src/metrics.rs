@@ -13,6 +13,8 @@ pub enum Metric {
     KeepAlive,
     /// Requests to a protected path (or keep-alive) without a live session.
     Rejected,
+    /// Requests refused by a rule: `deny`, or a session lacking the permissions or roles asked.
+    Forbidden,
     JwksFetchOk,
     JwksFetchFailed,
     /// Sessions put back in shared data from the sidecar.
@@ -28,10 +30,14 @@ pub enum Metric {
     StoreKeys,
     /// Gauge: bytes of session records in shared data, as of the last full sweep.
     StoreBytes,
+    /// Requests refused 429 because the IdP-call budget for unauthenticated requests was spent.
+    RateLimited,
+    /// Sessions ended because their user logged in once more beyond `limits.sessions_per_user`.
+    SessionsCapped,
 }
 
 impl Metric {
-    pub const ALL: [Metric; 17] = [
+    pub const ALL: [Metric; 20] = [
         Metric::LoginOk,
         Metric::LoginInvalidToken,
         Metric::LoginExpired,
@@ -41,6 +47,7 @@ impl Metric {
         Metric::Logout,
         Metric::KeepAlive,
         Metric::Rejected,
+        Metric::Forbidden,
         Metric::JwksFetchOk,
         Metric::JwksFetchFailed,
         Metric::Restored,
@@ -49,6 +56,8 @@ impl Metric {
         Metric::SessionsLive,
         Metric::StoreKeys,
         Metric::StoreBytes,
+        Metric::RateLimited,
+        Metric::SessionsCapped,
     ];
 
     pub fn name(self) -> &'static str {
@@ -62,6 +71,7 @@ impl Metric {
             Metric::Logout => "auth0_session.logout",
             Metric::KeepAlive => "auth0_session.keep_alive",
             Metric::Rejected => "auth0_session.rejected",
+            Metric::Forbidden => "auth0_session.forbidden",
             Metric::JwksFetchOk => "auth0_session.jwks.fetch_ok",
             Metric::JwksFetchFailed => "auth0_session.jwks.fetch_failed",
             Metric::Restored => "auth0_session.sidecar.restored",
@@ -70,6 +80,8 @@ impl Metric {
             Metric::SessionsLive => "auth0_session.sessions_live",
             Metric::StoreKeys => "auth0_session.store.keys",
             Metric::StoreBytes => "auth0_session.store.bytes",
+            Metric::RateLimited => "auth0_session.rate_limited",
+            Metric::SessionsCapped => "auth0_session.sessions_capped",
         }
     }
 

@@ -18,6 +18,8 @@ WASM = ROOT / "target" / "wasm32-wasip1" / "release" / "auth0_session.wasm"
 SIDECAR = ROOT / "target" / "release" / "session-sidecar"
 SIDECAR_TOKEN = "e2e-sync-token"
 ADMIN_TOKEN = "e2e-admin-token"
+# Signs session cookies wherever a sidecar is configured (the filter requires it there).
+SIGNING_KEY = "e2e-cookie-signing-key-0123456789abcdef"
 
 # Every Envoy started by the current test, so a failing test can print their logs.
 STARTED = []
@@ -136,7 +138,10 @@ def sidecar_cluster_settings(ports) -> dict:
 
 class Envoy:
     def __init__(self, config: dict, idp_port: int, app_port: int, raw_config: str = None, sidecar_port: int = None,
-                 sidecar_ports=None):
+                 sidecar_ports=None, normalize: bool = True):
+        # normalize=False: Envoy passes paths as received (no normalize_path, no merge_slashes),
+        # to show what the filter refuses by itself.
+        self.normalize = normalize
         self.dir = Path(tempfile.mkdtemp(prefix="envoy-e2e-"))
         self.log_path = self.dir / "envoy.log"
         self.yaml_path = self.dir / "envoy.yaml"
@@ -151,7 +156,11 @@ class Envoy:
         """New free ports for the listener and the admin interface."""
         self.port = free_port()
         self.admin = free_port()
-        self.yaml_path.write_text(ENVOY_YAML.format(admin=self.admin, port=self.port, **self.settings))
+        text = ENVOY_YAML.format(admin=self.admin, port=self.port, **self.settings)
+        if not self.normalize:
+            text = text.replace("normalize_path: true", "normalize_path: false").replace(
+                "merge_slashes: true", "merge_slashes: false")
+        self.yaml_path.write_text(text)
 
     def start(self, wait=True, timeout=30):
         self.proc = subprocess.Popen(
@@ -332,6 +341,6 @@ def session_hash(secret: str) -> str:
     """What the filter and the sidecar know a session by: SHA-256 of the secret, 128 bits."""
     import base64
     import hashlib
-    secret = secret.split(".")[0]  # a signed cookie: the secret, then its MAC
+    secret = secret.split(".")[0]  # a signed cookie is `secret.mac`
     raw = base64.urlsafe_b64decode(secret + "=" * (-len(secret) % 4))
     return hashlib.sha256(raw).digest()[:16].hex()

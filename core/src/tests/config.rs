@@ -95,7 +95,8 @@ fn the_design_example_parses_with_every_value() {
         "cookie": {
           "name": "session", "domain": null, "path": "/",
           "secure": true, "httponly": true, "samesite": "Lax",
-          "inactive_lifetime": "hour", "max_lifetime": "month"
+          "inactive_lifetime": "hour", "max_lifetime": "month",
+          "signing_keys": ["0123456789abcdef0123456789abcdef"]
         }
       },
       "public": ["/healthz", "/static/"],
@@ -438,6 +439,12 @@ fn each_error_names_its_key() {
             "sidecar.url",
             "unknown key",
         ),
+        // Issue 11 item 8: without signing keys each random cookie is a sidecar lookup.
+        (
+            with("sidecar", json!({"cluster": "s", "token": "t"})),
+            "session.cookie.signing_keys",
+            "is required with sidecar",
+        ),
         (with("extra", json!(1)), "extra", "unknown key"),
     ];
     for (config, key, reason) in cases {
@@ -490,4 +497,39 @@ fn null_means_default() {
     assert_eq!(c.cookie.domain, None);
     let c = parse(&with("auth0/timeout", Value::Null)).unwrap();
     assert_eq!(c.auth0.timeout_secs, 5);
+}
+
+#[test]
+fn limits_have_defaults_and_bounds() {
+    let c = Config::parse(minimal().to_string().as_bytes()).unwrap();
+    assert_eq!(c.limits.idp_calls_per_second, 20);
+    assert_eq!(c.limits.sessions_per_user, 50);
+    let c = Config::parse(
+        with(
+            "limits",
+            json!({"idp_calls_per_second": 3, "sessions_per_user": 2}),
+        )
+        .to_string()
+        .as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(
+        (c.limits.idp_calls_per_second, c.limits.sessions_per_user),
+        (3, 2)
+    );
+    for (limits, key) in [
+        (
+            json!({"idp_calls_per_second": 0}),
+            "limits.idp_calls_per_second",
+        ),
+        (json!({"sessions_per_user": -1}), "limits.sessions_per_user"),
+        (
+            json!({"sessions_per_user": "50"}),
+            "limits.sessions_per_user",
+        ),
+        (json!({"per_user": 5}), "limits.per_user"),
+    ] {
+        let e = Config::parse(with("limits", limits).to_string().as_bytes()).unwrap_err();
+        assert_eq!(e.key, key, "{e}");
+    }
 }

@@ -404,6 +404,26 @@ impl SessionStore for PgStore {
                 &[&ends, &ms(now)],
             )?;
             record_revocations(tx, &ended)?;
+            // Ended before this store heard of them (the login's write-through failed, and
+            // its upsert may still be on its way in an earlier batch): keep the end, so that
+            // the upsert cannot create the session afterwards.
+            let done: std::collections::HashSet<String> = ended
+                .iter()
+                .map(|r| r.try_get(0))
+                .collect::<Result<_, _>>()?;
+            let (unknown, ids): (Vec<String>, Vec<String>) = ends
+                .iter()
+                .filter(|h| !done.contains(*h))
+                .map(|h| (h.clone(), public_id(h)))
+                .unzip();
+            if !unknown.is_empty() {
+                tx.execute(
+                    "INSERT INTO sessions (hash, id, sub, created, idle_deadline, max_deadline, ended)
+                     SELECT hash, id, '', $3, $3, $3, $3 FROM unnest($1::text[], $2::text[]) AS t(hash, id)
+                     ON CONFLICT (hash) DO NOTHING",
+                    &[&unknown, &ids, &ms(now)],
+                )?;
+            }
             // Read the cursor before the rows: every revocation numbered up to it has
             // committed (numbers are taken under the sequence row's lock), so none below it
             // can appear later and be skipped.
