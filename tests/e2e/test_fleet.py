@@ -73,7 +73,7 @@ def test_sessions_and_revocations_cross_proxies_whichever_sidecar_each_talks_to(
     timings = {}
     # Logout on the second proxy: refused on the first within 5 s.
     started = time.time()
-    assert e2.request("/logout", headers=with_session(a)).json()["logged_out"] is True
+    assert e2.request("/logout", method="POST", headers=with_session(a)).json()["logged_out"] is True
     assert wait_for(lambda: refused_everywhere(a), 5.0), "logout reaches the other proxy within 5 s"
     timings["logout"] = time.time() - started
 
