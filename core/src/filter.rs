@@ -211,11 +211,7 @@ impl Filter {
                 .check(record.permissions(), record.roles())
                 .map_err(|missing| missing.reply()),
             // Fail closed: an index from another configuration never lets anyone in.
-            None => Err(Reply::error(
-                403,
-                "forbidden",
-                "access to this path is denied",
-            )),
+            None => Err(Refusal::Denied(index).reply()),
         };
         if verdict.is_err() {
             host.count(Metric::Forbidden, 1);
