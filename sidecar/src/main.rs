@@ -1,17 +1,19 @@
-//! `session-sidecar [--db FILE|URL] [--listen HOST:PORT]` serves the API;
-//! `session-sidecar [--db FILE|URL] <command>` runs one admin operation on the database.
+//! `session-sidecar [--db FILE] [--listen HOST:PORT]` serves the API;
+//! `session-sidecar [--db FILE] <command>` runs one admin operation on the database.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use serde_json::{json, Value};
+use session_core::config::Config;
 use session_core::time::Millis;
-use session_sidecar::api::{Api, DEFAULT_MAX_LIFETIME_MS};
+use session_sidecar::api::Api;
+use session_sidecar::backchannel::Backchannel;
 use session_sidecar::server::{now_millis, Server};
 use session_sidecar::store::{self, SessionStore};
 
 const USAGE: &str = "\
-usage: session-sidecar [--db DB] [--listen HOST:PORT]     serve the API
+usage: session-sidecar [--db DB] [--listen HOST:PORT] [--filter-config FILE]   serve the API
        session-sidecar [--db DB] sessions list [--user SUB]
        session-sidecar [--db DB] sessions end ID
        session-sidecar [--db DB] users list
@@ -23,9 +25,11 @@ usage: session-sidecar [--db DB] [--listen HOST:PORT]     serve the API
                       every sidecar of a fleet on one PostgreSQL database
   --db-pool N         most PostgreSQL connections this sidecar opens (default 8)
   --listen HOST:PORT  where to serve (default 127.0.0.1:9700)
-  --max-lifetime D    the filters' session.cookie.max_lifetime (default month): no
-                      session stored here outlives it, and ended ones are remembered as
-                      long, so that no sync revives them
+  --max-lifetime D    the filters' session.cookie.max_lifetime (default: the filter
+                      configuration's, else month): no session stored here outlives it,
+                      and ended ones are remembered as long, so that no sync revives them
+  --filter-config FILE  the filter's JSON configuration: with code_flow, serves
+                      POST /backchannel-logout for that tenant and client
 
 Serving needs SIDECAR_TOKEN (the filter's sidecar.token) and SIDECAR_ADMIN_TOKEN (admin API
 and /metrics) in the environment. Commands work on the database directly, beside a running
@@ -69,8 +73,9 @@ fn run(args: Vec<String>) -> Result<ExitCode, String> {
     let mut db = "sessions.sqlite".to_string();
     let mut listen = "127.0.0.1:9700".to_string();
     let mut user: Option<String> = None;
+    let mut filter_config: Option<String> = None;
     let mut pool = 8usize;
-    let mut max_lifetime: Millis = DEFAULT_MAX_LIFETIME_MS;
+    let mut max_lifetime: Option<Millis> = None;
     let mut words = Vec::new();
     let mut it = args.into_iter();
     while let Some(arg) = it.next() {
@@ -82,6 +87,7 @@ fn run(args: Vec<String>) -> Result<ExitCode, String> {
             "--db" => db = value("--db")?,
             "--listen" => listen = value("--listen")?,
             "--user" => user = Some(value("--user")?),
+            "--filter-config" => filter_config = Some(value("--filter-config")?),
             "--db-pool" => {
                 let text = value("--db-pool")?;
                 pool = text
@@ -92,9 +98,11 @@ fn run(args: Vec<String>) -> Result<ExitCode, String> {
             }
             "--max-lifetime" => {
                 let text = value("--max-lifetime")?;
-                max_lifetime = session_core::duration::parse_duration(&Value::String(text))
-                    .map_err(|e| format!("--max-lifetime: {e}"))?
-                    .saturating_mul(1_000);
+                max_lifetime = Some(
+                    session_core::duration::parse_duration(&Value::String(text))
+                        .map_err(|e| format!("--max-lifetime: {e}"))?
+                        .saturating_mul(1_000),
+                );
             }
             "-h" | "--help" => {
                 println!("{USAGE}");
@@ -112,7 +120,13 @@ fn run(args: Vec<String>) -> Result<ExitCode, String> {
     let words: Vec<&str> = words.iter().map(String::as_str).collect();
     let fail = |e: session_sidecar::store::StoreError| e.to_string();
     match words.as_slice() {
-        [] | ["serve"] => serve(store, &shown, &listen, max_lifetime),
+        [] | ["serve"] => serve(
+            store,
+            &shown,
+            &listen,
+            filter_config.as_deref(),
+            max_lifetime,
+        ),
         ["sessions", "list"] => {
             print(&json!({ "sessions": store.list_sessions(user.as_deref(), now).map_err(fail)? }));
             Ok(ExitCode::SUCCESS)
@@ -145,12 +159,32 @@ fn token(name: &str, why: &str) -> Result<String, String> {
     }
 }
 
+/// The back-channel logout endpoint of a filter configuration file, if it has `code_flow`,
+/// and the configuration's `session.cookie.max_lifetime` in milliseconds.
+fn backchannel(path: Option<&str>) -> Result<(Option<Backchannel>, Option<Millis>), String> {
+    let Some(path) = path else {
+        return Ok((None, None));
+    };
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    let config = Config::parse(&bytes).map_err(|e| format!("{path}: {e}"))?;
+    let max_lifetime = config.cookie.max_lifetime.saturating_mul(1_000);
+    let endpoint = Backchannel::from_config(&config).map_err(|e| format!("{path}: {e}"))?;
+    if endpoint.is_none() {
+        eprintln!(
+            "session-sidecar: {path} has no code_flow: POST /backchannel-logout is not served"
+        );
+    }
+    Ok((endpoint, Some(max_lifetime)))
+}
+
 fn serve(
     store: Box<dyn SessionStore>,
     db: &str,
     listen: &str,
-    max_lifetime: Millis,
+    filter_config: Option<&str>,
+    max_lifetime: Option<Millis>,
 ) -> Result<ExitCode, String> {
+    let (backchannel, configured_lifetime) = backchannel(filter_config)?;
     let sync_token = token(
         "SIDECAR_TOKEN",
         "the filter's sync calls could not authenticate",
@@ -164,7 +198,10 @@ fn serve(
         return Err("SIDECAR_TOKEN and SIDECAR_ADMIN_TOKEN are the same: give the admin API a token of its own".into());
     }
     let mut api = Api::new(store, sync_token, admin_token);
-    api.max_lifetime = max_lifetime;
+    if let Some(ms) = max_lifetime.or(configured_lifetime) {
+        api.max_lifetime = ms;
+    }
+    api.backchannel = backchannel;
     let api = Arc::new(api);
     let server = Server::start(api, listen, 4)?;
     if !server.addr.ip().is_loopback() {

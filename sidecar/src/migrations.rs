@@ -49,6 +49,12 @@ const SQLITE: &[&str] = &[
     ALTER TABLE sessions ADD COLUMN permissions TEXT NOT NULL DEFAULT '';
     ALTER TABLE sessions ADD COLUMN roles TEXT NOT NULL DEFAULT '';
     CREATE INDEX sessions_by_sid ON sessions(sid) WHERE sid IS NOT NULL;",
+    // 3: the `jti`s of accepted back-channel logout tokens, until a replay of each would be
+    // refused as too old anyway.
+    "CREATE TABLE seen_jtis (
+        jti   TEXT PRIMARY KEY,
+        until INTEGER NOT NULL
+    );",
 ];
 
 /// The same steps for PostgreSQL. Instants are milliseconds since the epoch in `bigint`, as
@@ -95,6 +101,11 @@ const POSTGRES: &[&str] = &[
     ALTER TABLE sessions ADD COLUMN permissions text NOT NULL DEFAULT '';
     ALTER TABLE sessions ADD COLUMN roles text NOT NULL DEFAULT '';
     CREATE INDEX sessions_by_sid ON sessions(sid) WHERE sid IS NOT NULL;",
+    // 3: the `jti`s of accepted back-channel logout tokens (see SQLite's 3).
+    "CREATE TABLE seen_jtis (
+        jti   text PRIMARY KEY,
+        until bigint NOT NULL
+    );",
 ];
 
 /// The schema version this binary writes.

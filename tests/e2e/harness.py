@@ -74,6 +74,8 @@ static_resources:
             - name: app
               domains: ["*"]
               routes:
+              - match: {{path: "/backchannel-logout"}}
+                route: {{cluster: session_sidecar}}
               - match: {{prefix: "/"}}
                 route: {{cluster: app}}
           http_filters:
@@ -275,13 +277,22 @@ class Sidecar:
     """The real `session-sidecar` binary on a SQLite file, or on PostgreSQL when `db` is a
     postgres:// URL."""
 
-    def __init__(self, db=None, args=()):
+    def __init__(self, db=None, args=(), filter_config: dict = None):
         self.port = free_port()
         self.dir = db.parent if isinstance(db, Path) else Path(tempfile.mkdtemp(prefix="sidecar-e2e-"))
         self.db = db or self.dir / "sessions.sqlite"
         self.log_path = self.dir / "sidecar.log"
         self.args = list(args)
         self.proc = None
+        if filter_config is not None:
+            path = self.dir / "filter.json"
+            path.write_text(json.dumps(filter_config))
+            self.args += ["--filter-config", str(path)]
+        self.args = []
+        if filter_config is not None:
+            path = self.db.parent / "filter.json"
+            path.write_text(json.dumps(filter_config))
+            self.args = ["--filter-config", str(path)]
 
     def start(self):
         env = dict(os.environ, SIDECAR_TOKEN=SIDECAR_TOKEN, SIDECAR_ADMIN_TOKEN=ADMIN_TOKEN)

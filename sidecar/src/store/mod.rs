@@ -81,6 +81,57 @@ pub trait SessionStore: Send + Sync {
     /// sessions once `keep_ended` has passed since they ended (their tombstone is what keeps
     /// a sync from reviving them), revocations of sessions past their absolute deadline.
     fn prune(&self, now: Millis, keep_ended: Millis) -> Result<usize, StoreError>;
+
+    // Ending sessions from anywhere (back-channel logout, a user's own list). Each returns
+    // the hashes it ended, so the filter that asked drops them at once; the others learn of
+    // them from their next sync, like any revocation.
+
+    /// Ends the live sessions that carry Auth0's session id `sid`.
+    fn end_sessions_by_sid(&self, sid: &str, now: Millis) -> Result<Vec<String>, StoreError>;
+    /// Ends a user's live sessions created before `before`.
+    fn end_user_sessions_before(
+        &self,
+        sub: &str,
+        before: Millis,
+        now: Millis,
+    ) -> Result<Vec<String>, StoreError>;
+    /// Records a logout token's `jti` until `until`; false when it is already recorded (a
+    /// replay). Atomic: of two concurrent calls with one `jti`, one gets true.
+    fn remember_jti(&self, jti: &str, until: Millis, now: Millis) -> Result<bool, StoreError>;
+    /// The live sessions of the user whose live session is `caller`, oldest first; `None`
+    /// when `caller` is not a live session.
+    fn own_sessions(
+        &self,
+        caller: &SessionHash,
+        now: Millis,
+    ) -> Result<Option<Vec<OwnSession>>, StoreError>;
+    /// Ends the live session with public id `id` if it belongs to `caller`'s user; `None`
+    /// when `caller` is not a live session, an empty list when `id` is not one of theirs.
+    fn end_own_session(
+        &self,
+        caller: &SessionHash,
+        id: &str,
+        now: Millis,
+    ) -> Result<Option<Vec<String>>, StoreError>;
+    /// Ends every live session of `caller`'s user except `caller`; `None` when `caller` is
+    /// not a live session.
+    fn end_other_sessions(
+        &self,
+        caller: &SessionHash,
+        now: Millis,
+    ) -> Result<Option<Vec<String>>, StoreError>;
+}
+
+/// One of a user's sessions as the user sees it (no hash, no secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnSession {
+    pub id: String,
+    pub created: Millis,
+    pub idle_deadline: Millis,
+    pub max_deadline: Millis,
+    pub user_agent: Option<String>,
+    /// The session that asked.
+    pub current: bool,
 }
 
 /// Opens the store `db` names: a `postgres://` or `postgresql://` URL, or else a SQLite

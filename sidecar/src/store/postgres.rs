@@ -19,8 +19,8 @@ use session_core::time::{rfc3339, Millis};
 use session_core::token::Identity;
 
 use super::{
-    drop_dupes, join_list, ms, public_id, split_list, SessionStore, StoreError, SyncAnswer,
-    SyncRequest, KEEP_EXPIRED_MS, MAX_ENDED_PER_ANSWER,
+    drop_dupes, join_list, ms, public_id, split_list, OwnSession, SessionStore, StoreError,
+    SyncAnswer, SyncRequest, KEEP_EXPIRED_MS, MAX_ENDED_PER_ANSWER,
 };
 use crate::migrations;
 
@@ -262,6 +262,53 @@ impl PgStore {
     ) -> Result<T, StoreError> {
         let mut conn = self.pool.get()?;
         f(conn.client()?).map_err(StoreError::from)
+    }
+}
+
+/// The user whose live session `hash` is.
+fn live_owner(
+    tx: &mut Transaction<'_>,
+    hash: &str,
+    now: Millis,
+) -> Result<Option<String>, postgres::Error> {
+    tx.query_opt(
+        &format!("SELECT sub FROM sessions WHERE hash = $2 AND {LIVE}"),
+        &[&ms(now), &hash],
+    )?
+    .map(|r| r.try_get(0))
+    .transpose()
+}
+
+/// Ends the live sessions matching `condition` (parameters from `$2`, `$1` is now) and
+/// records their revocations; their hashes.
+fn end_rows(
+    tx: &mut Transaction<'_>,
+    condition: &str,
+    params: &[&(dyn postgres::types::ToSql + Sync)],
+    now: Millis,
+) -> Result<Vec<String>, postgres::Error> {
+    let now = ms(now);
+    let mut all: Vec<&(dyn postgres::types::ToSql + Sync)> = vec![&now];
+    all.extend_from_slice(params);
+    let ended = tx.query(
+        &format!(
+            "UPDATE sessions SET ended = $1 WHERE {condition} AND {LIVE}
+             RETURNING hash, max_deadline"
+        ),
+        &all,
+    )?;
+    record_revocations(tx, &ended)?;
+    ended.iter().map(|r| r.try_get(0)).collect()
+}
+
+impl PgStore {
+    fn end_where(
+        &self,
+        condition: &str,
+        params: &[&(dyn postgres::types::ToSql + Sync)],
+        now: Millis,
+    ) -> Result<Vec<String>, StoreError> {
+        self.transaction(|tx| end_rows(tx, condition, params, now))
     }
 }
 
@@ -576,7 +623,96 @@ impl SessionStore for PgStore {
                 "DELETE FROM revocations WHERE max_deadline < $1",
                 &[&ms(now)],
             )?;
+            n += tx.execute("DELETE FROM seen_jtis WHERE until <= $1", &[&ms(now)])?;
             Ok(n as usize)
+        })
+    }
+
+    fn end_sessions_by_sid(&self, sid: &str, now: Millis) -> Result<Vec<String>, StoreError> {
+        self.end_where("sid = $2", &[&sid], now)
+    }
+
+    fn end_user_sessions_before(
+        &self,
+        sub: &str,
+        before: Millis,
+        now: Millis,
+    ) -> Result<Vec<String>, StoreError> {
+        self.end_where("sub = $2 AND created < $3", &[&sub, &ms(before)], now)
+    }
+
+    fn remember_jti(&self, jti: &str, until: Millis, now: Millis) -> Result<bool, StoreError> {
+        self.transaction(|tx| {
+            // A row whose time has passed no longer protects anything: reuse it.
+            let fresh = tx.execute(
+                "INSERT INTO seen_jtis (jti, until) VALUES ($1, $2)
+                 ON CONFLICT (jti) DO UPDATE SET until = excluded.until
+                 WHERE seen_jtis.until <= $3",
+                &[&jti, &ms(until), &ms(now)],
+            )?;
+            Ok(fresh == 1)
+        })
+    }
+
+    fn own_sessions(
+        &self,
+        caller: &SessionHash,
+        now: Millis,
+    ) -> Result<Option<Vec<OwnSession>>, StoreError> {
+        let caller = caller.hex();
+        self.transaction(|tx| {
+            let Some(sub) = live_owner(tx, &caller, now)? else {
+                return Ok(None);
+            };
+            let rows = tx.query(
+                &format!(
+                    "SELECT id, hash, created, idle_deadline, max_deadline, user_agent FROM sessions
+                     WHERE sub = $2 AND {LIVE} ORDER BY created, id"
+                ),
+                &[&ms(now), &sub],
+            )?;
+            rows.iter()
+                .map(|r| {
+                    Ok(OwnSession {
+                        id: r.try_get(0)?,
+                        current: r.try_get::<_, String>(1)? == caller,
+                        created: millis(r, 2)?,
+                        idle_deadline: millis(r, 3)?,
+                        max_deadline: millis(r, 4)?,
+                        user_agent: r.try_get(5)?,
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some)
+        })
+    }
+
+    fn end_own_session(
+        &self,
+        caller: &SessionHash,
+        id: &str,
+        now: Millis,
+    ) -> Result<Option<Vec<String>>, StoreError> {
+        let caller = caller.hex();
+        self.transaction(|tx| {
+            let Some(sub) = live_owner(tx, &caller, now)? else {
+                return Ok(None);
+            };
+            end_rows(tx, "id = $2 AND sub = $3", &[&id, &sub], now).map(Some)
+        })
+    }
+
+    fn end_other_sessions(
+        &self,
+        caller: &SessionHash,
+        now: Millis,
+    ) -> Result<Option<Vec<String>>, StoreError> {
+        let caller = caller.hex();
+        self.transaction(|tx| {
+            let Some(sub) = live_owner(tx, &caller, now)? else {
+                return Ok(None);
+            };
+            end_rows(tx, "sub = $2 AND hash <> $3", &[&sub, &caller], now).map(Some)
         })
     }
 }

@@ -9,8 +9,8 @@ use session_core::session::{Session, SessionHash};
 use session_core::time::{rfc3339, Millis};
 
 use super::{
-    drop_dupes, join_list, ms, public_id, split_list, SessionStore, StoreError, SyncAnswer,
-    SyncRequest, KEEP_EXPIRED_MS, MAX_ENDED_PER_ANSWER,
+    drop_dupes, join_list, ms, public_id, split_list, OwnSession, SessionStore, StoreError,
+    SyncAnswer, SyncRequest, KEEP_EXPIRED_MS, MAX_ENDED_PER_ANSWER,
 };
 use crate::migrations;
 
@@ -66,6 +66,44 @@ fn end_live(tx: &rusqlite::Transaction<'_>, hash: &str, now: Millis) -> rusqlite
         )?;
     }
     Ok(max.is_some())
+}
+
+/// Ends every live session a query (`?1` = now, then `extra`) selects by hash; the hashes ended.
+fn end_selected(
+    tx: &rusqlite::Transaction<'_>,
+    sql: &str,
+    extra: &[&dyn rusqlite::ToSql],
+    now: Millis,
+) -> rusqlite::Result<Vec<String>> {
+    let now_ms = ms(now);
+    let mut args: Vec<&dyn rusqlite::ToSql> = vec![&now_ms];
+    args.extend_from_slice(extra);
+    let hashes: Vec<String> = {
+        let mut stmt = tx.prepare(sql)?;
+        let rows = stmt.query_map(args.as_slice(), |r| r.get(0))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    let mut ended = Vec::with_capacity(hashes.len());
+    for hash in hashes {
+        if end_live(tx, &hash, now)? {
+            ended.push(hash);
+        }
+    }
+    Ok(ended)
+}
+
+/// The user of a live session, read inside the transaction that acts on it.
+fn live_owner(
+    tx: &rusqlite::Transaction<'_>,
+    caller: &SessionHash,
+    now: Millis,
+) -> rusqlite::Result<Option<String>> {
+    tx.query_row(
+        &format!("SELECT sub FROM sessions WHERE hash = ?2 AND {LIVE}"),
+        params![ms(now), caller.hex()],
+        |r| r.get(0),
+    )
+    .optional()
 }
 
 fn session_info(row: &rusqlite::Row<'_>) -> rusqlite::Result<Value> {
@@ -299,8 +337,138 @@ impl SessionStore for SqliteStore {
                 params![ms(now.saturating_sub(KEEP_EXPIRED_MS)), ms(now.saturating_sub(keep_ended))],
             )?;
             n += tx.execute("DELETE FROM revocations WHERE max_deadline < ?1", [ms(now)])?;
+            n += tx.execute("DELETE FROM seen_jtis WHERE until <= ?1", [ms(now)])?;
             tx.commit()?;
             Ok(n)
+        })
+    }
+
+    fn end_sessions_by_sid(&self, sid: &str, now: Millis) -> Result<Vec<String>, StoreError> {
+        self.with(|conn| {
+            let tx = conn.transaction()?;
+            let ended = end_selected(
+                &tx,
+                &format!("SELECT hash FROM sessions WHERE sid = ?2 AND {LIVE}"),
+                &[&sid],
+                now,
+            )?;
+            tx.commit()?;
+            Ok(ended)
+        })
+    }
+
+    fn end_user_sessions_before(
+        &self,
+        sub: &str,
+        before: Millis,
+        now: Millis,
+    ) -> Result<Vec<String>, StoreError> {
+        self.with(|conn| {
+            let tx = conn.transaction()?;
+            let before = ms(before);
+            let ended = end_selected(
+                &tx,
+                &format!("SELECT hash FROM sessions WHERE sub = ?2 AND created < ?3 AND {LIVE}"),
+                &[&sub, &before],
+                now,
+            )?;
+            tx.commit()?;
+            Ok(ended)
+        })
+    }
+
+    fn remember_jti(&self, jti: &str, until: Millis, now: Millis) -> Result<bool, StoreError> {
+        self.with(|conn| {
+            let tx = conn.transaction()?;
+            // A row whose time has passed no longer protects anything: reuse it.
+            tx.execute(
+                "DELETE FROM seen_jtis WHERE jti = ?1 AND until <= ?2",
+                params![jti, ms(now)],
+            )?;
+            let fresh = tx.execute(
+                "INSERT INTO seen_jtis (jti, until) VALUES (?1, ?2) ON CONFLICT(jti) DO NOTHING",
+                params![jti, ms(until)],
+            )? == 1;
+            tx.commit()?;
+            Ok(fresh)
+        })
+    }
+
+    fn own_sessions(
+        &self,
+        caller: &SessionHash,
+        now: Millis,
+    ) -> Result<Option<Vec<OwnSession>>, StoreError> {
+        self.with(|conn| {
+            let tx = conn.transaction()?;
+            let Some(sub) = live_owner(&tx, caller, now)? else {
+                return Ok(None);
+            };
+            let caller = caller.hex();
+            let sessions = {
+                let mut stmt = tx.prepare(&format!(
+                    "SELECT id, hash, created, idle_deadline, max_deadline, user_agent FROM sessions
+                     WHERE sub = ?2 AND {LIVE} ORDER BY created, id"
+                ))?;
+                let rows = stmt.query_map(params![ms(now), sub], |r| {
+                    let at = |i: usize| r.get::<_, i64>(i).map(|v| v.max(0) as u64);
+                    Ok(OwnSession {
+                        id: r.get(0)?,
+                        current: r.get::<_, String>(1)? == caller,
+                        created: at(2)?,
+                        idle_deadline: at(3)?,
+                        max_deadline: at(4)?,
+                        user_agent: r.get(5)?,
+                    })
+                })?;
+                rows.collect::<rusqlite::Result<Vec<_>>>()?
+            };
+            tx.commit()?;
+            Ok(Some(sessions))
+        })
+    }
+
+    fn end_own_session(
+        &self,
+        caller: &SessionHash,
+        id: &str,
+        now: Millis,
+    ) -> Result<Option<Vec<String>>, StoreError> {
+        self.with(|conn| {
+            let tx = conn.transaction()?;
+            let Some(sub) = live_owner(&tx, caller, now)? else {
+                return Ok(None);
+            };
+            let ended = end_selected(
+                &tx,
+                &format!("SELECT hash FROM sessions WHERE id = ?2 AND sub = ?3 AND {LIVE}"),
+                &[&id, &sub],
+                now,
+            )?;
+            tx.commit()?;
+            Ok(Some(ended))
+        })
+    }
+
+    fn end_other_sessions(
+        &self,
+        caller: &SessionHash,
+        now: Millis,
+    ) -> Result<Option<Vec<String>>, StoreError> {
+        self.with(|conn| {
+            let tx = conn.transaction()?;
+            let Some(sub) = live_owner(&tx, caller, now)? else {
+                return Ok(None);
+            };
+            let caller = caller.hex();
+            let ended = end_selected(
+                &tx,
+                &format!("SELECT hash FROM sessions WHERE sub = ?2 AND hash <> ?3 AND {LIVE}"),
+                &[&sub, &caller],
+                now,
+            )?;
+            tx.commit()?;
+            Ok(Some(ended))
         })
     }
 }
