@@ -288,11 +288,6 @@ class Sidecar:
             path = self.dir / "filter.json"
             path.write_text(json.dumps(filter_config))
             self.args += ["--filter-config", str(path)]
-        self.args = []
-        if filter_config is not None:
-            path = self.db.parent / "filter.json"
-            path.write_text(json.dumps(filter_config))
-            self.args = ["--filter-config", str(path)]
 
     def start(self):
         env = dict(os.environ, SIDECAR_TOKEN=SIDECAR_TOKEN, SIDECAR_ADMIN_TOKEN=ADMIN_TOKEN)
