@@ -12,6 +12,7 @@ ENVOY := $(VENV)/bin/envoy
 
 NPM_STAMP := demo/node_modules/.installed
 CHROMIUM := /usr/bin/chromium
+NGINX_BIN := /usr/sbin/nginx
 PG_SERVER := /usr/lib/postgresql/15/bin/postgres
 
 .PHONY: all setup build test unit e2e browser fuzz fuzz-smoke soak bench bench-smoke fleet-bench demo lint fmt validate clean
@@ -21,7 +22,7 @@ WRK := /usr/bin/wrk
 all: build
 
 # --- setup: everything a fresh machine lacks ----------------------------------------------
-setup: .rust-target $(VENV_STAMP) $(NPM_STAMP) $(PG_SERVER)
+setup: .rust-target $(VENV_STAMP) $(NPM_STAMP) $(PG_SERVER) $(NGINX_BIN)
 
 .rust-target:
 	rustup target add $(WASM_TARGET)
@@ -46,6 +47,12 @@ $(WRK):
 $(PG_SERVER):
 	apt-get update
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql-15
+
+# Debian's NGINX (with auth_request) for the NGINX suite; the tests run it as a plain process
+# with its own prefix directory, so the service the package installs is never needed.
+$(NGINX_BIN):
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nginx-light
 
 # Debian's chromium for the browser test; a test never downloads a browser.
 $(CHROMIUM):
@@ -76,8 +83,9 @@ unit: $(PG_SERVER)
 # Every Envoy YAML we ship must be accepted by Envoy itself.
 validate: build $(VENV_STAMP)
 	$(ENVOY) --mode validate -c envoy/envoy.yaml -l warning
+	$(ENVOY) --mode validate -c envoy/ext_authz.yaml -l warning
 
-e2e: build $(VENV_STAMP) $(WRK) $(PG_SERVER)
+e2e: build $(VENV_STAMP) $(WRK) $(PG_SERVER) $(NGINX_BIN)
 	$(PYTEST) -q tests/e2e
 
 # A bounded mixed load with the sidecar: errors, request rate, Envoy's memory over time.
