@@ -197,6 +197,10 @@ pub struct Sidecar {
     pub cluster: String,
     /// Required. Equals the sidecar's `SIDECAR_TOKEN`.
     pub token: String,
+    /// Answer a login only once the sidecar has stored its session; when it cannot, 503
+    /// (default false: the login is answered and the session reaches the sidecar when it
+    /// is back, unless this Envoy crashes first).
+    pub login_requires_store: bool,
 }
 
 /// A configuration error: which key, and why.
@@ -310,6 +314,7 @@ struct RawCookie {
 struct RawSidecar {
     cluster: Option<Text>,
     token: Option<Text>,
+    login_requires_store: Option<Flag>,
 }
 
 #[derive(Deserialize)]
@@ -696,6 +701,7 @@ impl Config {
             Some(s) => Some(Sidecar {
                 cluster: required(s.cluster, "sidecar.cluster")?,
                 token: required(s.token, "sidecar.token")?,
+                login_requires_store: s.login_requires_store.is_some_and(|Flag(b)| b),
             }),
             None => None,
         };
