@@ -17,6 +17,7 @@ use crate::store::{self, DirtyRecord, SharedData};
 use crate::sync::{self, RecentMisses, Restored};
 use crate::time::{rfc3339, Millis};
 use crate::token::Identity;
+use crate::users;
 
 /// Everything the filter needs from Envoy besides headers: shared data and stats.
 pub trait Host: SharedData {
@@ -680,6 +681,7 @@ impl Filter {
                             });
                         }
                         if let Some(session) = written.before {
+                            let _ = users::remove(host, &session.identity.sub, &hash, now);
                             ended.push(DirtyRecord {
                                 session,
                                 ended: true,
@@ -768,10 +770,34 @@ impl Filter {
         match store::insert(host, &session, flags, now) {
             Ok(written) => {
                 host.count(Metric::SessionsLive, written.live_delta);
-                host.count(Metric::LoginOk, 1);
             }
             Err(_) => return Answer::Now(Reply::store_unavailable()),
         }
+        // Listed under its user before the answer goes out, so that the cap always sees it.
+        let alive = |h: &SessionHash| matches!(store::probe(host, h, now), store::Probe::Live(_));
+        match users::add(
+            host,
+            &session.identity.sub,
+            &hash,
+            session.max_deadline,
+            now,
+            self.config.limits.sessions_per_user,
+            &alive,
+        ) {
+            Ok(evicted) => {
+                for old in evicted {
+                    self.end_capped(host, &old, now);
+                }
+            }
+            Err(_) => {
+                // Not listed, so not capped: this login does not happen.
+                if let Ok(written) = store::end(host, &hash, now, &store::Ending::Forget) {
+                    host.count(Metric::SessionsLive, written.live_delta);
+                }
+                return Answer::Now(Reply::store_unavailable());
+            }
+        }
+        host.count(Metric::LoginOk, 1);
         let c = &self.config.cookie;
         let session_cookie = set_cookie(c, &secret, now, session.max_deadline);
         if let Landing::Redirect {
@@ -811,6 +837,25 @@ impl Filter {
                 ended: false,
             }],
         )
+    }
+
+    /// Ends a user's oldest session beyond `limits.sessions_per_user`, as a logout would
+    /// (the sidecar hears of it through the sync, the tombstone keeping it ended meanwhile).
+    fn end_capped(&self, host: &dyn Host, hash: &SessionHash, now: Millis) {
+        let ending = if self.syncs() {
+            store::Ending::Tell { absent: None }
+        } else {
+            store::Ending::Forget
+        };
+        if let Ok(written) = store::end(host, hash, now, &ending) {
+            host.count(Metric::SessionsLive, written.live_delta);
+            if written.before.is_some() {
+                host.count(Metric::SessionsCapped, 1);
+            }
+            if written.dirtied {
+                dirty::mark(host, store::bucket_index(hash));
+            }
+        }
     }
 
     /// The request headers of an IdP callout.

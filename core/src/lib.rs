@@ -24,6 +24,7 @@ pub mod store;
 pub mod sync;
 pub mod time;
 pub mod token;
+pub mod users;
 
 #[cfg(test)]
 #[path = "tests/support.rs"]

@@ -40,7 +40,15 @@ pub enum StoreError {
     Contended,
     /// The host refused the write.
     Host,
+    /// The bucket holds [`MAX_BUCKET_RECORDS`] already: a new session is refused rather than
+    /// let shared data grow past its bound.
+    Full,
 }
+
+/// Most records one bucket holds (about 4 million sessions in all, some 330 MB at most):
+/// with the per-user cap, only that many distinct users could fill it, and memory stays
+/// bounded even then.
+pub const MAX_BUCKET_RECORDS: usize = 1_024;
 
 pub fn bucket_index(hash: &SessionHash) -> usize {
     (usize::from(hash.0[0]) << 8 | usize::from(hash.0[1])) % BUCKETS
@@ -214,6 +222,7 @@ fn rewrite(
                 }
             }
         }
+        let kept = records(&out[1..]).count();
         let append = match append {
             Append::Nothing => None,
             Append::Always(session, flags) => Some((session, flags)),
@@ -221,6 +230,9 @@ fn rewrite(
             Append::UnlessEnded(session, flags) => (!written.ended).then_some((session, flags)),
         };
         if let Some((session, flags)) = append {
+            if flags & TOMBSTONE == 0 && kept >= MAX_BUCKET_RECORDS {
+                return Err(StoreError::Full);
+            }
             encode_record(session, flags, &mut out);
             written.live_delta += i64::from(flags & TOMBSTONE == 0);
             written.dirtied |= flags & DIRTY != 0;
