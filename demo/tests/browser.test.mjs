@@ -1,6 +1,7 @@
 // The demo, as a person uses it: headless Debian chromium driven by playwright-core opens
 // the demo, logs in through the provider's own login page, sees who it is, calls the
-// protected API, logs out, and the API then answers 401. Run by `make test`.
+// protected API, logs out, and the API then answers 401; a page behind a rule is reached by
+// a user holding its permission and refused (403) to one who does not. Run by `make test`.
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -140,6 +141,39 @@ test('a server-rendered page: login at the proxy, back on the page', async () =>
   const status = await page.evaluate(async () => (await fetch('/api/me', { credentials: 'omit' })).status);
   assert.equal(status, 401);
   await context.close();
+});
+
+test('a page only read:data holders reach', async () => {
+  const url = `http://127.0.0.1:${ports.DEMO_PORT}/reports/`;
+  async function visitAs(user) {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const answer = page.waitForResponse((r) => r.url() === url && r.request().isNavigationRequest() && r.status() !== 302);
+    await page.goto(url);
+    await page.waitForURL((u) => u.port === String(ports.OIDC_PORT));
+    await page.fill('input[name=login]', user);
+    await page.fill('input[name=password]', 'whatever');
+    await page.click('button[type=submit]');
+    const response = await answer;
+    return { context, page, response };
+  }
+  const reader = await visitAs('dave');
+  assert.equal(reader.response.status(), 200);
+  await reader.page.waitForSelector('#reports');
+  assert.equal(await reader.page.textContent('#user'), 'dave');
+  assert.match(await reader.page.textContent('#permissions'), /(^| )read:data( |$)/);
+  mkdirSync(screenshotDir, { recursive: true });
+  await reader.page.screenshot({ path: join(screenshotDir, 'reports.png') });
+  await reader.context.close();
+
+  const guest = await visitAs('guest');
+  assert.equal(guest.response.status(), 403, 'logged in, but without read:data');
+  const body = await guest.response.json();
+  assert.equal(body.error, 'insufficient_permissions');
+  assert.deepEqual(body.missing, { permissions: ['read:data'] });
+  const other = await guest.page.evaluate(async () => (await fetch('/api/me')).status);
+  assert.equal(other, 200, 'the same session reaches what no rule restricts');
+  await guest.context.close();
 });
 
 test('errors from the filter are shown to the person', async () => {

@@ -118,6 +118,9 @@ fn bypass_spellings_are_refused_not_guessed() {
         ("/static/..%252fadmin/", DoubleEncoding),
         ("/static/%252F", DoubleEncoding),
         ("/static/%2525", DoubleEncoding),
+        ("/static/%25%32f", DoubleEncoding),
+        ("/static/%25%33%64", DoubleEncoding),
+        ("/static/%252%66", DoubleEncoding),
         ("/api/private%00.js", ControlCharacter),
         ("/static/%00/../admin", ControlCharacter),
         ("/static/x%0d%0aX-Injected:%201", ControlCharacter),
@@ -174,6 +177,8 @@ fn settled_spellings_meet_the_rule_of_the_path_they_name() {
         ("/static/a..b", Route::Public),
         ("/static/%25", Route::Public),
         ("/static/%25zz", Route::Public),
+        ("/static/%25%7a", Route::Public),
+        ("/static/%25%20", Route::Public),
         ("/stat%69c/app.js", Route::Public),
         ("/api/caf\u{e9}", READ),
     ] {
