@@ -25,7 +25,7 @@ function spaConfig() {
     // Auth0 names the API with `audience`; node-oidc-provider with RFC 8707's `resource`.
     audience_param: domain ? 'audience' : 'resource',
     scope: 'openid profile email read:data',
-    endpoints: { login: '/authorize', logout: '/logout', keep_alive: '/ping' },
+    endpoints: { login: '/authorize', logout: '/logout', keep_alive: '/ping', sessions: '/sessions' },
   };
 }
 

@@ -10,7 +10,8 @@ use session_core::code_flow::{self, CallbackRequest, CodeLogin, START_RANDOM_BYT
 use session_core::device::{self, Poll, Polled};
 use session_core::filter::Presented;
 use session_core::filter::{
-    Answer, Decision, Filter, HeaderEdit, Host, Navigation, PendingRestore, WriteThrough,
+    Answer, Decision, Filter, HeaderEdit, Host, Navigation, OwnSessionsRequest, PendingOwnSessions,
+    PendingRestore, WriteThrough,
 };
 use session_core::flow::{CalloutAnswer, Flow};
 use session_core::key_cache;
@@ -31,6 +32,7 @@ enum Waiting {
     DevicePoll(SessionHash),
     Restore(PendingRestore),
     WriteThrough(WriteThrough),
+    OwnSessions(PendingOwnSessions),
 }
 
 pub struct Http {
@@ -232,9 +234,15 @@ impl Http {
                     ));
                 }
                 let landing = flow.landing(&shared.filter.config);
-                let answer = shared
-                    .filter
-                    .create_session(&host, identity, &random, now, landing);
+                let user_agent = header("user-agent");
+                let answer = shared.filter.create_session_from(
+                    &host,
+                    identity,
+                    user_agent.as_deref(),
+                    &random,
+                    now,
+                    landing,
+                );
                 self.answer(shared, answer, now)
             }
             LoginStep::Call(callout) => {
@@ -287,6 +295,43 @@ impl Http {
             key_cache::claim_login_fetch(&host, now, have_keys)
         });
         self.login_step(shared, Flow::Token(login), step, now)
+    }
+
+    /// A user's own sessions: asked of the sidecar on behalf of the presented session.
+    fn own_sessions(&mut self, shared: &Shared, headers: &Headers, now: u64) -> Action {
+        let filter = &shared.filter;
+        let credentials = Credentials::from(headers);
+        let method = headers.get(":method").unwrap_or_default();
+        let path = headers.get(":path").unwrap_or_default();
+        let site = headers.get("sec-fetch-site");
+        let origin = headers.get("origin");
+        let scheme = headers
+            .get(":scheme")
+            .and_then(|v| String::from_utf8(v).ok())
+            .unwrap_or_else(|| "https".to_string());
+        let authority = headers
+            .get(":authority")
+            .and_then(|v| String::from_utf8(v).ok())
+            .unwrap_or_default();
+        let request = OwnSessionsRequest {
+            method: &method,
+            path: &path,
+            presented: credentials.presented(),
+            sec_fetch_site: site.as_deref(),
+            origin: origin.as_deref(),
+            scheme: &scheme,
+            authority: &authority,
+        };
+        let misses = shared.misses.borrow();
+        let call = filter.own_sessions(&shared.host(), &request, now, &misses);
+        drop(misses);
+        match call {
+            Err(reply) => send(&reply),
+            Ok(call) => match shared.dispatch_sidecar(call.method, call.path, None) {
+                Some(token_id) => self.wait(token_id, Waiting::OwnSessions(call.pending)),
+                None => send(&Reply::store_unavailable()),
+            },
+        }
     }
 
     fn device_start(&mut self, shared: &Shared, now: u64) -> Action {
@@ -426,6 +471,14 @@ impl Http {
                     let _ = hostcalls::resume_http_request();
                 }
             }
+            Waiting::OwnSessions(pending) => {
+                let body = callout_body(body_size, MAX_ANSWER_BYTES).unwrap_or_default();
+                send(
+                    &shared
+                        .filter
+                        .own_sessions_answered(&host, pending, status, &body, now),
+                );
+            }
             Waiting::WriteThrough(wt) => {
                 let acknowledged = status == Some(200);
                 send(&shared.filter.written_through(&host, wt, acknowledged, now));
@@ -508,6 +561,7 @@ impl HttpContext for Http {
                 }
                 self.device_poll(&shared, header("authorization").as_deref(), now)
             }
+            Route::Sessions => self.own_sessions(&shared, &headers, now),
             Route::Callback => {
                 if header(":method").unwrap_or_default() != b"GET" {
                     return send(&Reply::method_not_allowed());

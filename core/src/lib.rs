@@ -2,6 +2,7 @@
 //! unit-tested natively. The wasm glue (`src/`) reads headers, calls [`filter::Filter`] and
 //! [`login::Login`], and carries out the [`filter::Decision`]s and callouts they return.
 
+pub mod backchannel;
 pub mod code_flow;
 pub mod config;
 pub mod cookie;
@@ -16,6 +17,7 @@ pub mod key_cache;
 pub mod limiter;
 pub mod login;
 pub mod metrics;
+pub mod own_sessions;
 pub mod policy;
 pub mod reply;
 pub mod routing;
@@ -24,6 +26,7 @@ pub mod store;
 pub mod sync;
 pub mod time;
 pub mod token;
+pub mod user_agent;
 pub mod users;
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::api::{Api, Request, Response, MAX_BODY_BYTES};
+use crate::api::{body_limit, Api, Request, Response};
 
 pub fn now_millis() -> u64 {
     SystemTime::now()
@@ -149,6 +149,7 @@ fn busy() -> Response {
         status: 503,
         content_type: "application/json",
         body: r#"{"error":"busy","message":"too many connections; try again"}"#.into(),
+        headers: Vec::new(),
     }
 }
 
@@ -157,6 +158,7 @@ fn error(status: u16, code: &str, message: &str) -> Response {
         status,
         content_type: "application/json",
         body: serde_json::json!({"error": code, "message": message}).to_string(),
+        headers: Vec::new(),
     }
 }
 
@@ -291,7 +293,7 @@ fn serve_connection(api: &Api, stream: TcpStream, timeout: Duration) {
             let _ = write_response(&mut &stream, &response, false);
             break;
         }
-        if head.content_length > MAX_BODY_BYTES {
+        if head.content_length > body_limit(&head.url) {
             let response = error(413, "too_large", "request body too large");
             let _ = write_response(&mut &stream, &response, false);
             break;
@@ -344,14 +346,21 @@ fn write_response(
     response: &Response,
     keep_alive: bool,
 ) -> std::io::Result<()> {
-    let head = format!(
-        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: {}\r\n\r\n",
+    let mut head = format!(
+        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: {}\r\n",
         response.status,
         reason(response.status),
         response.content_type,
         response.body.len(),
         if keep_alive { "keep-alive" } else { "close" },
     );
+    for (name, value) in &response.headers {
+        // Names and values are the API's own; a line break would split the response.
+        if !name.contains(['\r', '\n']) && !value.contains(['\r', '\n']) {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+    }
+    head.push_str("\r\n");
     let mut bytes = head.into_bytes();
     bytes.extend_from_slice(response.body.as_bytes());
     out.write_all(&bytes)?;

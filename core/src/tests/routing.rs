@@ -211,3 +211,29 @@ fn refusals_answer_400_or_403_json() {
     assert_eq!(denied.status, 403);
     assert!(denied.body.contains("\"forbidden\""), "{}", denied.body);
 }
+
+#[test]
+fn the_sessions_endpoint_and_paths_under_it_need_a_sidecar() {
+    let without = config();
+    assert_eq!(get(&without, b"/sessions"), ANY_SESSION, "the app's path");
+    let with = Config::parse(
+        br#"{"auth0": {"domain": "t.example", "api": {"identifier": "https://api"}, "cluster": "auth0"},
+             "sidecar": {"cluster": "sc", "token": "t"},
+             "session": {"cookie": {"signing_keys": ["0123456789abcdef0123456789abcdef0123456789ab"]}}}"#,
+    )
+    .unwrap();
+    for path in [
+        &b"/sessions"[..],
+        b"/sessions?x=1",
+        b"/sessions/",
+        b"/sessions/abc",
+        b"/sessions/logout-others",
+        b"//sessions/abc",
+        b"/%73essions",
+    ] {
+        assert_eq!(get(&with, path), Route::Sessions, "{path:?}");
+    }
+    for path in [&b"/sessionsx"[..], b"/session", b"/api/sessions"] {
+        assert_eq!(get(&with, path), ANY_SESSION, "{path:?}");
+    }
+}
