@@ -28,6 +28,9 @@ Serving needs SIDECAR_TOKEN (the filter's sidecar.token) and SIDECAR_ADMIN_TOKEN
 and /metrics) in the environment. Commands work on the database directly, beside a running
 server; the filters see their effect at their next sync (within seconds).";
 
+/// Workers serving requests: a slow client holds one for at most the request timeout.
+const WORKERS: usize = 16;
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     // Needs no database: handled before the store is opened.
@@ -165,7 +168,7 @@ fn serve(
         counters: Counters::default(),
         backchannel,
     });
-    let server = Server::start(api, listen, 4)?;
+    let server = Server::start(api, listen, WORKERS)?;
     if !server.addr.ip().is_loopback() {
         eprintln!(
             "session-sidecar: warning: listening on {}, not a loopback address",

@@ -1,11 +1,11 @@
 //! Puts the API on a listener, and prunes the store once a minute.
 //!
 //! A small HTTP/1.1 server of its own rather than tiny_http, which offers no timeouts: every
-//! connection here has a deadline per request (a client that sends nothing, or drips its
-//! headers or body, is dropped when it passes), the headers are bounded, a route that needs
-//! a token is refused on the headers alone before any body is read (DESIGN §6), connections
-//! wait in a bounded queue for a fixed pool of workers, and one that finds the queue full is
-//! answered 503 at once.
+//! connection here serves one request with a deadline (a client that sends nothing, or drips
+//! its headers or body, is dropped when it passes), the headers are bounded, a route that
+//! needs a token is refused on the headers alone before any body is read (DESIGN §6),
+//! connections wait in a bounded queue for a fixed pool of workers, and one that finds the
+//! queue full is answered 503 at once.
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -23,9 +23,8 @@ pub fn now_millis() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// How long a request may take to arrive whole (and an idle keep-alive connection may wait
-/// for the next one).
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a request may take to arrive whole, from the connection's start.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// Largest request line plus headers.
 pub const MAX_HEAD_BYTES: usize = 16 * 1024;
 /// Requests served on one connection before it is closed.
@@ -313,10 +312,11 @@ fn serve_connection(api: &Api, stream: TcpStream, timeout: Duration) {
             },
             now_millis(),
         );
-        // Bytes the BufReader read past this request would be lost with it: pipelining is
-        // not supported, so close rather than misread the next request.
-        let clean = reader.buffer().is_empty();
-        let keep_alive = head.keep_alive && clean;
+        // One request per connection: a kept-alive connection would hold a worker while it
+        // idles (clients here are a few proxies on loopback, for whom a new connection is
+        // cheap), and bytes read past this request would be lost with the reader.
+        let keep_alive = false;
+        let _ = head.keep_alive;
         if write_response(&mut &stream, &response, keep_alive).is_err() || !keep_alive {
             break;
         }
