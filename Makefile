@@ -12,15 +12,16 @@ ENVOY := $(VENV)/bin/envoy
 
 NPM_STAMP := demo/node_modules/.installed
 CHROMIUM := /usr/bin/chromium
+PG_SERVER := /usr/lib/postgresql/15/bin/postgres
 
-.PHONY: all setup build test unit e2e browser fuzz fuzz-smoke soak bench bench-smoke demo lint fmt validate clean
+.PHONY: all setup build test unit e2e browser fuzz fuzz-smoke soak bench bench-smoke fleet-bench demo lint fmt validate clean
 
 WRK := /usr/bin/wrk
 
 all: build
 
 # --- setup: everything a fresh machine lacks ----------------------------------------------
-setup: .rust-target $(VENV_STAMP) $(NPM_STAMP)
+setup: .rust-target $(VENV_STAMP) $(NPM_STAMP) $(PG_SERVER)
 
 .rust-target:
 	rustup target add $(WASM_TARGET)
@@ -39,6 +40,12 @@ $(NPM_STAMP): demo/package.json demo/package-lock.json
 $(WRK):
 	apt-get update
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends wrk
+
+# Debian's PostgreSQL 15 server: the sidecar's tests start their own in a temporary
+# directory (as `nobody` when run as root), on a free port.
+$(PG_SERVER):
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql-15
 
 # Debian's chromium for the browser test; a test never downloads a browser.
 $(CHROMIUM):
@@ -63,14 +70,14 @@ lint: .rust-target
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy -p auth0-session --target $(WASM_TARGET) -- -D warnings
 
-unit:
+unit: $(PG_SERVER)
 	$(CARGO) test --workspace
 
 # Every Envoy YAML we ship must be accepted by Envoy itself.
 validate: build $(VENV_STAMP)
 	$(ENVOY) --mode validate -c envoy/envoy.yaml -l warning
 
-e2e: build $(VENV_STAMP) $(WRK)
+e2e: build $(VENV_STAMP) $(WRK) $(PG_SERVER)
 	$(PYTEST) -q tests/e2e
 
 # A bounded mixed load with the sidecar: errors, request rate, Envoy's memory over time.
@@ -100,6 +107,11 @@ bench-build: build
 
 bench: bench-build $(VENV_STAMP) $(WRK)
 	$(VENV)/bin/python bench/bench.py
+
+# Fleets: logins/s and restore latency with PostgreSQL beside SQLite, revocation across two
+# Envoys, PostgreSQL connections per sidecar; appends its section to BENCHMARKS.md.
+fleet-bench: build $(VENV_STAMP) $(WRK) $(PG_SERVER)
+	$(VENV)/bin/python bench/fleet.py
 
 # The harness, once, with a tiny duration: it cannot rot. Figures mean nothing.
 bench-smoke: bench-build $(VENV_STAMP) $(WRK)

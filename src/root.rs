@@ -155,6 +155,17 @@ impl Root {
     }
 }
 
+impl Root {
+    fn send_sync(&mut self, shared: &Shared) {
+        let host = shared.host();
+        let batch = sync::build_batch(&host, now_millis());
+        match shared.dispatch_sidecar("POST", "/sync".to_string(), Some(&batch.body)) {
+            Some(id) => self.sync_call = Some((id, batch)),
+            None => host.count(Metric::SyncErrors, 1),
+        }
+    }
+}
+
 impl Context for Root {
     fn on_http_call_response(
         &mut self,
@@ -175,7 +186,9 @@ impl Context for Root {
             .is_some_and(|(id, _)| *id == token_id)
         {
             if let Some((_, batch)) = self.sync_call.take() {
-                receive_sync(&shared, &batch, num_headers, body_size);
+                if receive_sync(&shared, &batch, num_headers, body_size) {
+                    self.send_sync(&shared);
+                }
             }
         }
     }
@@ -228,11 +241,7 @@ impl RootContext for Root {
             && shared.filter.config.sidecar.is_some()
             && limiter::claim(&host, sync::LOCK_KEY, now, SYNC_INTERVAL_MS)
         {
-            let batch = sync::build_batch(&host, now);
-            match shared.dispatch_sidecar("POST", "/sync".to_string(), Some(&batch.body)) {
-                Some(id) => self.sync_call = Some((id, batch)),
-                None => host.count(Metric::SyncErrors, 1),
-            }
+            self.send_sync(&shared);
         }
         for _ in 0..SWEEP_PER_TICK {
             if let Some(size) = shared.filter.sweep(&host, self.sweep_cursor, now) {
@@ -260,7 +269,8 @@ impl RootContext for Root {
 }
 
 /// Applies the sidecar's answer to a sync batch; a failed batch is simply built again.
-fn receive_sync(shared: &Shared, batch: &Batch, num_headers: usize, body_size: usize) {
+/// True when the next batch should go out at once (a backlog is draining).
+fn receive_sync(shared: &Shared, batch: &Batch, num_headers: usize, body_size: usize) -> bool {
     let host = shared.host();
     let now = now_millis();
     let answer = match callout_status(num_headers) {
@@ -277,7 +287,11 @@ fn receive_sync(shared: &Shared, batch: &Batch, num_headers: usize, body_size: u
                     &format!("{} session(s) revoked by the sidecar", applied.revoked),
                 );
             }
+            sync::drain_next(&host, &applied, now)
         }
-        None => host.count(Metric::SyncErrors, 1),
+        None => {
+            host.count(Metric::SyncErrors, 1);
+            false
+        }
     }
 }
