@@ -123,6 +123,7 @@ fn a_capped_session_is_told_to_the_sidecar_and_stays_ended() {
     c.sidecar = Some(crate::config::Sidecar {
         cluster: "s".into(),
         token: "t".into(),
+        login_requires_store: false,
     });
     c.cookie.signing_keys = vec!["k".repeat(32)];
     let f = Filter::new(c);
