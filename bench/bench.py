@@ -371,7 +371,7 @@ def render(results, notes, seconds, conns, smoke):
         f"what those calls cost in Envoy 1.40's V8 runtime (about {(ours['cpu_us'] - noop['cpu_us']) / 7:.1f} µs each here); the 0.9 × target",
         "would leave room for one of them. Fewer calls would mean trusting a clock read elsewhere (late",
         "expiry) or not removing client-sent identity headers and our cookie (a security rule): we keep",
-        "them. Reading all headers at once and writing them back is not cheaper (DESIGN §7).",
+        "them. Reading all headers at once and writing them back is not cheaper (docs/ARCHITECTURE.md §9).",
         "",
         "`session-core` is built with `opt-level = \"s\"` (and serde_json and rsa with `\"z\"`) to keep the",
         "`.wasm` under 500 KB; the bignum arithmetic of RS256 and the hashing stay at `opt-level = 3`.",

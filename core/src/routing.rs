@@ -1,4 +1,4 @@
-//! Which of the filter's routes a request path belongs to (DESIGN §5): endpoint paths match
+//! Which of the filter's routes a request path belongs to (docs/ARCHITECTURE.md §4): endpoint paths match
 //! exactly, the query string ignored; public paths match exactly or by a `/`-ended prefix.
 
 use crate::config::{Config, PublicPath};

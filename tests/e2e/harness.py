@@ -30,7 +30,7 @@ def free_port() -> int:
 
 
 def plugin_config(idp, **overrides) -> dict:
-    """The filter configuration used by the tests: DESIGN §4, pointed at the test IdP."""
+    """The filter configuration used by the tests: docs/ARCHITECTURE.md §3, pointed at the test IdP."""
     config = {
         "auth0": {
             "domain": idp.domain,
