@@ -53,7 +53,7 @@ impl Pending {
 }
 
 enum Waiting {
-    Login { callout: Callout, flow: Flow },
+    Login { callout: Callout, flow: Box<Flow> },
     DeviceStart,
     DevicePoll(SessionHash),
     Restore(PendingRestore),
@@ -174,16 +174,17 @@ impl Engine {
     ) -> Outcome<'a> {
         let filter = &self.filter;
         let path = req.header(":path").unwrap_or_default();
-        let route = filter.route(&path);
+        let route = filter.route(&path, || req.header(":method").unwrap_or_default());
         match route {
             // No session, no clock: a public path (static files, health checks) costs the
             // fewest host calls.
             Route::Public => Outcome::Forward(filter.public(req.header("cookie").as_deref())),
-            Route::Protected => {
+            Route::Refused(refusal) => Outcome::Reply(filter.refuse(host, refusal)),
+            Route::Protected(access) => {
                 let credentials = Credentials::read(filter, req);
                 let decision = {
                     let misses = lock(&self.misses);
-                    filter.protected(host, credentials.presented(), now, &misses)
+                    filter.protected_by(host, credentials.presented(), now, &misses, access)
                 };
                 self.decide(host, req, decision, now)
             }
@@ -202,7 +203,9 @@ impl Engine {
         let filter = &self.filter;
         match route {
             // Not endpoints (see on_request); fail closed rather than guess.
-            Route::Public | Route::Protected => Outcome::Reply(Reply::unauthorized()),
+            Route::Public | Route::Protected(_) | Route::Refused(_) => {
+                Outcome::Reply(Reply::unauthorized())
+            }
             Route::DeviceStart | Route::DevicePoll => {
                 if req.header(":method").unwrap_or_default() != b"POST" {
                     return Outcome::Reply(
@@ -284,7 +287,7 @@ impl Engine {
                     &answer,
                     &mut |have_keys| key_cache::claim_login_fetch(host, now, have_keys),
                 );
-                self.login_step(host, flow, step, now)
+                self.login_step(host, *flow, step, now)
             }
             Waiting::DeviceStart => {
                 let body = response.body.unwrap_or_default();
@@ -467,6 +470,7 @@ impl Engine {
             LoginStep::Call(callout) => {
                 let body = flow.body(config, &callout);
                 let call = idp::call(config, &callout, Purpose::Login, flow.bearer(), body);
+                let flow = Box::new(flow);
                 self.idp(call, Waiting::Login { callout, flow })
             }
         }

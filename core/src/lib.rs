@@ -20,6 +20,7 @@ pub mod limiter;
 pub mod login;
 pub mod memory;
 pub mod metrics;
+pub mod policy;
 pub mod ports;
 pub mod reply;
 pub mod routing;
