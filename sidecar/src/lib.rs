@@ -4,5 +4,6 @@
 
 pub mod api;
 pub mod migrations;
+pub mod policy;
 pub mod server;
 pub mod store;

@@ -142,7 +142,11 @@ def envoy_env() -> dict:
 
 
 class Envoy:
-    def __init__(self, config: dict, idp_port: int, app_port: int, raw_config: str = None, sidecar_port: int = None):
+    def __init__(self, config: dict, idp_port: int, app_port: int, raw_config: str = None, sidecar_port: int = None,
+                 normalize: bool = True):
+        # normalize=False: Envoy passes paths as received (no normalize_path, no merge_slashes),
+        # to show what the filter refuses by itself.
+        self.normalize = normalize
         self.dir = Path(tempfile.mkdtemp(prefix="envoy-e2e-"))
         self.log_path = self.dir / "envoy.log"
         self.yaml_path = self.dir / "envoy.yaml"
@@ -157,8 +161,11 @@ class Envoy:
         self.port = free_port()
         self.admin = free_port()
         http_filter = (WASM_FILTER if HOST == "wasm" else MODULE_FILTER).format(**self.settings)
-        self.yaml_path.write_text(ENVOY_YAML.format(admin=self.admin, port=self.port, http_filter=http_filter,
-                                                    **self.settings))
+        text = ENVOY_YAML.format(admin=self.admin, port=self.port, http_filter=http_filter, **self.settings)
+        if not self.normalize:
+            text = text.replace("normalize_path: true", "normalize_path: false").replace(
+                "merge_slashes: true", "merge_slashes: false")
+        self.yaml_path.write_text(text)
 
     def start(self, wait=True, timeout=30):
         self.proc = subprocess.Popen(

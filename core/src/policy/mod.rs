@@ -5,6 +5,7 @@
 //! Checking a session against a rule reads its permissions and roles in place from the
 //! stored record: no host call and no allocation on the allowed path.
 
+pub mod explain;
 pub mod path;
 
 use serde_json::{json, Value};
