@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 
-from harness import ENVOY, MODULE, SIDECAR_TOKEN, WASM, Sidecar, envoy_env, free_port, session_hash  # noqa: E402,F401
+from harness import ENVOY, MODULE, SIDECAR_TOKEN, SIGNING_KEY, WASM, Sidecar, envoy_env, free_port, session_hash  # noqa: E402,F401
 from idp import TestIdp  # noqa: E402
 
 NOOP = ROOT / "target" / "wasm32-wasip1" / "release" / "noop_filter.wasm"
@@ -243,7 +243,8 @@ def main():
     helper_port = free_port()
     helper = subprocess.Popen(["taskset", "-c", "1", str(HELPER), "--listen", f"127.0.0.1:{helper_port}",
                                "--jwks", str(jwks_file), "--session", "placeholder"], stdout=subprocess.DEVNULL)
-    config = {"auth0": {"domain": idp.domain, "api": {"identifier": idp.audience}, "cluster": "auth0"},
+    config = {"auth0": {"domain": idp.domain, "api": {"identifier": idp.audience}, "cluster": "auth0",
+                        "accept_opaque": True},
               "session": {"cookie": {"secure": False}}}
     results, notes = [], {}
     try:
@@ -314,7 +315,8 @@ def main():
 
         # The first request after an Envoy restart, its session restored from the sidecar.
         sidecar = Sidecar().start()
-        sc_config = dict(config, sidecar={"cluster": "session_sidecar", "token": SIDECAR_TOKEN})
+        sc_config = dict(config, sidecar={"cluster": "session_sidecar", "token": SIDECAR_TOKEN},
+                         session={"cookie": {"secure": False, "signing_keys": [SIGNING_KEY]}})
         proxy = Proxy([wasm_filter(WASM, sc_config)], helper_port, sidecar_port=sidecar.port).start()
         try:
             values = [json.loads(proxy.get("/authorize", {"Authorization": f"Bearer {token}"})[1])["value"] for _ in range(20)]
