@@ -57,7 +57,7 @@ impl Pending {
 
 enum Waiting {
     Login { callout: Callout, flow: Box<Flow> },
-    DeviceStart,
+    DeviceStart([u8; 32]),
     DevicePoll(SessionHash),
     Restore(PendingRestore),
     WriteThrough(WriteThrough),
@@ -68,7 +68,7 @@ impl std::fmt::Debug for Waiting {
         // Never the flow's contents: they hold tokens.
         let name = match self {
             Waiting::Login { .. } => "Login",
-            Waiting::DeviceStart => "DeviceStart",
+            Waiting::DeviceStart(_) => "DeviceStart",
             Waiting::DevicePoll(_) => "DevicePoll",
             Waiting::Restore(_) => "Restore",
             Waiting::WriteThrough(_) => "WriteThrough",
@@ -239,7 +239,7 @@ impl Engine {
                     );
                 }
                 if route == Route::DeviceStart {
-                    self.device_start()
+                    self.device_start(host, now)
                 } else {
                     self.device_poll(host, req.header("authorization").as_deref(), now)
                 }
@@ -330,14 +330,9 @@ impl Engine {
                 );
                 self.login_step(host, *flow, step, now)
             }
-            Waiting::DeviceStart => {
+            Waiting::DeviceStart(random) => {
                 let body = response.body.unwrap_or_default();
-                let mut random = [0u8; 32];
-                Outcome::Reply(if host.random(&mut random) {
-                    device::started(host, status, &body, &random, now)
-                } else {
-                    Reply::error(503, "internal_error", "no randomness for a device login")
-                })
+                Outcome::Reply(device::started(host, status, &body, &random, now))
             }
             Waiting::DevicePoll(hash) => {
                 let body = response.body.unwrap_or_default();
@@ -377,7 +372,7 @@ impl Engine {
                 host.count(Metric::LoginIdpUnavailable, 1);
                 idp_unreachable()
             }
-            Waiting::DeviceStart | Waiting::DevicePoll(_) => idp_unreachable(),
+            Waiting::DeviceStart(_) | Waiting::DevicePoll(_) => idp_unreachable(),
             Waiting::Restore(_) => Reply::store_unavailable(),
             Waiting::WriteThrough(wt) => self.filter.written_through(host, wt, false, now),
         })
@@ -512,6 +507,11 @@ impl Engine {
                 self.answer(host, answer, now)
             }
             LoginStep::Call(callout) => {
+                if flow.unauthenticated_call(&callout) {
+                    if let Some(reply) = self.filter.admit_idp_call(host, now) {
+                        return Outcome::Reply(reply);
+                    }
+                }
                 let body = flow.body(config, &callout);
                 let call = idp::call(config, &callout, Purpose::Login, flow.bearer(), body);
                 let flow = Box::new(flow);
@@ -546,14 +546,28 @@ impl Engine {
         self.login_step(host, Flow::Token(login), step, now)
     }
 
-    fn device_start(&self) -> Outcome<'_> {
+    fn device_start<'a>(&'a self, host: &dyn Host, now: Millis) -> Outcome<'a> {
         let config = &self.filter.config;
         let Some(d) = &config.device else {
             return Outcome::Reply(Reply::unauthorized());
         };
+        let mut random = [0u8; 32];
+        if !host.random(&mut random) {
+            return Outcome::Reply(Reply::error(
+                503,
+                "internal_error",
+                "no randomness for a device login",
+            ));
+        }
+        if !device::has_room(host, &random, now) {
+            return Outcome::Reply(device::full());
+        }
+        if let Some(reply) = self.filter.admit_idp_call(host, now) {
+            return Outcome::Reply(reply);
+        }
         let body = Some(device::start_body(d));
         let call = idp::call(config, &Callout::DeviceCode, Purpose::Device, "", body);
-        self.idp(call, Waiting::DeviceStart)
+        self.idp(call, Waiting::DeviceStart(random))
     }
 
     fn device_poll<'a>(

@@ -129,6 +129,9 @@ pub struct Filter {
     max_ms: u64,
 }
 
+/// Shared-data key of the IdP-call budget (see [`Filter::admit_idp_call`]).
+const IDP_BUDGET_KEY: &str = "auth0_session/idp_budget";
+
 /// Where a successful login leaves the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Landing {
@@ -213,6 +216,28 @@ impl Filter {
         verdict
     }
 
+    /// Spends one IdP call of the process-wide budget for calls unauthenticated requests
+    /// cause (docs/ARCHITECTURE.md §8): without it, every garbage opaque token, device start or
+    /// callback would be one call to the tenant (and its rate limits are the tenant's, for
+    /// every application). `Some`: the 429 to answer instead.
+    pub fn admit_idp_call(&self, host: &dyn Host, now: Millis) -> Option<Reply> {
+        let rate = self.config.limits.idp_calls_per_second;
+        match crate::limiter::take(host, IDP_BUDGET_KEY, now, rate, rate.saturating_mul(2)) {
+            Ok(()) => None,
+            Err(retry_after) => {
+                host.count(Metric::RateLimited, 1);
+                Some(
+                    Reply::error(
+                        429,
+                        "rate_limited",
+                        "too many logins right now; try again shortly",
+                    )
+                    .with_header("retry-after", retry_after.to_string()),
+                )
+            }
+        }
+    }
+
     /// Login, logout and keep-alive accept GET and POST (mo-auth's clients use GET).
     pub fn endpoint_method_allowed(method: &[u8]) -> bool {
         method == b"GET" || method == b"POST"
@@ -249,7 +274,7 @@ impl Filter {
 
     /// Client-sent headers that are an identity header under another spelling: Envoy
     /// lowercases names, but `X_Auth_User` stays, and WSGI, PHP and Rack read it as
-    /// `HTTP_X_AUTH_USER`, exactly as they read `x-auth-user` (DESIGN §8 rule 5). Every such
+    /// `HTTP_X_AUTH_USER`, exactly as they read `x-auth-user` (docs/ARCHITECTURE.md §8 rule 5). Every such
     /// name the request carries is removed, on every path. `names` are the request's header
     /// names; the configured spellings themselves are handled by [`Filter::public`] and the
     /// identity edits.
@@ -283,7 +308,7 @@ impl Filter {
         edits
     }
 
-    /// Logout must not work from another site (DESIGN §5): a cross-site link or image makes
+    /// Logout must not work from another site (docs/ARCHITECTURE.md §4): a cross-site link or image makes
     /// a GET that carries a SameSite=Lax cookie, and with `logout_redirect` it would end the
     /// IdP session too. POST is accepted (Lax cookies are not sent with a cross-site POST);
     /// GET only when the browser says it is its own navigation (`Sec-Fetch-Site:
@@ -349,7 +374,7 @@ impl Filter {
             match store::probe(host, &hash, now) {
                 store::Probe::Live(found) => return (Lookup::Live(hash, found), edit),
                 // Ended here: the sidecar may not know yet (it was down at the logout), so
-                // asking it could bring the session back (DESIGN §8 rule 6).
+                // asking it could bring the session back (docs/ARCHITECTURE.md §8 rule 6).
                 store::Probe::Ended => {}
                 store::Probe::Missing => {
                     if restorable.is_none() && !misses.contains(&hash, now) {
