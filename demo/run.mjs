@@ -76,7 +76,10 @@ const filterConfig = {
     },
   },
   public: ['/demo/', '/healthz'],
-  headers: { 'x-auth-user': 'sub', 'x-auth-email': 'email' },
+  // /reports/ only for sessions holding read:data (the local provider grants it to everyone
+  // but users named guest*; with Auth0, assign it to users through RBAC).
+  rules: [{ path: '/reports/', allow: { permissions: ['read:data'] } }],
+  headers: { 'x-auth-user': 'sub', 'x-auth-email': 'email', 'x-auth-permissions': 'permissions' },
   sidecar: { cluster: 'session_sidecar', token: sidecarToken },
   // Server-rendered pages (/app/) log in at the proxy: browser navigations without a session
   // go to the provider's login page and come back to /callback.

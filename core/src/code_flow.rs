@@ -19,7 +19,7 @@ use crate::reply::Reply;
 use crate::session::same_bytes;
 use crate::store::{SharedData, CAS_MISSING};
 use crate::time::Millis;
-use crate::token::{identity_from, parse_jwt, Identity, VerifyError, LEEWAY_SECS};
+use crate::token::{identity_from, parse_jwt, Identity, VerifyError, LEEWAY_SECS, MAX_CLAIM_BYTES};
 
 /// How long a started login may take before its cookie is no good.
 pub const LOGIN_TTL_MS: Millis = 10 * 60_000;
@@ -784,7 +784,14 @@ fn check_id_token(
     if !same_bytes(got.as_bytes(), nonce.as_bytes()) {
         return Err(invalid("ID token nonce does not match this login"));
     }
-    identity_from(payload).ok_or(invalid("ID token has no usable sub"))
+    let mut identity = identity_from(payload).ok_or(invalid("ID token has no usable sub"))?;
+    // Auth0's session id: a back-channel logout names the session it ends by it.
+    identity.sid = payload
+        .get("sid")
+        .and_then(Value::as_str)
+        .filter(|v| !v.is_empty() && v.len() <= MAX_CLAIM_BYTES && !v.contains(char::is_control))
+        .map(str::to_string);
+    Ok(identity)
 }
 
 #[cfg(test)]

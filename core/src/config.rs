@@ -117,6 +117,8 @@ pub struct Endpoints {
     pub logout: String,
     /// Default: `/ping`.
     pub keep_alive: String,
+    /// A user's own sessions, served with a sidecar only. Default: `/sessions`.
+    pub sessions: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -386,6 +388,7 @@ impl Config {
                     login: s.path("login", "/authorize")?,
                     logout: s.path("logout", "/logout")?,
                     keep_alive: s.path("keep_alive", "/ping")?,
+                    sessions: s.path("sessions", "/sessions")?,
                 };
                 s.finish()?;
                 e
@@ -394,6 +397,7 @@ impl Config {
                 login: "/authorize".into(),
                 logout: "/logout".into(),
                 keep_alive: "/ping".into(),
+                sessions: "/sessions".into(),
             },
         };
         if endpoints.login == endpoints.logout
@@ -403,6 +407,15 @@ impl Config {
             return Err(error(
                 "endpoints",
                 "login, logout and keep_alive must be different paths",
+            ));
+        }
+        if [&endpoints.login, &endpoints.logout, &endpoints.keep_alive]
+            .iter()
+            .any(|p| p.starts_with(&endpoints.sessions))
+        {
+            return Err(error(
+                "endpoints.sessions",
+                "must not be, nor be a prefix of, the login, logout or keep_alive path",
             ));
         }
 

@@ -3,6 +3,8 @@
 //! here for sessions it no longer has; admins list and revoke sessions here.
 
 pub mod api;
+pub mod backchannel;
+pub mod idp;
 pub mod migrations;
 pub mod policy;
 pub mod server;

@@ -5,12 +5,14 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use serde_json::{json, Value};
+use session_core::config::Config;
 use session_sidecar::api::{Api, Counters};
+use session_sidecar::backchannel::Backchannel;
 use session_sidecar::server::{now_millis, Server};
 use session_sidecar::store::{SessionStore, SqliteStore};
 
 const USAGE: &str = "\
-usage: session-sidecar [--db FILE] [--listen HOST:PORT]     serve the API
+usage: session-sidecar [--db FILE] [--listen HOST:PORT] [--filter-config FILE]   serve the API
        session-sidecar [--db FILE] sessions list [--user SUB]
        session-sidecar [--db FILE] sessions end ID
        session-sidecar [--db FILE] users list
@@ -19,6 +21,8 @@ usage: session-sidecar [--db FILE] [--listen HOST:PORT]     serve the API
 
   --db FILE           SQLite database (default sessions.sqlite; :memory: keeps nothing)
   --listen HOST:PORT  where to serve (default 127.0.0.1:9700)
+  --filter-config FILE  the filter's JSON configuration: with code_flow, serves
+                      POST /backchannel-logout for that tenant and client
 
 Serving needs SIDECAR_TOKEN (the filter's sidecar.token) and SIDECAR_ADMIN_TOKEN (admin API
 and /metrics) in the environment. Commands work on the database directly, beside a running
@@ -62,6 +66,7 @@ fn run(args: Vec<String>) -> Result<ExitCode, String> {
     let mut db = "sessions.sqlite".to_string();
     let mut listen = "127.0.0.1:9700".to_string();
     let mut user: Option<String> = None;
+    let mut filter_config: Option<String> = None;
     let mut words = Vec::new();
     let mut it = args.into_iter();
     while let Some(arg) = it.next() {
@@ -73,6 +78,7 @@ fn run(args: Vec<String>) -> Result<ExitCode, String> {
             "--db" => db = value("--db")?,
             "--listen" => listen = value("--listen")?,
             "--user" => user = Some(value("--user")?),
+            "--filter-config" => filter_config = Some(value("--filter-config")?),
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return Ok(ExitCode::SUCCESS);
@@ -88,7 +94,7 @@ fn run(args: Vec<String>) -> Result<ExitCode, String> {
     let words: Vec<&str> = words.iter().map(String::as_str).collect();
     let fail = |e: session_sidecar::store::StoreError| e.to_string();
     match words.as_slice() {
-        [] | ["serve"] => serve(store, &db, &listen),
+        [] | ["serve"] => serve(store, &db, &listen, filter_config.as_deref()),
         ["sessions", "list"] => {
             print(&json!({ "sessions": store.list_sessions(user.as_deref(), now).map_err(fail)? }));
             Ok(ExitCode::SUCCESS)
@@ -121,7 +127,29 @@ fn token(name: &str, why: &str) -> Result<String, String> {
     }
 }
 
-fn serve(store: SqliteStore, db: &str, listen: &str) -> Result<ExitCode, String> {
+/// The back-channel logout endpoint of a filter configuration file, if it has `code_flow`.
+fn backchannel(path: Option<&str>) -> Result<Option<Backchannel>, String> {
+    let Some(path) = path else {
+        return Ok(None);
+    };
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    let config = Config::parse(&bytes).map_err(|e| format!("{path}: {e}"))?;
+    let endpoint = Backchannel::from_config(&config).map_err(|e| format!("{path}: {e}"))?;
+    if endpoint.is_none() {
+        eprintln!(
+            "session-sidecar: {path} has no code_flow: POST /backchannel-logout is not served"
+        );
+    }
+    Ok(endpoint)
+}
+
+fn serve(
+    store: SqliteStore,
+    db: &str,
+    listen: &str,
+    filter_config: Option<&str>,
+) -> Result<ExitCode, String> {
+    let backchannel = backchannel(filter_config)?;
     let sync_token = token(
         "SIDECAR_TOKEN",
         "the filter's sync calls could not authenticate",
@@ -135,6 +163,7 @@ fn serve(store: SqliteStore, db: &str, listen: &str) -> Result<ExitCode, String>
         sync_token,
         admin_token,
         counters: Counters::default(),
+        backchannel,
     });
     let server = Server::start(api, listen, 4)?;
     if !server.addr.ip().is_loopback() {

@@ -193,9 +193,12 @@ def test_client_sent_identity_headers_never_reach_the_app(envoy, idp):
 def test_endpoint_paths_match_exactly(envoy, idp):
     token = idp.jwt()
     assert envoy.request("/authorize?next=%2F", headers=bearer(token)).status == 200
-    for path in ["/authorize/", "/AUTHORIZE", "/authorize%2F", "/authorize.json", "/x/authorize"]:
+    for path in ["/authorize/", "/AUTHORIZE", "/authorize.json", "/x/authorize"]:
         r = envoy.request(path, headers=bearer(token))
         assert (r.status, r.json().get("error")) == (401, "unauthorized"), path
+    # An encoded / is a spelling the normalizer does not settle: refused before any route.
+    r = envoy.request("/authorize%2F", headers=bearer(token))
+    assert (r.status, r.json().get("error")) == (400, "invalid_path")
     for path in ["/ping/", "/PING", "/logout/", "/Logout"]:
         assert envoy.request(path).json().get("error") == "unauthorized", path
 

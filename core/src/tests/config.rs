@@ -499,6 +499,25 @@ fn null_means_default() {
 }
 
 #[test]
+fn the_sessions_endpoint_defaults_and_cannot_shadow_another() {
+    let base = r#""auth0": {"domain": "t.example", "api": {"identifier": "https://api"}, "cluster": "auth0"}"#;
+    let c = Config::parse(format!("{{{base}}}").as_bytes()).unwrap();
+    assert_eq!(c.endpoints.sessions, "/sessions");
+    let c = Config::parse(
+        format!(r#"{{{base}, "endpoints": {{"sessions": "/me/sessions"}}}}"#).as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(c.endpoints.sessions, "/me/sessions");
+    for bad in ["/", "/ping", "sessions"] {
+        let e = Config::parse(
+            format!(r#"{{{base}, "endpoints": {{"sessions": "{bad}"}}}}"#).as_bytes(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("endpoints.sessions"), "{bad}: {e}");
+    }
+}
+
+#[test]
 fn limits_have_defaults_and_bounds() {
     let c = Config::parse(minimal().to_string().as_bytes()).unwrap();
     assert_eq!(c.limits.idp_calls_per_second, 20);
