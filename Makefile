@@ -12,6 +12,7 @@ ENVOY := $(VENV)/bin/envoy
 
 NPM_STAMP := demo/node_modules/.installed
 CHROMIUM := /usr/bin/chromium
+NGINX_BIN := /usr/sbin/nginx
 PG_SERVER := /usr/lib/postgresql/15/bin/postgres
 
 .PHONY: all setup build test unit e2e browser fuzz fuzz-smoke soak bench bench-smoke fleet-bench demo lint fmt validate clean
@@ -21,7 +22,7 @@ WRK := /usr/bin/wrk
 all: build
 
 # --- setup: everything a fresh machine lacks ----------------------------------------------
-setup: .rust-target $(VENV_STAMP) $(NPM_STAMP) $(PG_SERVER)
+setup: .rust-target $(VENV_STAMP) $(NPM_STAMP) $(PG_SERVER) $(NGINX_BIN)
 
 .rust-target:
 	rustup target add $(WASM_TARGET)
@@ -47,6 +48,12 @@ $(PG_SERVER):
 	apt-get update
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql-15
 
+# Debian's NGINX (with auth_request) for the NGINX suite; the tests run it as a plain process
+# with its own prefix directory, so the service the package installs is never needed.
+$(NGINX_BIN):
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nginx-light
+
 # Debian's chromium for the browser test; a test never downloads a browser.
 $(CHROMIUM):
 	apt-get update
@@ -55,10 +62,16 @@ $(CHROMIUM):
 # --- build --------------------------------------------------------------------------------
 SIDECAR := target/release/session-sidecar
 
+MODULE := target/release/libauth0_session_module.so
+
+# The dynamic module is built with panic = "unwind" (profile `module`) so that its FFI
+# boundary can catch a panic; it is copied beside the other release artifacts.
 build: .rust-target
 	$(CARGO) build --release --target $(WASM_TARGET) -p auth0-session
 	$(CARGO) build --release -p session-sidecar
-	@ls -l $(WASM) $(SIDECAR)
+	$(CARGO) build --profile module -p auth0-session-module
+	cp target/module/libauth0_session_module.so $(MODULE)
+	@ls -l $(WASM) $(SIDECAR) $(MODULE)
 
 # --- checks -------------------------------------------------------------------------------
 fmt:
@@ -76,9 +89,15 @@ unit: $(PG_SERVER)
 # Every Envoy YAML we ship must be accepted by Envoy itself.
 validate: build $(VENV_STAMP)
 	$(ENVOY) --mode validate -c envoy/envoy.yaml -l warning
+	ENVOY_DYNAMIC_MODULES_SEARCH_PATH=target/release $(ENVOY) --mode validate -c envoy/module.yaml -l warning
+	$(ENVOY) --mode validate -c envoy/ext_authz.yaml -l warning
 
-e2e: build $(VENV_STAMP) $(WRK) $(PG_SERVER)
-	$(PYTEST) -q tests/e2e
+# Every e2e test runs against both Envoy hosts, one suite after the other (the churn test
+# measures a rate: two suites sharing two cores would starve it).
+e2e: build $(VENV_STAMP) $(WRK) $(PG_SERVER) $(NGINX_BIN)
+	E2E_HOST=wasm $(PYTEST) -q tests/e2e; wasm=$$?; \
+	E2E_HOST=module $(PYTEST) -q tests/e2e; module=$$?; \
+	exit $$(( wasm | module ))
 
 # A bounded mixed load with the sidecar: errors, request rate, Envoy's memory over time.
 SOAK_SECONDS ?= 120

@@ -1,4 +1,4 @@
-//! The plugin configuration (DESIGN §4): JSON in the filter's `configuration`, with
+//! The plugin configuration (docs/ARCHITECTURE.md §3): JSON in the filter's `configuration`, with
 //! mo-auth's names. Parsing is strict: an unknown key, a wrong type or a bad value is an
 //! error that names the key, so Envoy refuses the config instead of running half-configured.
 
@@ -440,7 +440,7 @@ impl Config {
         };
         if sidecar.is_some() && cookie.signing_keys.is_empty() {
             // Without them every well-formed random cookie costs a sidecar lookup: an
-            // unauthenticated client could turn its requests into database reads (DESIGN §8).
+            // unauthenticated client could turn its requests into database reads (docs/ARCHITECTURE.md §8).
             return Err(error(
                 "session.cookie.signing_keys",
                 "is required with sidecar (a forged cookie is then refused without asking the sidecar); use a key of 32 random bytes, base64",

@@ -1,12 +1,12 @@
 import pytest
 
-from harness import ENVOY, SIDECAR, SIDECAR_TOKEN, SIGNING_KEY, STARTED, WASM, Envoy, Sidecar, plugin_config
+from harness import ARTIFACT, ENVOY, SIDECAR, SIDECAR_TOKEN, SIGNING_KEY, STARTED, Envoy, Sidecar, plugin_config
 from idp import TestIdp
 from upstream import EchoApp
 
 
 def pytest_sessionstart(session):
-    for needed in (ENVOY, WASM, SIDECAR):
+    for needed in (ENVOY, ARTIFACT, SIDECAR):
         if not needed.exists():
             raise pytest.UsageError(f"{needed} is missing: run `make build` (make test does)")
 
