@@ -3,6 +3,8 @@
 //! here for sessions it no longer has; admins list and revoke sessions here.
 
 pub mod api;
+pub mod auth;
+pub mod idp;
 pub mod migrations;
 pub mod server;
 pub mod store;

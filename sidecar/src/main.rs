@@ -5,12 +5,15 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use serde_json::{json, Value};
+use session_core::config::Config;
 use session_sidecar::api::{Api, Counters};
+use session_sidecar::auth::{AuthServer, AuthService};
 use session_sidecar::server::{now_millis, Server};
 use session_sidecar::store::{SessionStore, SqliteStore};
 
 const USAGE: &str = "\
 usage: session-sidecar [--db FILE] [--listen HOST:PORT]     serve the API
+           [--filter-config FILE --auth-listen HOST:PORT]  and the auth service
        session-sidecar [--db FILE] sessions list [--user SUB]
        session-sidecar [--db FILE] sessions end ID
        session-sidecar [--db FILE] users list
@@ -18,6 +21,11 @@ usage: session-sidecar [--db FILE] [--listen HOST:PORT]     serve the API
 
   --db FILE           SQLite database (default sessions.sqlite; :memory: keeps nothing)
   --listen HOST:PORT  where to serve (default 127.0.0.1:9700)
+  --filter-config FILE
+                      the filter's JSON configuration, for the auth service
+  --auth-listen HOST:PORT
+                      serve the auth service for NGINX auth_request and Envoy ext_authz
+                      (checks, login, logout, keep-alive, callback, device) here
 
 Serving needs SIDECAR_TOKEN (the filter's sidecar.token) and SIDECAR_ADMIN_TOKEN (admin API
 and /metrics) in the environment. Commands work on the database directly, beside a running
@@ -44,6 +52,8 @@ fn run(args: Vec<String>) -> Result<ExitCode, String> {
     let mut db = "sessions.sqlite".to_string();
     let mut listen = "127.0.0.1:9700".to_string();
     let mut user: Option<String> = None;
+    let mut filter_config: Option<String> = None;
+    let mut auth_listen: Option<String> = None;
     let mut words = Vec::new();
     let mut it = args.into_iter();
     while let Some(arg) = it.next() {
@@ -55,6 +65,8 @@ fn run(args: Vec<String>) -> Result<ExitCode, String> {
             "--db" => db = value("--db")?,
             "--listen" => listen = value("--listen")?,
             "--user" => user = Some(value("--user")?),
+            "--filter-config" => filter_config = Some(value("--filter-config")?),
+            "--auth-listen" => auth_listen = Some(value("--auth-listen")?),
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return Ok(ExitCode::SUCCESS);
@@ -65,12 +77,18 @@ fn run(args: Vec<String>) -> Result<ExitCode, String> {
             _ => words.push(arg),
         }
     }
+    let auth = match (filter_config, auth_listen) {
+        (Some(file), Some(listen)) => Some((read_filter_config(&file)?, listen)),
+        (None, None) => None,
+        (Some(_), None) => return Err(format!("--filter-config needs --auth-listen\n\n{USAGE}")),
+        (None, Some(_)) => return Err(format!("--auth-listen needs --filter-config\n\n{USAGE}")),
+    };
     let store = SqliteStore::open(&db).map_err(|e| format!("cannot open {db}: {e}"))?;
     let now = now_millis();
     let words: Vec<&str> = words.iter().map(String::as_str).collect();
     let fail = |e: session_sidecar::store::StoreError| e.to_string();
     match words.as_slice() {
-        [] | ["serve"] => serve(store, &db, &listen),
+        [] | ["serve"] => serve(store, &db, &listen, auth),
         ["sessions", "list"] => {
             print(&json!({ "sessions": store.list_sessions(user.as_deref(), now).map_err(fail)? }));
             Ok(ExitCode::SUCCESS)
@@ -103,7 +121,18 @@ fn token(name: &str, why: &str) -> Result<String, String> {
     }
 }
 
-fn serve(store: SqliteStore, db: &str, listen: &str) -> Result<ExitCode, String> {
+/// The filter's JSON configuration, checked as the filter checks it.
+fn read_filter_config(file: &str) -> Result<Config, String> {
+    let bytes = std::fs::read(file).map_err(|e| format!("cannot read {file}: {e}"))?;
+    Config::parse(&bytes).map_err(|e| format!("{file}: {e}"))
+}
+
+fn serve(
+    store: SqliteStore,
+    db: &str,
+    listen: &str,
+    auth: Option<(Config, String)>,
+) -> Result<ExitCode, String> {
     let sync_token = token(
         "SIDECAR_TOKEN",
         "the filter's sync calls could not authenticate",
@@ -118,6 +147,17 @@ fn serve(store: SqliteStore, db: &str, listen: &str) -> Result<ExitCode, String>
         admin_token,
         counters: Counters::default(),
     });
+    let auth = match auth {
+        Some((config, auth_listen)) => {
+            let service = Arc::new(AuthService::new(config, Arc::clone(&api))?);
+            let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+            // Workers wait on IdP calls during logins: more of them than cores.
+            let server = AuthServer::start(service, &auth_listen, (workers * 4).clamp(4, 32))?;
+            eprintln!("session-sidecar: auth service on http://{}", server.addr);
+            Some(server)
+        }
+        None => None,
+    };
     let server = Server::start(api, listen, 4)?;
     if !server.addr.ip().is_loopback() {
         eprintln!(
@@ -127,5 +167,8 @@ fn serve(store: SqliteStore, db: &str, listen: &str) -> Result<ExitCode, String>
     }
     eprintln!("session-sidecar: serving {db} on http://{}", server.addr);
     server.wait();
+    if let Some(auth) = auth {
+        auth.wait();
+    }
     Ok(ExitCode::SUCCESS)
 }

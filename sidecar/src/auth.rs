@@ -1,0 +1,561 @@
+//! The auth service (docs/ARCHITECTURE.md §2, §6): a third host of the core's engine, for
+//! NGINX `auth_request` and Envoy `ext_authz`. Like the wasm filter it hands each request to
+//! [`Engine::on_request`] and carries out the outcome; it only differs in how it receives the
+//! request and how it says "forward with these headers":
+//!
+//! - `GET /_auth/nginx` (NGINX's `auth_request` subrequest): the original request comes as
+//!   `X-Original-Method` / `X-Original-URI` plus the client's headers. Allowed: 200 with the
+//!   identity headers, `x-auth-cookie` and `x-auth-authorization` (what to forward instead of
+//!   `Cookie` and `Authorization`; absent = send none). Denied: 401 or 403 only, the statuses
+//!   `auth_request` passes on; NGINX then asks `/_auth/nginx/deny` for the full answer (the
+//!   code-flow redirect with its cookie, the JSON body) and sends that to the client.
+//! - `/_auth/ext_authz/<original path>` (Envoy's HTTP ext_authz, `path_prefix: /_auth/ext_authz`,
+//!   original method): allowed = 200 with the headers to set and `x-envoy-auth-headers-to-remove`;
+//!   denied = the core's reply itself, which Envoy sends to the client.
+//! - Any other path: the login, logout, keep-alive, callback and device endpoints, served
+//!   directly (the proxy routes those paths here); anything else is 404.
+//!
+//! Shared data is this process's memory ([`MemoryStore`]); the "sidecar" of the core's calls
+//! is this process's own store, called in-process through the same [`Api`] the filters reach
+//! over HTTP, so a check costs no database round trip once its session is in memory, and
+//! logins, logouts and revocations travel by the same sync protocol as the wasm filter's.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use session_core::config::{Config, Sidecar};
+use session_core::engine::{Engine, Outcome};
+use session_core::filter::HeaderEdit;
+use session_core::metrics::Metric;
+use session_core::ports::{self, Call, Host, Level, SetError, SharedData, Upstream};
+use session_core::reply::Reply;
+use session_core::routing::Route;
+use session_core::memory::MemoryStore;
+use session_core::timer::{Timer, TICK_MS};
+
+use crate::api::{self, Api};
+use crate::idp::IdpClient;
+use crate::server::now_millis;
+
+/// Where NGINX's `auth_request` subrequest goes, and where it asks for a denial's answer.
+pub const NGINX_CHECK: &str = "/_auth/nginx";
+pub const NGINX_DENY: &str = "/_auth/nginx/deny";
+/// Envoy's ext_authz `path_prefix`: the original path follows it.
+pub const EXT_AUTHZ_PREFIX: &str = "/_auth/ext_authz";
+/// Readiness: 200 once the IdP's signing keys have been fetched (a code-flow callback before
+/// that is a 503), else 503. For a proxy's health check or an orchestrator's probe.
+pub const READY: &str = "/_auth/ready";
+
+/// No endpoint reads a request body (credentials are headers; DESIGN §6 "authenticate before
+/// reading a body"): anything larger than this is refused unread.
+const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// The service's host: process memory for shared data, counters, the log, the OS's randomness.
+struct NativeHost {
+    shared: MemoryStore,
+    counters: Vec<AtomicI64>,
+}
+
+impl SharedData for NativeHost {
+    fn get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {
+        self.shared.get(key)
+    }
+
+    fn set(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), SetError> {
+        self.shared.set(key, value, cas)
+    }
+}
+
+impl Host for NativeHost {
+    fn count(&self, metric: Metric, delta: i64) {
+        if let Some(c) = self.counters.get(metric.index()) {
+            c.fetch_add(delta, Ordering::Relaxed);
+        }
+    }
+
+    fn record(&self, metric: Metric, value: u64) {
+        if let Some(c) = self.counters.get(metric.index()) {
+            c.store(i64::try_from(value).unwrap_or(i64::MAX), Ordering::Relaxed);
+        }
+    }
+
+    fn log(&self, level: Level, message: &str) {
+        eprintln!("session-sidecar: auth: {level:?}: {message}");
+    }
+
+    fn clock(&self) -> u64 {
+        now_millis()
+    }
+
+    fn random(&self, buf: &mut [u8]) -> bool {
+        getrandom::getrandom(buf).is_ok()
+    }
+}
+
+/// How a request reached the service, which decides how an outcome is written back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    NginxCheck,
+    NginxDeny,
+    ExtAuthz,
+    Direct,
+}
+
+/// The original request, as the core reads it (lower-case names; pseudo-headers apart).
+pub struct Original {
+    method: String,
+    path: String,
+    authority: String,
+    scheme: String,
+    headers: Vec<(String, String)>,
+}
+
+impl ports::Request for Original {
+    fn header(&self, name: &str) -> Option<Vec<u8>> {
+        let one = |v: &String| Some(v.clone().into_bytes());
+        match name {
+            ":method" => one(&self.method),
+            ":path" => one(&self.path),
+            ":authority" => one(&self.authority),
+            ":scheme" => one(&self.scheme),
+            _ => {
+                let values: Vec<&str> = self
+                    .headers
+                    .iter()
+                    .filter(|(k, _)| k == name)
+                    .map(|(_, v)| v.as_str())
+                    .collect();
+                // Several Cookie headers are one cookie list (as Envoy joins them); other
+                // repeated headers are one comma-separated list.
+                let sep = if name == "cookie" { "; " } else { ", " };
+                (!values.is_empty()).then(|| values.join(sep).into_bytes())
+            }
+        }
+    }
+}
+
+impl Original {
+    fn value(&self, name: &str) -> Option<String> {
+        ports::Request::header(self, name).and_then(|v| String::from_utf8(v).ok())
+    }
+}
+
+/// What goes back on the wire.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    fn reply(reply: Reply) -> Answer {
+        Answer {
+            status: u16::try_from(reply.status).unwrap_or(500),
+            headers: reply.headers,
+            body: reply.body.into_bytes(),
+        }
+    }
+
+    fn error(status: u16, code: &str, message: &str) -> Answer {
+        Answer::reply(Reply::error(u32::from(status), code, message))
+    }
+}
+
+/// The incoming HTTP request, as the listener read it.
+pub struct Incoming<'a> {
+    pub method: &'a str,
+    pub url: &'a str,
+    /// Lower-case names.
+    pub headers: Vec<(String, String)>,
+}
+
+pub struct AuthService {
+    engine: Engine,
+    host: NativeHost,
+    idp: IdpClient,
+    api: Arc<Api>,
+    timer: Mutex<Timer>,
+}
+
+impl AuthService {
+    /// The service for `config` (the filter's JSON), storing through `api`. Sessions always
+    /// go to this process's store, whatever `sidecar` the JSON names for Envoy.
+    pub fn new(mut config: Config, api: Arc<Api>) -> Result<AuthService, String> {
+        let timeout = Duration::from_secs(config.auth0.timeout_secs.max(1));
+        let idp = IdpClient::new(&config.auth0.issuer, timeout)?;
+        config.sidecar = Some(Sidecar {
+            cluster: "self".into(),
+            token: api.sync_token.clone(),
+        });
+        let host = NativeHost {
+            shared: MemoryStore::default(),
+            counters: Metric::ALL.iter().map(|_| AtomicI64::new(0)).collect(),
+        };
+        let mut seed = [0u8; 2];
+        let _ = getrandom::getrandom(&mut seed);
+        Ok(AuthService {
+            engine: Engine::new(config),
+            host,
+            idp,
+            api,
+            timer: Mutex::new(Timer::new(u16::from_le_bytes(seed))),
+        })
+    }
+
+    /// A counter or gauge of the service (the filter's stat names).
+    pub fn stat(&self, metric: Metric) -> i64 {
+        self.host
+            .counters
+            .get(metric.index())
+            .map_or(0, |c| c.load(Ordering::Relaxed))
+    }
+
+    /// Makes a call of the core: to the IdP over the network, to the store in-process.
+    fn perform(&self, call: &Call) -> ports::Response {
+        match call.upstream {
+            Upstream::Idp => self.idp.call(call),
+            Upstream::Sidecar => {
+                let header = |name: &str| {
+                    call.headers
+                        .iter()
+                        .find(|(k, _)| *k == name)
+                        .map(|(_, v)| v.as_str())
+                };
+                let answer = self.api.handle(
+                    &api::Request {
+                        method: header(":method").unwrap_or("GET"),
+                        url: header(":path").unwrap_or("/"),
+                        authorization: header("authorization"),
+                        body: call.body.as_deref().unwrap_or_default(),
+                    },
+                    now_millis(),
+                );
+                let body = answer.body.into_bytes();
+                ports::Response {
+                    status: Some(u32::from(answer.status)),
+                    body: (body.len() <= call.max_answer).then_some(body),
+                }
+            }
+        }
+    }
+
+    /// Runs a request through the engine until it is forwarded or answered, making the calls
+    /// it asks for on the way (this worker waits for them; the pool bounds how many do).
+    fn drive<'a>(&'a self, original: &Original, mut outcome: Outcome<'a>) -> Outcome<'a> {
+        loop {
+            match outcome {
+                Outcome::Call(call, pending) => {
+                    let response = self.perform(&call);
+                    outcome = self
+                        .engine
+                        .on_response(&self.host, original, pending, response);
+                }
+                done => return done,
+            }
+        }
+    }
+
+    /// One request to the service.
+    pub fn handle(&self, incoming: &Incoming<'_>) -> Answer {
+        if incoming.url == READY {
+            let ready = self.stat(Metric::JwksFetchOk) > 0;
+            return Answer::reply(Reply::json(
+                if ready { 200 } else { 503 },
+                &serde_json::json!({ "ready": ready }),
+            ));
+        }
+        let (mode, original) = match read_original(incoming) {
+            Ok(found) => found,
+            Err(answer) => return answer,
+        };
+        if mode != Mode::Direct && !checkable(self.engine.filter.route(original.path.as_bytes()))
+        {
+            // An endpoint reached through a check would be answered by the app after the
+            // login or logout ran here: the proxy must route these paths to the service.
+            self.host.log(
+                Level::Error,
+                "a check asked about an endpoint path: route the login, logout, keep-alive, callback and device paths to the auth service",
+            );
+            return Answer::error(
+                500,
+                "misconfigured",
+                "this path is served by the auth service, not checked",
+            );
+        }
+        let outcome = self
+            .engine
+            .on_request(&self.host, &original, now_millis());
+        let outcome = self.drive(&original, outcome);
+        match (mode, outcome) {
+            (_, Outcome::Call(..)) => Answer::reply(Reply::store_unavailable()),
+            (Mode::NginxCheck, Outcome::Forward(edits)) => nginx_allowed(&original, edits),
+            (Mode::NginxCheck, Outcome::Reply(reply)) => {
+                // `auth_request` turns anything but 2xx, 401 and 403 into a 500: everything
+                // else is a 401, and the deny location fetches the real answer.
+                let status = if reply.status == 403 { 403 } else { 401 };
+                Answer {
+                    status,
+                    headers: Vec::new(),
+                    body: Vec::new(),
+                }
+            }
+            (Mode::ExtAuthz, Outcome::Forward(edits)) => ext_authz_allowed(edits),
+            (Mode::Direct, Outcome::Reply(reply)) => Answer::reply(reply),
+            (Mode::Direct, Outcome::Forward(_)) => {
+                Answer::error(404, "not_found", "not an endpoint of the auth service")
+            }
+            (Mode::ExtAuthz | Mode::NginxDeny, Outcome::Reply(reply)) if reply.status >= 300 => {
+                Answer::reply(reply)
+            }
+            (Mode::ExtAuthz | Mode::NginxDeny, _) => {
+                // Allowed by now (a login landed in between), or a 2xx that a check cannot
+                // pass on as a denial: the client asks again.
+                Answer::reply(Reply::unauthorized())
+            }
+        }
+    }
+
+    /// One timer tick: JWKS refresh, sync with the store (revocations from other hosts
+    /// arrive here), sweeping.
+    pub fn tick(&self) {
+        let now = now_millis();
+        let calls = self
+            .timer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .tick(&self.engine, &self.host, now);
+        for (call, pending) in calls {
+            let response = self.perform(&call);
+            self.timer
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .on_response(&self.engine, &self.host, pending, response, now_millis());
+        }
+    }
+}
+
+/// Whether a check may be asked about this route: protected and public paths only.
+fn checkable(route: Route) -> bool {
+    match route {
+        Route::Public | Route::Protected => true,
+        Route::Login
+        | Route::Logout
+        | Route::KeepAlive
+        | Route::Callback
+        | Route::DeviceStart
+        | Route::DevicePoll => false,
+    }
+}
+
+fn header_value<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h str> {
+    headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// The scheme the client used, as the proxy reports it (the service itself is plain HTTP
+/// behind it); https when not said, as the wasm filter assumes.
+fn scheme(headers: &[(String, String)]) -> String {
+    match header_value(headers, "x-forwarded-proto") {
+        Some(p) if p.eq_ignore_ascii_case("http") => "http".into(),
+        _ => "https".into(),
+    }
+}
+
+/// Which kind of request this is, and the original request it is about.
+fn read_original(incoming: &Incoming<'_>) -> Result<(Mode, Original), Answer> {
+    let headers = &incoming.headers;
+    let path_only = incoming.url.split('?').next().unwrap_or("");
+    let authority = header_value(headers, "host").unwrap_or("").to_string();
+    let (mode, method, path) = if path_only == NGINX_CHECK || path_only == NGINX_DENY {
+        let (Some(method), Some(uri)) = (
+            header_value(headers, "x-original-method"),
+            header_value(headers, "x-original-uri"),
+        ) else {
+            return Err(Answer::error(
+                500,
+                "misconfigured",
+                "an NGINX check needs X-Original-Method and X-Original-URI (see nginx/nginx.conf)",
+            ));
+        };
+        let mode = if path_only == NGINX_CHECK {
+            Mode::NginxCheck
+        } else {
+            Mode::NginxDeny
+        };
+        (mode, method.to_string(), uri.to_string())
+    } else if let Some(rest) = incoming.url.strip_prefix(EXT_AUTHZ_PREFIX) {
+        if !(rest.is_empty() || rest.starts_with('/') || rest.starts_with('?')) {
+            return Err(Answer::error(404, "not_found", "no such check"));
+        }
+        let path = if rest.starts_with('/') {
+            rest.to_string()
+        } else {
+            format!("/{rest}")
+        };
+        (Mode::ExtAuthz, incoming.method.to_string(), path)
+    } else {
+        (
+            Mode::Direct,
+            incoming.method.to_string(),
+            incoming.url.to_string(),
+        )
+    };
+    let original = Original {
+        method,
+        path,
+        authority,
+        scheme: scheme(headers),
+        headers: incoming.headers.clone(),
+    };
+    Ok((mode, original))
+}
+
+/// NGINX may only set headers from variables: every identity header gets its value (or is
+/// absent), and the Cookie and Authorization headers to forward come back as `x-auth-cookie`
+/// and `x-auth-authorization`, the request's own values when the core left them alone.
+fn nginx_allowed(original: &Original, edits: Vec<HeaderEdit<'_>>) -> Answer {
+    let mut cookie = original.value("cookie");
+    let mut authorization = original.value("authorization");
+    let mut identity: Vec<(String, String)> = Vec::new();
+    for edit in edits {
+        match edit {
+            HeaderEdit::Set("cookie", v) => cookie = Some(String::from_utf8_lossy(&v).into()),
+            HeaderEdit::Remove("cookie") => cookie = None,
+            HeaderEdit::Set("authorization", v) => {
+                authorization = Some(String::from_utf8_lossy(&v).into())
+            }
+            HeaderEdit::Remove("authorization") => authorization = None,
+            HeaderEdit::Set(name, v) => {
+                identity.push((name.to_string(), String::from_utf8_lossy(&v).into()))
+            }
+            HeaderEdit::Remove(_) => {}
+        }
+    }
+    let mut headers = identity;
+    if let Some(c) = cookie {
+        headers.push(("x-auth-cookie".into(), c));
+    }
+    if let Some(a) = authorization {
+        headers.push(("x-auth-authorization".into(), a));
+    }
+    Answer {
+        status: 200,
+        headers,
+        body: Vec::new(),
+    }
+}
+
+/// Envoy sets the headers of an allowed check on the request (`allowed_upstream_headers`) and
+/// removes those named in `x-envoy-auth-headers-to-remove`.
+fn ext_authz_allowed(edits: Vec<HeaderEdit<'_>>) -> Answer {
+    let mut headers = Vec::new();
+    let mut remove: Vec<&str> = Vec::new();
+    for edit in edits {
+        match edit {
+            HeaderEdit::Set(name, v) => {
+                headers.push((name.to_string(), String::from_utf8_lossy(&v).into()))
+            }
+            HeaderEdit::Remove(name) => remove.push(name),
+        }
+    }
+    if !remove.is_empty() {
+        headers.push(("x-envoy-auth-headers-to-remove".into(), remove.join(",")));
+    }
+    Answer {
+        status: 200,
+        headers,
+        body: Vec::new(),
+    }
+}
+
+/// The listener: `workers` threads taking requests from one tiny_http server, and the timer.
+pub struct AuthServer {
+    http: Arc<tiny_http::Server>,
+    workers: Vec<JoinHandle<()>>,
+    pub addr: std::net::SocketAddr,
+}
+
+impl AuthServer {
+    pub fn start(
+        service: Arc<AuthService>,
+        listen: &str,
+        workers: usize,
+    ) -> Result<AuthServer, String> {
+        let http = tiny_http::Server::http(listen)
+            .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        let addr = http
+            .server_addr()
+            .to_ip()
+            .ok_or_else(|| format!("{listen} is not an IP address"))?;
+        let http = Arc::new(http);
+        let mut handles = Vec::new();
+        for _ in 0..workers.max(1) {
+            let (http, service) = (Arc::clone(&http), Arc::clone(&service));
+            handles.push(std::thread::spawn(move || {
+                while let Ok(request) = http.recv() {
+                    serve_one(&service, request);
+                }
+            }));
+        }
+        let timer = Arc::clone(&service);
+        std::thread::spawn(move || loop {
+            std::thread::sleep(Duration::from_millis(TICK_MS));
+            timer.tick();
+        });
+        Ok(AuthServer {
+            http,
+            workers: handles,
+            addr,
+        })
+    }
+
+    pub fn wait(self) {
+        for worker in self.workers {
+            let _ = worker.join();
+        }
+    }
+
+    pub fn stop(self) {
+        for _ in &self.workers {
+            self.http.unblock();
+        }
+        self.wait();
+    }
+}
+
+fn serve_one(service: &AuthService, request: tiny_http::Request) {
+    let headers: Vec<(String, String)> = request
+        .headers()
+        .iter()
+        .map(|h| {
+            (
+                h.field.as_str().as_str().to_ascii_lowercase(),
+                h.value.as_str().to_string(),
+            )
+        })
+        .collect();
+    let chunked = header_value(&headers, "transfer-encoding").is_some();
+    let answer = if chunked || request.body_length().unwrap_or(0) > MAX_BODY_BYTES {
+        Answer::error(413, "too_large", "request body too large")
+    } else {
+        let method = request.method().as_str().to_string();
+        let url = request.url().to_string();
+        service.handle(&Incoming {
+            method: &method,
+            url: &url,
+            headers,
+        })
+    };
+    let mut reply = tiny_http::Response::from_data(answer.body).with_status_code(answer.status);
+    for (name, value) in &answer.headers {
+        if let Ok(h) = tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()) {
+            reply.add_header(h);
+        }
+    }
+    let _ = request.respond(reply);
+}
