@@ -12,6 +12,7 @@ ENVOY := $(VENV)/bin/envoy
 
 NPM_STAMP := demo/node_modules/.installed
 CHROMIUM := /usr/bin/chromium
+NGINX := /usr/sbin/nginx
 
 .PHONY: all setup build test unit e2e browser fuzz fuzz-smoke soak bench bench-smoke demo lint fmt validate clean
 
@@ -20,7 +21,7 @@ WRK := /usr/bin/wrk
 all: build
 
 # --- setup: everything a fresh machine lacks ----------------------------------------------
-setup: .rust-target $(VENV_STAMP) $(NPM_STAMP)
+setup: .rust-target $(VENV_STAMP) $(NPM_STAMP) $(NGINX)
 
 .rust-target:
 	rustup target add $(WASM_TARGET)
@@ -39,6 +40,12 @@ $(NPM_STAMP): demo/package.json demo/package-lock.json
 $(WRK):
 	apt-get update
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends wrk
+
+# Debian's NGINX (with auth_request) for the NGINX suite; the tests run it as a plain process
+# with its own prefix directory, so the service the package installs is never needed.
+$(NGINX):
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nginx-light
 
 # Debian's chromium for the browser test; a test never downloads a browser.
 $(CHROMIUM):
@@ -69,8 +76,9 @@ unit:
 # Every Envoy YAML we ship must be accepted by Envoy itself.
 validate: build $(VENV_STAMP)
 	$(ENVOY) --mode validate -c envoy/envoy.yaml -l warning
+	$(ENVOY) --mode validate -c envoy/ext_authz.yaml -l warning
 
-e2e: build $(VENV_STAMP) $(WRK)
+e2e: build $(VENV_STAMP) $(WRK) $(NGINX)
 	$(PYTEST) -q tests/e2e
 
 # A bounded mixed load with the sidecar: errors, request rate, Envoy's memory over time.

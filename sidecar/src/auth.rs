@@ -22,7 +22,6 @@
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use session_core::config::{Config, Sidecar};
@@ -37,6 +36,7 @@ use session_core::timer::{Timer, TICK_MS};
 
 use crate::api::{self, Api};
 use crate::idp::IdpClient;
+use crate::listener::{self, HttpRequest, HttpResponse, Limits, Listener};
 use crate::server::now_millis;
 
 /// Where NGINX's `auth_request` subrequest goes, and where it asks for a denial's answer.
@@ -109,7 +109,7 @@ pub struct Original {
     path: String,
     authority: String,
     scheme: String,
-    headers: Vec<(String, String)>,
+    headers: Vec<(String, Vec<u8>)>,
 }
 
 impl ports::Request for Original {
@@ -121,55 +121,37 @@ impl ports::Request for Original {
             ":authority" => one(&self.authority),
             ":scheme" => one(&self.scheme),
             _ => {
-                let values: Vec<&str> = self
+                let values: Vec<&[u8]> = self
                     .headers
                     .iter()
                     .filter(|(k, _)| k == name)
-                    .map(|(_, v)| v.as_str())
+                    .map(|(_, v)| v.as_slice())
                     .collect();
                 // Several Cookie headers are one cookie list (as Envoy joins them); other
                 // repeated headers are one comma-separated list.
-                let sep = if name == "cookie" { "; " } else { ", " };
-                (!values.is_empty()).then(|| values.join(sep).into_bytes())
+                let sep: &[u8] = if name == "cookie" { b"; " } else { b", " };
+                (!values.is_empty()).then(|| values.join(sep))
             }
         }
     }
 }
 
-impl Original {
-    fn value(&self, name: &str) -> Option<String> {
-        ports::Request::header(self, name).and_then(|v| String::from_utf8(v).ok())
+type Answer = HttpResponse;
+
+fn reply(reply: Reply) -> Answer {
+    HttpResponse {
+        status: u16::try_from(reply.status).unwrap_or(500),
+        headers: reply
+            .headers
+            .into_iter()
+            .map(|(k, v)| (k, v.into_bytes()))
+            .collect(),
+        body: reply.body.into_bytes(),
     }
 }
 
-/// What goes back on the wire.
-#[derive(Debug)]
-pub struct Answer {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
-impl Answer {
-    fn reply(reply: Reply) -> Answer {
-        Answer {
-            status: u16::try_from(reply.status).unwrap_or(500),
-            headers: reply.headers,
-            body: reply.body.into_bytes(),
-        }
-    }
-
-    fn error(status: u16, code: &str, message: &str) -> Answer {
-        Answer::reply(Reply::error(u32::from(status), code, message))
-    }
-}
-
-/// The incoming HTTP request, as the listener read it.
-pub struct Incoming<'a> {
-    pub method: &'a str,
-    pub url: &'a str,
-    /// Lower-case names.
-    pub headers: Vec<(String, String)>,
+fn error(status: u16, code: &str, message: &str) -> Answer {
+    reply(Reply::error(u32::from(status), code, message))
 }
 
 pub struct AuthService {
@@ -259,10 +241,10 @@ impl AuthService {
     }
 
     /// One request to the service.
-    pub fn handle(&self, incoming: &Incoming<'_>) -> Answer {
-        if incoming.url == READY {
+    pub fn handle(&self, incoming: &HttpRequest) -> Answer {
+        if incoming.target == READY {
             let ready = self.stat(Metric::JwksFetchOk) > 0;
-            return Answer::reply(Reply::json(
+            return reply(Reply::json(
                 if ready { 200 } else { 503 },
                 &serde_json::json!({ "ready": ready }),
             ));
@@ -279,7 +261,7 @@ impl AuthService {
                 Level::Error,
                 "a check asked about an endpoint path: route the login, logout, keep-alive, callback and device paths to the auth service",
             );
-            return Answer::error(
+            return error(
                 500,
                 "misconfigured",
                 "this path is served by the auth service, not checked",
@@ -290,12 +272,12 @@ impl AuthService {
             .on_request(&self.host, &original, now_millis());
         let outcome = self.drive(&original, outcome);
         match (mode, outcome) {
-            (_, Outcome::Call(..)) => Answer::reply(Reply::store_unavailable()),
+            (_, Outcome::Call(..)) => reply(Reply::store_unavailable()),
             (Mode::NginxCheck, Outcome::Forward(edits)) => nginx_allowed(&original, edits),
-            (Mode::NginxCheck, Outcome::Reply(reply)) => {
+            (Mode::NginxCheck, Outcome::Reply(denied)) => {
                 // `auth_request` turns anything but 2xx, 401 and 403 into a 500: everything
                 // else is a 401, and the deny location fetches the real answer.
-                let status = if reply.status == 403 { 403 } else { 401 };
+                let status = if denied.status == 403 { 403 } else { 401 };
                 Answer {
                     status,
                     headers: Vec::new(),
@@ -303,17 +285,15 @@ impl AuthService {
                 }
             }
             (Mode::ExtAuthz, Outcome::Forward(edits)) => ext_authz_allowed(edits),
-            (Mode::Direct, Outcome::Reply(reply)) => Answer::reply(reply),
+            (Mode::Direct, Outcome::Reply(r)) => reply(r),
             (Mode::Direct, Outcome::Forward(_)) => {
-                Answer::error(404, "not_found", "not an endpoint of the auth service")
+                error(404, "not_found", "not an endpoint of the auth service")
             }
-            (Mode::ExtAuthz | Mode::NginxDeny, Outcome::Reply(reply)) if reply.status >= 300 => {
-                Answer::reply(reply)
-            }
+            (Mode::ExtAuthz | Mode::NginxDeny, Outcome::Reply(r)) if r.status >= 300 => reply(r),
             (Mode::ExtAuthz | Mode::NginxDeny, _) => {
                 // Allowed by now (a login landed in between), or a 2xx that a check cannot
                 // pass on as a denial: the client asks again.
-                Answer::reply(Reply::unauthorized())
+                reply(Reply::unauthorized())
             }
         }
     }
@@ -350,16 +330,16 @@ fn checkable(route: Route) -> bool {
     }
 }
 
-fn header_value<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h str> {
+fn header_value<'h>(headers: &'h [(String, Vec<u8>)], name: &str) -> Option<&'h str> {
     headers
         .iter()
         .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
+        .and_then(|(_, v)| std::str::from_utf8(v).ok())
 }
 
 /// The scheme the client used, as the proxy reports it (the service itself is plain HTTP
 /// behind it); https when not said, as the wasm filter assumes.
-fn scheme(headers: &[(String, String)]) -> String {
+fn scheme(headers: &[(String, Vec<u8>)]) -> String {
     match header_value(headers, "x-forwarded-proto") {
         Some(p) if p.eq_ignore_ascii_case("http") => "http".into(),
         _ => "https".into(),
@@ -367,16 +347,16 @@ fn scheme(headers: &[(String, String)]) -> String {
 }
 
 /// Which kind of request this is, and the original request it is about.
-fn read_original(incoming: &Incoming<'_>) -> Result<(Mode, Original), Answer> {
+fn read_original(incoming: &HttpRequest) -> Result<(Mode, Original), Answer> {
     let headers = &incoming.headers;
-    let path_only = incoming.url.split('?').next().unwrap_or("");
+    let path_only = incoming.target.split('?').next().unwrap_or("");
     let authority = header_value(headers, "host").unwrap_or("").to_string();
     let (mode, method, path) = if path_only == NGINX_CHECK || path_only == NGINX_DENY {
         let (Some(method), Some(uri)) = (
             header_value(headers, "x-original-method"),
             header_value(headers, "x-original-uri"),
         ) else {
-            return Err(Answer::error(
+            return Err(error(
                 500,
                 "misconfigured",
                 "an NGINX check needs X-Original-Method and X-Original-URI (see nginx/nginx.conf)",
@@ -388,9 +368,9 @@ fn read_original(incoming: &Incoming<'_>) -> Result<(Mode, Original), Answer> {
             Mode::NginxDeny
         };
         (mode, method.to_string(), uri.to_string())
-    } else if let Some(rest) = incoming.url.strip_prefix(EXT_AUTHZ_PREFIX) {
+    } else if let Some(rest) = incoming.target.strip_prefix(EXT_AUTHZ_PREFIX) {
         if !(rest.is_empty() || rest.starts_with('/') || rest.starts_with('?')) {
-            return Err(Answer::error(404, "not_found", "no such check"));
+            return Err(error(404, "not_found", "no such check"));
         }
         let path = if rest.starts_with('/') {
             rest.to_string()
@@ -402,7 +382,7 @@ fn read_original(incoming: &Incoming<'_>) -> Result<(Mode, Original), Answer> {
         (
             Mode::Direct,
             incoming.method.to_string(),
-            incoming.url.to_string(),
+            incoming.target.to_string(),
         )
     };
     let original = Original {
@@ -419,24 +399,20 @@ fn read_original(incoming: &Incoming<'_>) -> Result<(Mode, Original), Answer> {
 /// absent), and the Cookie and Authorization headers to forward come back as `x-auth-cookie`
 /// and `x-auth-authorization`, the request's own values when the core left them alone.
 fn nginx_allowed(original: &Original, edits: Vec<HeaderEdit<'_>>) -> Answer {
-    let mut cookie = original.value("cookie");
-    let mut authorization = original.value("authorization");
-    let mut identity: Vec<(String, String)> = Vec::new();
+    use ports::Request;
+    let mut cookie = original.header("cookie");
+    let mut authorization = original.header("authorization");
+    let mut headers: Vec<(String, Vec<u8>)> = Vec::new();
     for edit in edits {
         match edit {
-            HeaderEdit::Set("cookie", v) => cookie = Some(String::from_utf8_lossy(&v).into()),
+            HeaderEdit::Set("cookie", v) => cookie = Some(v),
             HeaderEdit::Remove("cookie") => cookie = None,
-            HeaderEdit::Set("authorization", v) => {
-                authorization = Some(String::from_utf8_lossy(&v).into())
-            }
+            HeaderEdit::Set("authorization", v) => authorization = Some(v),
             HeaderEdit::Remove("authorization") => authorization = None,
-            HeaderEdit::Set(name, v) => {
-                identity.push((name.to_string(), String::from_utf8_lossy(&v).into()))
-            }
+            HeaderEdit::Set(name, v) => headers.push((name.to_string(), v)),
             HeaderEdit::Remove(_) => {}
         }
     }
-    let mut headers = identity;
     if let Some(c) = cookie {
         headers.push(("x-auth-cookie".into(), c));
     }
@@ -457,14 +433,15 @@ fn ext_authz_allowed(edits: Vec<HeaderEdit<'_>>) -> Answer {
     let mut remove: Vec<&str> = Vec::new();
     for edit in edits {
         match edit {
-            HeaderEdit::Set(name, v) => {
-                headers.push((name.to_string(), String::from_utf8_lossy(&v).into()))
-            }
+            HeaderEdit::Set(name, v) => headers.push((name.to_string(), v)),
             HeaderEdit::Remove(name) => remove.push(name),
         }
     }
     if !remove.is_empty() {
-        headers.push(("x-envoy-auth-headers-to-remove".into(), remove.join(",")));
+        headers.push((
+            "x-envoy-auth-headers-to-remove".into(),
+            remove.join(",").into_bytes(),
+        ));
     }
     Answer {
         status: 200,
@@ -473,89 +450,20 @@ fn ext_authz_allowed(edits: Vec<HeaderEdit<'_>>) -> Answer {
     }
 }
 
-/// The listener: `workers` threads taking requests from one tiny_http server, and the timer.
-pub struct AuthServer {
-    http: Arc<tiny_http::Server>,
-    workers: Vec<JoinHandle<()>>,
-    pub addr: std::net::SocketAddr,
-}
-
-impl AuthServer {
-    pub fn start(
-        service: Arc<AuthService>,
-        listen: &str,
-        workers: usize,
-    ) -> Result<AuthServer, String> {
-        let http = tiny_http::Server::http(listen)
-            .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-        let addr = http
-            .server_addr()
-            .to_ip()
-            .ok_or_else(|| format!("{listen} is not an IP address"))?;
-        let http = Arc::new(http);
-        let mut handles = Vec::new();
-        for _ in 0..workers.max(1) {
-            let (http, service) = (Arc::clone(&http), Arc::clone(&service));
-            handles.push(std::thread::spawn(move || {
-                while let Ok(request) = http.recv() {
-                    serve_one(&service, request);
-                }
-            }));
-        }
-        let timer = Arc::clone(&service);
-        std::thread::spawn(move || loop {
-            std::thread::sleep(Duration::from_millis(TICK_MS));
-            timer.tick();
-        });
-        Ok(AuthServer {
-            http,
-            workers: handles,
-            addr,
-        })
-    }
-
-    pub fn wait(self) {
-        for worker in self.workers {
-            let _ = worker.join();
-        }
-    }
-
-    pub fn stop(self) {
-        for _ in &self.workers {
-            self.http.unblock();
-        }
-        self.wait();
-    }
-}
-
-fn serve_one(service: &AuthService, request: tiny_http::Request) {
-    let headers: Vec<(String, String)> = request
-        .headers()
-        .iter()
-        .map(|h| {
-            (
-                h.field.as_str().as_str().to_ascii_lowercase(),
-                h.value.as_str().to_string(),
-            )
-        })
-        .collect();
-    let chunked = header_value(&headers, "transfer-encoding").is_some();
-    let answer = if chunked || request.body_length().unwrap_or(0) > MAX_BODY_BYTES {
-        Answer::error(413, "too_large", "request body too large")
-    } else {
-        let method = request.method().as_str().to_string();
-        let url = request.url().to_string();
-        service.handle(&Incoming {
-            method: &method,
-            url: &url,
-            headers,
-        })
-    };
-    let mut reply = tiny_http::Response::from_data(answer.body).with_status_code(answer.status);
-    for (name, value) in &answer.headers {
-        if let Ok(h) = tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()) {
-            reply.add_header(h);
-        }
-    }
-    let _ = request.respond(reply);
+/// Serves `service` on `listen`, and runs its timer.
+pub fn start(service: Arc<AuthService>, listen: &str) -> Result<Listener, String> {
+    let handler = Arc::clone(&service);
+    let listener = listener::serve(
+        listen,
+        Limits {
+            body_bytes: MAX_BODY_BYTES,
+            ..Limits::default()
+        },
+        Arc::new(move |request: &HttpRequest| handler.handle(request)),
+    )?;
+    std::thread::spawn(move || loop {
+        std::thread::sleep(Duration::from_millis(TICK_MS));
+        service.tick();
+    });
+    Ok(listener)
 }

@@ -5,6 +5,7 @@
 pub mod api;
 pub mod auth;
 pub mod idp;
+pub mod listener;
 pub mod migrations;
 pub mod server;
 pub mod store;

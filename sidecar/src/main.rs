@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 use session_core::config::Config;
 use session_sidecar::api::{Api, Counters};
-use session_sidecar::auth::{AuthServer, AuthService};
+use session_sidecar::auth::{self, AuthService};
 use session_sidecar::server::{now_millis, Server};
 use session_sidecar::store::{SessionStore, SqliteStore};
 
@@ -150,9 +150,7 @@ fn serve(
     let auth = match auth {
         Some((config, auth_listen)) => {
             let service = Arc::new(AuthService::new(config, Arc::clone(&api))?);
-            let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-            // Workers wait on IdP calls during logins: more of them than cores.
-            let server = AuthServer::start(service, &auth_listen, (workers * 4).clamp(4, 32))?;
+            let server = auth::start(service, &auth_listen)?;
             eprintln!("session-sidecar: auth service on http://{}", server.addr);
             Some(server)
         }

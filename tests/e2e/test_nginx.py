@@ -229,3 +229,37 @@ def test_a_check_about_an_endpoint_path_is_refused_not_run(make_native, loopback
     r = conn.getresponse()
     assert r.status == 500 and b"X-Original-Method" in r.read()
     conn.close()
+
+
+def test_one_session_across_nginx_and_a_wasm_envoy_on_the_same_store(make_native, loopback_idp, app):
+    """A session made through NGINX works through an Envoy running the wasm filter on the
+    same store, and the other way round; a logout on either is seen on the other within 5 s."""
+    from harness import SIDECAR_TOKEN, Envoy
+    from conftest import native_config
+    keys = ["cross-host-signing-key-0123456789abcdef"]
+    cookie = {"cookie": {"secure": False, "signing_keys": keys}}
+    service, nginx = make_native("nginx", session=cookie)
+    envoy = Envoy(native_config(loopback_idp, session=cookie,
+                                sidecar={"cluster": "session_sidecar", "token": SIDECAR_TOKEN}),
+                  loopback_idp.port, app.port, sidecar_port=service.port).start()
+    try:
+        via_nginx = login(nginx, loopback_idp.jwt(sub="auth0|n"))
+        via_envoy = login(envoy, loopback_idp.jwt(sub="auth0|e"))
+        for front, secret, sub in [(envoy, via_nginx, "auth0|n"), (nginx, via_envoy, "auth0|e"),
+                                   (nginx, via_nginx, "auth0|n"), (envoy, via_envoy, "auth0|e")]:
+            r = front.request("/x", headers=with_session(secret))
+            assert r.status == 200, (front, sub, r)
+            assert r.json()["headers"]["x-auth-user"] == [sub]
+
+        def ended_on(front, secret):
+            deadline = time.time() + 5
+            while front.request("/x", headers=with_session(secret)).status != 401:
+                assert time.time() < deadline, f"a logout elsewhere not seen through {front} within 5 s"
+                time.sleep(0.1)
+
+        assert envoy.request("/logout", method="POST", headers=with_session(via_nginx)).status == 200
+        ended_on(nginx, via_nginx)
+        assert nginx.request("/logout", method="POST", headers=with_session(via_envoy)).status == 200
+        ended_on(envoy, via_envoy)
+    finally:
+        envoy.stop()
