@@ -12,7 +12,7 @@ ENVOY := $(VENV)/bin/envoy
 
 NPM_STAMP := demo/node_modules/.installed
 CHROMIUM := /usr/bin/chromium
-NGINX := /usr/sbin/nginx
+NGINX_BIN := /usr/sbin/nginx
 
 .PHONY: all setup build test unit e2e browser fuzz fuzz-smoke soak bench bench-smoke demo lint fmt validate clean
 
@@ -21,7 +21,7 @@ WRK := /usr/bin/wrk
 all: build
 
 # --- setup: everything a fresh machine lacks ----------------------------------------------
-setup: .rust-target $(VENV_STAMP) $(NPM_STAMP) $(NGINX)
+setup: .rust-target $(VENV_STAMP) $(NPM_STAMP) $(NGINX_BIN)
 
 .rust-target:
 	rustup target add $(WASM_TARGET)
@@ -43,7 +43,7 @@ $(WRK):
 
 # Debian's NGINX (with auth_request) for the NGINX suite; the tests run it as a plain process
 # with its own prefix directory, so the service the package installs is never needed.
-$(NGINX):
+$(NGINX_BIN):
 	apt-get update
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nginx-light
 
@@ -78,7 +78,7 @@ validate: build $(VENV_STAMP)
 	$(ENVOY) --mode validate -c envoy/envoy.yaml -l warning
 	$(ENVOY) --mode validate -c envoy/ext_authz.yaml -l warning
 
-e2e: build $(VENV_STAMP) $(WRK) $(NGINX)
+e2e: build $(VENV_STAMP) $(WRK) $(NGINX_BIN)
 	$(PYTEST) -q tests/e2e
 
 # A bounded mixed load with the sidecar: errors, request rate, Envoy's memory over time.
@@ -87,8 +87,9 @@ soak: build $(VENV_STAMP) $(WRK)
 	SOAK_SECONDS=$(SOAK_SECONDS) $(VENV)/bin/python tests/load/soak.py
 
 # The demo in a real browser: log in through the provider's page, call the API, log out.
-browser: build $(VENV_STAMP) $(NPM_STAMP) $(CHROMIUM)
+browser: build $(VENV_STAMP) $(NPM_STAMP) $(CHROMIUM) $(NGINX_BIN)
 	node --test demo/tests/
+	NGINX=1 node --test demo/tests/
 
 # libFuzzer on the token, cookie and configuration parsers: a short pass in `make test`,
 # a longer one here (FUZZ_SECONDS per target).
@@ -114,7 +115,8 @@ bench-smoke: bench-build $(VENV_STAMP) $(WRK)
 	$(VENV)/bin/python bench/bench.py --smoke
 
 # --- the demo: Envoy + filter + sidecar + a local OpenID provider + the demo app ----------
-demo: build $(VENV_STAMP) $(NPM_STAMP)
+# `make demo NGINX=1`: NGINX (nginx/nginx.conf) in front instead of Envoy.
+demo: build $(VENV_STAMP) $(NPM_STAMP) $(if $(NGINX),$(NGINX_BIN))
 	node demo/run.mjs
 
 clean:
