@@ -27,11 +27,11 @@ use std::time::Duration;
 use session_core::config::{Config, Sidecar};
 use session_core::engine::{Engine, Outcome};
 use session_core::filter::HeaderEdit;
+use session_core::memory::MemoryStore;
 use session_core::metrics::Metric;
 use session_core::ports::{self, Call, Host, Level, SetError, SharedData, Upstream};
 use session_core::reply::Reply;
 use session_core::routing::Route;
-use session_core::memory::MemoryStore;
 use session_core::timer::{Timer, TICK_MS};
 
 use crate::api::{self, Api};
@@ -253,8 +253,7 @@ impl AuthService {
             Ok(found) => found,
             Err(answer) => return answer,
         };
-        if mode != Mode::Direct && !checkable(self.engine.filter.route(original.path.as_bytes()))
-        {
+        if mode != Mode::Direct && !checkable(self.engine.filter.route(original.path.as_bytes())) {
             // An endpoint reached through a check would be answered by the app after the
             // login or logout ran here: the proxy must route these paths to the service.
             self.host.log(
@@ -267,9 +266,7 @@ impl AuthService {
                 "this path is served by the auth service, not checked",
             );
         }
-        let outcome = self
-            .engine
-            .on_request(&self.host, &original, now_millis());
+        let outcome = self.engine.on_request(&self.host, &original, now_millis());
         let outcome = self.drive(&original, outcome);
         match (mode, outcome) {
             (_, Outcome::Call(..)) => reply(Reply::store_unavailable()),

@@ -21,7 +21,8 @@ fn is_loopback(authority: &str) -> bool {
         Some(rest) => rest.split(']').next().unwrap_or(""),
         None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
     };
-    host.eq_ignore_ascii_case("localhost") || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 impl IdpClient {
@@ -112,7 +113,9 @@ mod tests {
         assert!(IdpClient::new("http://127.0.0.1:8443/", t).is_ok());
         assert!(IdpClient::new("http://localhost:3000/", t).is_ok());
         assert!(IdpClient::new("http://[::1]:3000/", t).is_ok());
-        let refused = IdpClient::new("http://tenant.auth0.com/", t).err().unwrap_or_default();
+        let refused = IdpClient::new("http://tenant.auth0.com/", t)
+            .err()
+            .unwrap_or_default();
         assert!(refused.contains("loopback"), "{refused}");
         assert!(IdpClient::new("http://127.0.0.1.evil.com/", t).is_err());
         assert!(IdpClient::new("ftp://x/", t).is_err());

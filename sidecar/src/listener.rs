@@ -75,7 +75,8 @@ pub fn serve<F>(listen: &str, limits: Limits, handler: Arc<F>) -> Result<Listene
 where
     F: Fn(&HttpRequest) -> HttpResponse + Send + Sync + 'static,
 {
-    let socket = TcpListener::bind(listen).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let socket =
+        TcpListener::bind(listen).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let addr = socket
         .local_addr()
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
@@ -85,7 +86,11 @@ where
             let Ok(mut stream) = stream else { continue };
             if open.fetch_add(1, Ordering::AcqRel) >= limits.connections {
                 open.fetch_sub(1, Ordering::AcqRel);
-                let _ = write_response(&mut stream, &HttpResponse::plain(503, "too many connections"), false);
+                let _ = write_response(
+                    &mut stream,
+                    &HttpResponse::plain(503, "too many connections"),
+                    false,
+                );
                 continue;
             }
             let (count, handler) = (Arc::clone(&open), Arc::clone(&handler));
@@ -142,7 +147,11 @@ where
                 break end;
             }
             if buf.len() > limits.head_bytes {
-                let _ = write_response(&mut stream, &HttpResponse::plain(431, "request head too large"), false);
+                let _ = write_response(
+                    &mut stream,
+                    &HttpResponse::plain(431, "request head too large"),
+                    false,
+                );
                 return;
             }
             if !fill(&mut stream, &mut buf, until) {
@@ -176,14 +185,22 @@ where
                     !close
                 };
                 if headers.iter().any(|(k, _)| k == "transfer-encoding") {
-                    let _ = write_response(&mut stream, &HttpResponse::plain(411, "send a Content-Length"), false);
+                    let _ = write_response(
+                        &mut stream,
+                        &HttpResponse::plain(411, "send a Content-Length"),
+                        false,
+                    );
                     return;
                 }
                 let body_len = match value("content-length").map(|v| v.parse::<usize>()) {
                     None => 0,
                     Some(Ok(n)) => n,
                     Some(Err(_)) => {
-                        let _ = write_response(&mut stream, &HttpResponse::plain(400, "bad Content-Length"), false);
+                        let _ = write_response(
+                            &mut stream,
+                            &HttpResponse::plain(400, "bad Content-Length"),
+                            false,
+                        );
                         return;
                     }
                 };
@@ -195,12 +212,20 @@ where
                 (request, keep_alive, body_len)
             }
             Ok(httparse::Status::Partial) | Err(_) => {
-                let _ = write_response(&mut stream, &HttpResponse::plain(400, "malformed request"), false);
+                let _ = write_response(
+                    &mut stream,
+                    &HttpResponse::plain(400, "malformed request"),
+                    false,
+                );
                 return;
             }
         };
         if body_len > limits.body_bytes {
-            let _ = write_response(&mut stream, &HttpResponse::plain(413, "request body too large"), false);
+            let _ = write_response(
+                &mut stream,
+                &HttpResponse::plain(413, "request body too large"),
+                false,
+            );
             return;
         }
         // The body is never used (credentials are headers): read past it, within the deadline.
@@ -237,7 +262,11 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
-fn write_response(stream: &mut TcpStream, r: &HttpResponse, keep_alive: bool) -> std::io::Result<()> {
+fn write_response(
+    stream: &mut TcpStream,
+    r: &HttpResponse,
+    keep_alive: bool,
+) -> std::io::Result<()> {
     let mut out = Vec::with_capacity(256 + r.body.len());
     out.extend_from_slice(format!("HTTP/1.1 {} {}\r\n", r.status, reason(r.status)).as_bytes());
     for (name, value) in &r.headers {
