@@ -26,7 +26,7 @@ use crate::root::Shared;
 
 /// What a paused request is waiting for.
 enum Waiting {
-    Login { callout: Callout, flow: Flow },
+    Login { callout: Callout, flow: Box<Flow> },
     DeviceStart,
     DevicePoll(SessionHash),
     Restore(PendingRestore),
@@ -222,7 +222,13 @@ impl Http {
             LoginStep::Call(callout) => {
                 let body = flow.body(&shared.filter.config, &callout);
                 match shared.dispatch_idp(&callout, flow.bearer(), body.as_deref()) {
-                    Some(token_id) => self.wait(token_id, Waiting::Login { callout, flow }),
+                    Some(token_id) => self.wait(
+                        token_id,
+                        Waiting::Login {
+                            callout,
+                            flow: Box::new(flow),
+                        },
+                    ),
                     None => {
                         host.count(Metric::LoginIdpUnavailable, 1);
                         send(&Reply::idp_unavailable(
@@ -351,7 +357,7 @@ impl Http {
                     &answer,
                     &mut |have_keys| key_cache::claim_login_fetch(&host, now, have_keys),
                 );
-                self.login_step(shared, flow, step, now);
+                self.login_step(shared, *flow, step, now);
             }
             Waiting::DeviceStart => {
                 let body = callout_body(body_size, device::MAX_ANSWER).unwrap_or_default();
@@ -427,21 +433,24 @@ impl HttpContext for Http {
         };
         let filter = &shared.filter;
         let path = header(":path").unwrap_or_default();
-        let route = filter.route(&path);
+        let route = filter.route(&path, || header(":method").unwrap_or_default());
         if route == Route::Public {
             // No session, no clock: a public path (static files, health checks) costs the
             // fewest host calls.
             return forward(filter.public(header("cookie").as_deref()));
         }
+        if let Route::Refused(refusal) = route {
+            return send(&filter.refuse(&shared.host(), refusal));
+        }
         let now = now_millis();
         let host = shared.host();
         match route {
-            Route::Public => Action::Continue, // answered above
-            Route::Protected => {
+            Route::Public | Route::Refused(_) => Action::Continue, // answered above
+            Route::Protected(access) => {
                 let credentials = Credentials::read(filter);
                 let presented = credentials.presented();
                 let misses = shared.misses.borrow();
-                let decision = filter.protected(&host, presented, now, &misses);
+                let decision = filter.protected_by(&host, presented, now, &misses, access);
                 drop(misses);
                 self.decide(&shared, decision)
             }

@@ -566,9 +566,9 @@ impl CodeLogin {
                 Metric::LoginInvalidToken,
             ),
             Some(p) => LoginStep::Create(Identity {
-                sub: claims.sub,
                 email: claims.email.or(p.email),
                 name: claims.name.or(p.name),
+                ..claims
             }),
         }
     }

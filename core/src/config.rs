@@ -3,6 +3,7 @@
 //! error that names the key, so Envoy refuses the config instead of running half-configured.
 
 use crate::duration::{kind_of, parse_duration};
+use crate::policy::{self, Rule};
 use serde_json::{Map, Value};
 use std::fmt;
 
@@ -24,6 +25,9 @@ pub struct Config {
     pub code_flow: Option<CodeFlow>,
     /// Device login (RFC 8628) for CLIs and devices without a browser. Default: none.
     pub device: Option<Device>,
+    /// Authorization per route: `rules` in order, then `public` as `allow: public` rules.
+    /// Default: none (every path but the public ones needs a session).
+    pub rules: Vec<Rule>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,6 +80,9 @@ pub struct Auth0 {
     pub userinfo_path: String,
     /// Timeout of every IdP callout, in seconds. Default: 5.
     pub timeout_secs: u64,
+    /// The access-token claim holding the user's roles (Auth0 puts them in a namespaced
+    /// claim set by an Action). Default: none (sessions carry no roles).
+    pub roles_claim: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -140,6 +147,10 @@ pub enum Claim {
     Sub,
     Email,
     Name,
+    /// The session's permissions, space-separated (for apps that decide finer than rules).
+    Permissions,
+    /// The session's roles, space-separated.
+    Roles,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -430,8 +441,17 @@ impl Config {
             }
             None => None,
         };
+        let mut endpoint_paths: Vec<&str> = policy::endpoint_paths(&endpoints).to_vec();
+        if let Some(cf) = &code_flow {
+            endpoint_paths.push(&cf.callback);
+        }
+        if let Some(d) = &device {
+            endpoint_paths.extend([d.start.as_str(), d.poll.as_str()]);
+        }
+        let rules = policy::parse_rules(top.get("rules"), &public, &endpoint_paths)?;
         top.finish()?;
         Ok(Config {
+            rules,
             device,
             code_flow,
             auth0,
@@ -508,6 +528,7 @@ fn parse_auth0(s: &mut Section<'_>) -> Result<Auth0, ConfigError> {
         jwks_path: s.path("jwks_path", "/.well-known/jwks.json")?,
         userinfo_path: s.path("userinfo_path", "/userinfo")?,
         timeout_secs: s.duration("timeout", 5)?,
+        roles_claim: s.string("roles_claim")?,
         domain,
         api_identifier,
         scope,
@@ -680,10 +701,12 @@ fn parse_headers(top: &mut Section<'_>) -> Result<Vec<IdentityHeader>, ConfigErr
             Value::String(c) if c == "sub" => Claim::Sub,
             Value::String(c) if c == "email" => Claim::Email,
             Value::String(c) if c == "name" => Claim::Name,
+            Value::String(c) if c == "permissions" => Claim::Permissions,
+            Value::String(c) if c == "roles" => Claim::Roles,
             other => {
                 return Err(error(
                     &key,
-                    format!("expected one of \"sub\", \"email\", \"name\", found {other}"),
+                    format!("expected one of \"sub\", \"email\", \"name\", \"permissions\", \"roles\", found {other}"),
                 ))
             }
         };

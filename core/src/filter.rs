@@ -11,7 +11,7 @@ use crate::dirty;
 use crate::login::Callout;
 use crate::metrics::Metric;
 use crate::reply::Reply;
-use crate::routing::{route, Route};
+use crate::routing::{route, Access, Refusal, Route};
 use crate::session::{new_secret, RecordView, Session, SessionHash, DIRTY, SECRET_BYTES};
 use crate::store::{self, DirtyRecord, SharedData};
 use crate::sync::{self, RecentMisses, Restored};
@@ -49,6 +49,7 @@ pub enum Decision<'a> {
 pub struct PendingRestore {
     pub hash: SessionHash,
     keep_alive: bool,
+    access: Access,
     cookie_edit: CookieEdit,
     strip_authorization: bool,
 }
@@ -173,8 +174,47 @@ impl Filter {
         }
     }
 
-    pub fn route(&self, path: &[u8]) -> Route {
-        route(&self.config, path)
+    /// The route of a request; `method` is called only if a rule naming methods matches.
+    pub fn route(&self, path: &[u8], method: impl FnOnce() -> Vec<u8>) -> Route {
+        route(&self.config, path, method)
+    }
+
+    /// The answer to a refused route (400 for a path the normalizer cannot settle, 403 for a
+    /// `deny` rule).
+    pub fn refuse(&self, host: &dyn Host, refusal: Refusal) -> Reply {
+        if let Refusal::Denied(_) = refusal {
+            host.count(Metric::Forbidden, 1);
+        }
+        refusal.reply()
+    }
+
+    /// Whether a live session holds what the matched rule asks; otherwise the 403 naming
+    /// what it lacks. Reads the record in place: no allocation when it passes.
+    fn authorize(
+        &self,
+        host: &dyn Host,
+        record: &RecordView<'_>,
+        access: Access,
+    ) -> Result<(), Reply> {
+        let Some(index) = access.0 else {
+            return Ok(());
+        };
+        let verdict = match self.config.rules.get(usize::from(index)) {
+            Some(rule) => rule
+                .allow
+                .check(record.permissions(), record.roles())
+                .map_err(|missing| missing.reply()),
+            // Fail closed: an index from another configuration never lets anyone in.
+            None => Err(Reply::error(
+                403,
+                "forbidden",
+                "access to this path is denied",
+            )),
+        };
+        if verdict.is_err() {
+            host.count(Metric::Forbidden, 1);
+        }
+        verdict
     }
 
     /// Whether a `Cookie` header holds a cookie of our name (a byte search, no parsing): when
@@ -276,8 +316,7 @@ impl Filter {
         after
     }
 
-    /// Any other path: forwarded with identity headers when the session is live (sliding its
-    /// idle window), otherwise 401.
+    /// A path any live session reaches: [`Filter::protected_by`] with [`Access::SESSION`].
     pub fn protected<'p>(
         &self,
         host: &dyn Host,
@@ -285,10 +324,27 @@ impl Filter {
         now: Millis,
         misses: &RecentMisses,
     ) -> Decision<'_> {
+        self.protected_by(host, presented, now, misses, Access::SESSION)
+    }
+
+    /// Any other path: forwarded with identity headers when the session is live and holds
+    /// what the route's rule asks (sliding its idle window); 403 when it lacks it (without
+    /// sliding: a refused request is not activity); otherwise 401.
+    pub fn protected_by<'p>(
+        &self,
+        host: &dyn Host,
+        presented: impl Into<Presented<'p>>,
+        now: Millis,
+        misses: &RecentMisses,
+        access: Access,
+    ) -> Decision<'_> {
         let presented = presented.into();
         match self.find_session(host, &presented, now, misses) {
             (Lookup::Live(hash, found), cookie_edit) => {
                 let record = found.record();
+                if let Err(reply) = self.authorize(host, &record, access) {
+                    return Decision::Reply(reply);
+                }
                 if store::needs_slide(&record, now, self.inactive_ms) {
                     self.slide(host, &hash, now);
                 }
@@ -302,6 +358,7 @@ impl Filter {
             (Lookup::Restorable(hash), cookie_edit) => Decision::Restore(PendingRestore {
                 hash,
                 keep_alive: false,
+                access,
                 cookie_edit,
                 strip_authorization: presented.session_authorization().is_some(),
             }),
@@ -372,6 +429,9 @@ impl Filter {
         }
         match store::lookup(host, &pending.hash, now) {
             Some(found) => {
+                if let Err(reply) = self.authorize(host, &found.record(), pending.access) {
+                    return Decision::Reply(reply);
+                }
                 let mut edits = self.identity_edits(&found.record());
                 push_cookie_edit(&mut edits, pending.cookie_edit);
                 if pending.strip_authorization {
@@ -386,7 +446,8 @@ impl Filter {
     /// Sets every configured identity header from the session; one the session has no value
     /// for is removed, so a client can never supply it.
     fn identity_edits(&self, record: &RecordView<'_>) -> Vec<HeaderEdit<'_>> {
-        let [sub, email, name] = record.strings();
+        let [sub, email, name, ..] = record.strings();
+        let [permissions, roles] = record.lists();
         self.config
             .headers
             .iter()
@@ -395,6 +456,8 @@ impl Filter {
                     Claim::Sub => sub,
                     Claim::Email => email,
                     Claim::Name => name,
+                    Claim::Permissions => permissions,
+                    Claim::Roles => roles,
                 };
                 if value.is_empty() {
                     HeaderEdit::Remove(h.name.as_str())
@@ -418,6 +481,7 @@ impl Filter {
             (Lookup::Restorable(hash), cookie_edit) => Decision::Restore(PendingRestore {
                 hash,
                 keep_alive: true,
+                access: Access::SESSION,
                 cookie_edit,
                 strip_authorization: false,
             }),

@@ -16,6 +16,7 @@ pub mod key_cache;
 pub mod limiter;
 pub mod login;
 pub mod metrics;
+pub mod policy;
 pub mod reply;
 pub mod routing;
 pub mod session;

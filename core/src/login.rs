@@ -180,6 +180,7 @@ impl Login {
             audience: &a.api_identifier,
             scopes: &a.scope,
             now_secs: env.now / 1_000,
+            roles_claim: a.roles_claim.as_deref(),
         };
         let (identity, audiences) = match check_claims(&payload, &rules) {
             Ok(ok) => ok,
@@ -229,9 +230,9 @@ impl Login {
                 message: "userinfo is for another subject than the token",
             }),
             Some(claims) => LoginStep::Create(Identity {
-                sub: claims.sub,
                 email: profile.email.or(claims.email),
                 name: profile.name.or(claims.name),
+                ..claims
             }),
         }
     }

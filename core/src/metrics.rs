@@ -13,6 +13,8 @@ pub enum Metric {
     KeepAlive,
     /// Requests to a protected path (or keep-alive) without a live session.
     Rejected,
+    /// Requests refused by a rule: `deny`, or a session lacking the permissions or roles asked.
+    Forbidden,
     JwksFetchOk,
     JwksFetchFailed,
     /// Sessions put back in shared data from the sidecar.
@@ -31,7 +33,7 @@ pub enum Metric {
 }
 
 impl Metric {
-    pub const ALL: [Metric; 17] = [
+    pub const ALL: [Metric; 18] = [
         Metric::LoginOk,
         Metric::LoginInvalidToken,
         Metric::LoginExpired,
@@ -41,6 +43,7 @@ impl Metric {
         Metric::Logout,
         Metric::KeepAlive,
         Metric::Rejected,
+        Metric::Forbidden,
         Metric::JwksFetchOk,
         Metric::JwksFetchFailed,
         Metric::Restored,
@@ -62,6 +65,7 @@ impl Metric {
             Metric::Logout => "auth0_session.logout",
             Metric::KeepAlive => "auth0_session.keep_alive",
             Metric::Rejected => "auth0_session.rejected",
+            Metric::Forbidden => "auth0_session.forbidden",
             Metric::JwksFetchOk => "auth0_session.jwks.fetch_ok",
             Metric::JwksFetchFailed => "auth0_session.jwks.fetch_failed",
             Metric::Restored => "auth0_session.sidecar.restored",

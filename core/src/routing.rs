@@ -1,7 +1,14 @@
-//! Which of the filter's routes a request path belongs to (DESIGN §5): endpoint paths match
-//! exactly, the query string ignored; public paths match exactly or by a `/`-ended prefix.
+//! Which of the filter's routes a request belongs to (DESIGN §5). Every decision is taken on
+//! the normalized path ([`crate::policy::path`]), the query string ignored: the endpoints
+//! first (exact paths), then the rules in order (`public` included); a path the normalizer
+//! cannot settle is refused outright, never guessed.
 
-use crate::config::{Config, PublicPath};
+use crate::config::Config;
+use crate::policy::path::{normalize, PathError};
+use crate::policy::{first_match, Allow};
+use crate::reply::Reply;
+
+pub use crate::policy::path::path_only;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
@@ -14,67 +21,84 @@ pub enum Route {
     DeviceStart,
     DevicePoll,
     Public,
-    Protected,
+    /// Needs a live session, and what the rule asks of it.
+    Protected(Access),
+    /// Answered 400 or 403 without any session lookup ([`Refusal::reply`]).
+    Refused(Refusal),
 }
 
-/// The path without its query string or fragment.
-pub fn path_only(path: &[u8]) -> &[u8] {
-    let end = path
-        .iter()
-        .position(|&b| b == b'?' || b == b'#')
-        .unwrap_or(path.len());
-    &path[..end]
+/// What a protected request's session must hold: the index of the matching rule in
+/// `config.rules` (`None`: no rule matched, any session will do).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Access(pub Option<u16>);
+
+impl Access {
+    /// Any live session.
+    pub const SESSION: Access = Access(None);
 }
 
-/// A path that could name something outside the public prefix once the app decodes or
-/// normalises it (`/static/../admin`, `/static/%2e%2e/admin`, `\`) never counts as public:
-/// it needs a session like any other path. Envoy's `normalize_path` makes such paths rare.
-fn could_escape_prefix(path: &[u8]) -> bool {
-    path.windows(3).any(|w| {
-        w.eq_ignore_ascii_case(b"%2e")
-            || w.eq_ignore_ascii_case(b"%2f")
-            || w.eq_ignore_ascii_case(b"%5c")
-    }) || path.contains(&b'\\')
-        || path
-            .split(|&b| b == b'/')
-            .any(|seg| seg == b".." || seg == b".")
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The path has a spelling the normalizer does not settle.
+    Path(PathError),
+    /// A `deny` rule (its index in `config.rules`).
+    Denied(u16),
 }
 
-pub fn route(config: &Config, raw_path: &[u8]) -> Route {
-    let path = path_only(raw_path);
+impl Refusal {
+    pub fn reply(self) -> Reply {
+        match self {
+            Refusal::Path(e) => Reply::error(400, "invalid_path", e.as_str()),
+            Refusal::Denied(_) => Reply::error(403, "forbidden", "access to this path is denied"),
+        }
+    }
+}
+
+/// Routes a request. `method` is called only when a rule naming methods matches the path, so
+/// hosts read `:method` only for policies that need it.
+pub fn route(config: &Config, raw_path: &[u8], method: impl FnOnce() -> Vec<u8>) -> Route {
+    let path = match normalize(raw_path) {
+        Ok(path) => path,
+        Err(e) => return Route::Refused(Refusal::Path(e)),
+    };
     let e = &config.endpoints;
-    if path == e.login.as_bytes() {
+    if path.is(e.login.as_bytes()) {
         return Route::Login;
     }
-    if path == e.logout.as_bytes() {
+    if path.is(e.logout.as_bytes()) {
         return Route::Logout;
     }
-    if path == e.keep_alive.as_bytes() {
+    if path.is(e.keep_alive.as_bytes()) {
         return Route::KeepAlive;
     }
     if config
         .code_flow
         .as_ref()
-        .is_some_and(|cf| path == cf.callback.as_bytes())
+        .is_some_and(|cf| path.is(cf.callback.as_bytes()))
     {
         return Route::Callback;
     }
     if let Some(d) = &config.device {
-        if path == d.start.as_bytes() {
+        if path.is(d.start.as_bytes()) {
             return Route::DeviceStart;
         }
-        if path == d.poll.as_bytes() {
+        if path.is(d.poll.as_bytes()) {
             return Route::DevicePoll;
         }
     }
-    let public = config.public.iter().any(|p| match p {
-        PublicPath::Exact(exact) => path == exact.as_bytes(),
-        PublicPath::Prefix(prefix) => path.starts_with(prefix.as_bytes()),
-    });
-    if public && !could_escape_prefix(path) {
-        Route::Public
-    } else {
-        Route::Protected
+    let Some(index) = first_match(&config.rules, &path, method) else {
+        return Route::Protected(Access::SESSION);
+    };
+    // Config parsing keeps rules few; an index beyond u16 cannot occur, and would only lose
+    // the rule's requirement, so it is refused instead.
+    let Ok(at) = u16::try_from(index) else {
+        return Route::Refused(Refusal::Denied(u16::MAX));
+    };
+    match config.rules[index].allow {
+        Allow::Public => Route::Public,
+        Allow::Deny => Route::Refused(Refusal::Denied(at)),
+        Allow::Session => Route::Protected(Access::SESSION),
+        Allow::Permissions(_) | Allow::Roles(_) => Route::Protected(Access(Some(at))),
     }
 }
 

@@ -77,6 +77,8 @@ pub struct Session {
     pub idle_deadline: Millis,
     pub max_deadline: Millis,
     pub identity: Identity,
+    /// A short summary of the login's `User-Agent`, for a user's list of their sessions.
+    pub user_agent: Option<String>,
 }
 
 impl Session {
@@ -94,6 +96,7 @@ impl Session {
             idle_deadline: now.saturating_add(inactive_ms).min(max_deadline),
             max_deadline,
             identity,
+            user_agent: None,
         }
     }
 
@@ -109,10 +112,20 @@ pub const DIRTY: u8 = 1;
 pub const TOMBSTONE: u8 = 2;
 
 const FIXED: usize = 16 + 8 * 3 + 1;
+/// Short strings after the fixed part: sub, email, name, sid, user agent.
+const SHORT_FIELDS: usize = 5;
+/// Lists after them: permissions, roles.
+const LIST_FIELDS: usize = 2;
+/// Most bytes of a list kept in a record (space-separated items). A list longer than this
+/// keeps only its first whole items: a session then has fewer permissions, never more.
+pub const MAX_LIST_BYTES: usize = 1024;
+/// Most bytes of the user-agent summary kept.
+pub const MAX_USER_AGENT_BYTES: usize = 96;
 
-/// Appends the record form: hash, created, idle and max deadlines (u64 LE), flags, then sub,
-/// email and name, each a length byte and that many bytes (255 at most: longer claims are
-/// never kept).
+/// Appends the record form: hash, created, idle and max deadlines (u64 LE), flags; then sub,
+/// email, name, sid and user agent, each a length byte and that many bytes (255 at most:
+/// longer claims are never kept); then permissions and roles, each a u16 LE length and that
+/// many bytes of space-separated items, so that a rule check reads them in place.
 pub fn encode_record(session: &Session, flags: u8, out: &mut Vec<u8>) {
     out.extend_from_slice(&session.hash.0);
     out.extend_from_slice(&session.created.to_le_bytes());
@@ -120,12 +133,48 @@ pub fn encode_record(session: &Session, flags: u8, out: &mut Vec<u8>) {
     out.extend_from_slice(&session.max_deadline.to_le_bytes());
     out.push(flags);
     let id = &session.identity;
-    for field in [Some(&id.sub), id.email.as_ref(), id.name.as_ref()] {
+    for field in [
+        Some(&id.sub),
+        id.email.as_ref(),
+        id.name.as_ref(),
+        id.sid.as_ref(),
+        session.user_agent.as_ref(),
+    ] {
         let bytes = field.map_or(&b""[..], |s| s.as_bytes());
         let len = bytes.len().min(MAX_CLAIM_BYTES).min(255);
         out.push(len as u8);
         out.extend_from_slice(&bytes[..len]);
     }
+    for list in [&id.permissions, &id.roles] {
+        let at = out.len();
+        out.extend_from_slice(&[0, 0]);
+        let mut len = 0usize;
+        for item in list.iter().filter(|i| is_list_item(i)) {
+            let extra = item.len() + usize::from(len > 0);
+            if len + extra > MAX_LIST_BYTES {
+                break;
+            }
+            if len > 0 {
+                out.push(b' ');
+            }
+            out.extend_from_slice(item.as_bytes());
+            len += extra;
+        }
+        out[at..at + 2].copy_from_slice(&(len as u16).to_le_bytes());
+    }
+}
+
+/// A permission or role as stored: non-empty, no whitespace or control characters (items
+/// are space-separated), at most [`MAX_CLAIM_BYTES`].
+pub fn is_list_item(item: &str) -> bool {
+    !item.is_empty()
+        && item.len() <= MAX_CLAIM_BYTES
+        && !item.contains(|c: char| c.is_whitespace() || c.is_control())
+}
+
+/// The items of a stored list, read in place.
+pub fn list_items(list: &[u8]) -> impl Iterator<Item = &[u8]> {
+    list.split(|&b| b == b' ').filter(|i| !i.is_empty())
 }
 
 /// A record read in place from a bucket, without copying its strings.
@@ -184,9 +233,9 @@ impl<'a> RecordView<'a> {
         }
     }
 
-    /// sub, email, name, as stored (empty when absent).
-    pub fn strings(&self) -> [&'a [u8]; 3] {
-        let mut out = [&b""[..]; 3];
+    /// sub, email, name, sid, user agent, as stored (empty when absent).
+    pub fn strings(&self) -> [&'a [u8]; SHORT_FIELDS] {
+        let mut out = [&b""[..]; SHORT_FIELDS];
         let mut at = FIXED;
         for slot in &mut out {
             let len = usize::from(self.bytes[at]);
@@ -196,10 +245,35 @@ impl<'a> RecordView<'a> {
         out
     }
 
+    /// Permissions and roles as stored: space-separated items (see [`list_items`]).
+    pub fn lists(&self) -> [&'a [u8]; LIST_FIELDS] {
+        let mut at = FIXED;
+        for _ in 0..SHORT_FIELDS {
+            at += 1 + usize::from(self.bytes[at]);
+        }
+        let mut out = [&b""[..]; LIST_FIELDS];
+        for slot in &mut out {
+            let len = usize::from(u16::from_le_bytes([self.bytes[at], self.bytes[at + 1]]));
+            *slot = &self.bytes[at + 2..at + 2 + len];
+            at += 2 + len;
+        }
+        out
+    }
+
+    pub fn permissions(&self) -> &'a [u8] {
+        self.lists()[0]
+    }
+
+    pub fn roles(&self) -> &'a [u8] {
+        self.lists()[1]
+    }
+
     pub fn to_session(&self) -> Session {
-        let [sub, email, name] = self.strings();
+        let [sub, email, name, sid, user_agent] = self.strings();
+        let [permissions, roles] = self.lists();
         let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
         let optional = |b: &[u8]| (!b.is_empty()).then(|| text(b));
+        let items = |b: &[u8]| list_items(b).map(text).collect();
         let mut hash = [0u8; 16];
         hash.copy_from_slice(self.hash());
         Session {
@@ -211,7 +285,11 @@ impl<'a> RecordView<'a> {
                 sub: text(sub),
                 email: optional(email),
                 name: optional(name),
+                sid: optional(sid),
+                permissions: items(permissions),
+                roles: items(roles),
             },
+            user_agent: optional(user_agent),
         }
     }
 }
@@ -230,9 +308,17 @@ pub fn records(body: &[u8]) -> impl Iterator<Item = RecordView<'_>> {
 
 fn record_len(bytes: &[u8]) -> Option<usize> {
     let mut at = FIXED;
-    for _ in 0..3 {
+    for _ in 0..SHORT_FIELDS {
         let len = usize::from(*bytes.get(at)?);
         at += 1 + len;
     }
+    for _ in 0..LIST_FIELDS {
+        let len = usize::from(u16::from_le_bytes([*bytes.get(at)?, *bytes.get(at + 1)?]));
+        at += 2 + len;
+    }
     (at <= bytes.len()).then_some(at)
 }
+
+#[cfg(test)]
+#[path = "tests/session.rs"]
+mod tests;

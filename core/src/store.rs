@@ -10,7 +10,10 @@ use crate::time::Millis;
 /// bucket under a few KB up to about 100,000 live sessions, for at most 4,096 keys.
 pub const BUCKETS: usize = 4_096;
 const KEY_PREFIX: &str = "auth0_session/sessions/";
-const BUCKET_VERSION: u8 = 1;
+/// Changes with the record form. Shared data outlives a filter reload: a bucket written by
+/// another version reads as empty (its sessions come back from the sidecar, if any), never
+/// as records of this one. 2: sid, user agent, permissions and roles.
+const BUCKET_VERSION: u8 = 2;
 /// Read-modify-write attempts before giving up (and failing closed).
 pub const CAS_RETRIES: usize = 8;
 /// Shared data inserts a missing key whatever CAS is given, and CAS 0 overwrites. Writing a
@@ -106,7 +109,7 @@ pub struct Written {
 enum Edit {
     Keep,
     Drop,
-    Replace(Session, u8),
+    Replace(Box<Session>, u8),
 }
 
 /// Rewrites one bucket under CAS: records that are no longer kept (expired sessions, old
@@ -216,7 +219,7 @@ pub fn remove(
         Some(hash),
         &|record| {
             if tombstone {
-                Edit::Replace(tombstone_of(record), TOMBSTONE | DIRTY)
+                Edit::Replace(Box::new(tombstone_of(record)), TOMBSTONE | DIRTY)
             } else {
                 Edit::Drop
             }
@@ -227,11 +230,8 @@ pub fn remove(
 
 fn tombstone_of(record: &RecordView<'_>) -> Session {
     let mut s = record.to_session();
-    s.identity = crate::token::Identity {
-        sub: String::new(),
-        email: None,
-        name: None,
-    };
+    s.identity = crate::token::Identity::default();
+    s.user_agent = None;
     s
 }
 
@@ -266,7 +266,7 @@ pub fn touch(
             let new = slide(&record.to_session());
             let crossed = new.idle_deadline / SYNC_STEP_MS != record.idle_deadline() / SYNC_STEP_MS;
             let dirty = if sync && crossed { DIRTY } else { 0 };
-            Edit::Replace(new, record.flags() | dirty)
+            Edit::Replace(Box::new(new), record.flags() | dirty)
         },
         None,
     )?;

@@ -8,19 +8,21 @@
 //!   without `since` is a write-through and gets no `ended` list.
 //! - `GET /sync/sessions/{hash}` → 200 session, or 404 when unknown, ended or expired.
 //!
-//! A session on the wire: `{"hash", "sub", "email"?, "name"?, "created", "idle_deadline",
-//! "max_deadline"}`, with `hash` the 32 hex digits of the stored secret hash and instants in
-//! milliseconds since the epoch. The secret itself never leaves the proxy.
+//! A session on the wire: `{"hash", "sub", "email"?, "name"?, "sid"?, "user_agent"?,
+//! "permissions"?: [..], "roles"?: [..], "created", "idle_deadline", "max_deadline"}`, with
+//! `hash` the 32 hex digits of the stored secret hash and instants in milliseconds since the
+//! epoch. The optional fields are absent from older sidecars' answers and read as empty. The
+//! secret itself never leaves the proxy.
 
 use std::collections::HashMap;
 
 use serde_json::{json, Value};
 
 use crate::dirty;
-use crate::session::{Session, SessionHash};
+use crate::session::{is_list_item, Session, SessionHash, MAX_USER_AGENT_BYTES};
 use crate::store::{self, DirtyRecord, SharedData};
 use crate::time::Millis;
-use crate::token::{identity_from, Identity};
+use crate::token::{identity_from, Identity, MAX_CLAIM_BYTES};
 
 /// Timeout of every sidecar call. The sidecar runs next to Envoy; a slow one must not hold
 /// logins for long, since they succeed without it anyway.
@@ -42,21 +44,51 @@ pub fn session_json(s: &Session) -> Value {
         "sub": id.sub,
         "email": id.email,
         "name": id.name,
+        "sid": id.sid,
+        "user_agent": s.user_agent,
+        "permissions": id.permissions,
+        "roles": id.roles,
         "created": s.created,
         "idle_deadline": s.idle_deadline,
         "max_deadline": s.max_deadline,
     })
 }
 
+/// A session from its wire form; `None` when a required field is missing or malformed. The
+/// optional strings and list items obey the same bounds as at login: one that does not is
+/// dropped (a list then grants less, never more).
 pub fn session_from_json(v: &Value) -> Option<Session> {
     let ms = |name: &str| v.get(name).and_then(Value::as_u64);
-    let identity: Identity = identity_from(v)?;
+    let short = |name: &str, max: usize| {
+        v.get(name)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty() && s.len() <= max && !s.contains(char::is_control))
+            .map(str::to_string)
+    };
+    let list = |name: &str| -> Vec<String> {
+        v.get(name)
+            .and_then(Value::as_array)
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .filter(|i| is_list_item(i))
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut identity: Identity = identity_from(v)?;
+    identity.sid = short("sid", MAX_CLAIM_BYTES);
+    identity.permissions = list("permissions");
+    identity.roles = list("roles");
     Some(Session {
         hash: SessionHash::from_hex(v.get("hash")?.as_str()?)?,
         created: ms("created")?,
         idle_deadline: ms("idle_deadline")?,
         max_deadline: ms("max_deadline")?,
         identity,
+        user_agent: short("user_agent", MAX_USER_AGENT_BYTES),
     })
 }
 
@@ -189,7 +221,7 @@ pub fn acknowledge_one(host: &dyn SharedData, record: &DirtyRecord, now: Millis)
 /// What the sidecar said about a session asked for by hash.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Restored {
-    Found(Session),
+    Found(Box<Session>),
     /// Unknown, ended or expired: the cookie is no good.
     NotFound,
     /// No usable answer: the sidecar could not say.
@@ -208,7 +240,7 @@ pub fn parse_restore(
             .as_ref()
             .and_then(session_from_json)
         {
-            Some(s) if s.hash == *hash && s.is_live(now) => Restored::Found(s),
+            Some(s) if s.hash == *hash && s.is_live(now) => Restored::Found(Box::new(s)),
             Some(_) => Restored::NotFound,
             None => Restored::Unavailable,
         },

@@ -9,6 +9,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::jwks::KeySet;
+use crate::session::is_list_item;
 
 /// Longest token accepted; anything longer is refused before any parsing or callout.
 pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
@@ -162,12 +163,21 @@ fn verify_rs256(key: &RsaPublicKey, message: &[u8], signature: &[u8]) -> Result<
         .map_err(|_| invalid("token signature is not valid"))
 }
 
-/// What a login needs from a verified token.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Who a session belongs to and what it may do: taken from the verified token (and, for the
+/// code flow, the ID token) at login, kept with the session in shared data and the sidecar.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Identity {
     pub sub: String,
     pub email: Option<String>,
     pub name: Option<String>,
+    /// Auth0's session id (the ID token's `sid`, code flow only): how a back-channel logout
+    /// names the session it ends.
+    pub sid: Option<String>,
+    /// Permissions granted at login (the token's `permissions`, else its `scope`), for route
+    /// rules. Items never contain whitespace.
+    pub permissions: Vec<String>,
+    /// Roles granted at login (the claim named by `auth0.roles_claim`), for route rules.
+    pub roles: Vec<String>,
 }
 
 /// The rules a token's claims must meet.
@@ -177,10 +187,12 @@ pub struct ClaimRules<'a> {
     pub audience: &'a str,
     pub scopes: &'a [String],
     pub now_secs: u64,
+    /// The claim holding roles (`auth0.roles_claim`); none: no roles are taken.
+    pub roles_claim: Option<&'a str>,
 }
 
-/// Checks the claims of a signature-verified payload; on success, the identity and the
-/// audiences (the caller looks for the userinfo URL among them).
+/// Checks the claims of a signature-verified payload; on success, the identity (with the
+/// token's [`grants`]) and the audiences (the caller looks for the userinfo URL among them).
 pub fn check_claims(
     payload: &Value,
     rules: &ClaimRules<'_>,
@@ -227,7 +239,8 @@ pub fn check_claims(
             message: "token audience does not include this API",
         });
     }
-    let identity = identity_from(payload).ok_or_else(|| invalid("token has no usable sub"))?;
+    let mut identity = identity_from(payload).ok_or_else(|| invalid("token has no usable sub"))?;
+    (identity.permissions, identity.roles) = grants(payload, rules.roles_claim);
     if !has_scopes(payload, rules.scopes) {
         return Err(TokenError {
             kind: TokenErrorKind::InsufficientScope,
@@ -253,7 +266,38 @@ pub fn identity_from(claims: &Value) -> Option<Identity> {
         sub: short("sub")?,
         email: short("email"),
         name: short("name"),
+        ..Identity::default()
     })
+}
+
+/// What a verified access token grants, for route rules: permissions from Auth0's RBAC
+/// `permissions` array, else the space-separated `scope`; roles from the claim named by
+/// `roles_claim` (an array, or a space-separated string). Every login path takes them here.
+/// Items a stored list cannot hold (empty, with spaces, too long) are dropped: a session may
+/// hold less than its token, never more.
+pub fn grants(payload: &Value, roles_claim: Option<&str>) -> (Vec<String>, Vec<String>) {
+    fn list(value: Option<&Value>) -> Vec<String> {
+        match value {
+            Some(Value::Array(items)) => items
+                .iter()
+                .filter_map(Value::as_str)
+                .filter(|i| is_list_item(i))
+                .map(str::to_string)
+                .collect(),
+            Some(Value::String(text)) => text
+                .split_whitespace()
+                .filter(|i| is_list_item(i))
+                .map(str::to_string)
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+    let permissions = match payload.get("permissions") {
+        Some(Value::Array(_)) => list(payload.get("permissions")),
+        _ => list(payload.get("scope").filter(|s| s.is_string())),
+    };
+    let roles = roles_claim.map_or_else(Vec::new, |claim| list(payload.get(claim)));
+    (permissions, roles)
 }
 
 /// Every required scope must be granted, in the space-separated `scope` claim or in Auth0's

@@ -7,5 +7,6 @@ pub mod auth;
 pub mod idp;
 pub mod listener;
 pub mod migrations;
+pub mod policy;
 pub mod server;
 pub mod store;

@@ -18,6 +18,7 @@ usage: session-sidecar [--db FILE] [--listen HOST:PORT]     serve the API
        session-sidecar [--db FILE] sessions end ID
        session-sidecar [--db FILE] users list
        session-sidecar [--db FILE] users end-sessions SUB   (log a user out everywhere)
+       session-sidecar policy check --config FILE METHOD PATH [--permissions A,B] [--roles R]
 
   --db FILE           SQLite database (default sessions.sqlite; :memory: keeps nothing)
   --listen HOST:PORT  where to serve (default 127.0.0.1:9700)
@@ -32,7 +33,24 @@ and /metrics) in the environment. Commands work on the database directly, beside
 server; the filters see their effect at their next sync (within seconds).";
 
 fn main() -> ExitCode {
-    match run(std::env::args().skip(1).collect()) {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    // Needs no database: handled before the store is opened.
+    if args.first().map(String::as_str) == Some("policy") {
+        return match session_sidecar::policy::run(&args[1..]) {
+            Ok((answer, passes)) => {
+                println!("{answer}");
+                ExitCode::from(u8::from(!passes))
+            }
+            Err(message) => {
+                eprintln!(
+                    "session-sidecar: {message}\n\nusage:\n{}",
+                    session_sidecar::policy::USAGE
+                );
+                ExitCode::from(2)
+            }
+        };
+    }
+    match run(args) {
         Ok(code) => code,
         Err(message) => {
             eprintln!("session-sidecar: {message}");

@@ -34,6 +34,14 @@ const MIGRATIONS: &[&str] = &[
         hash         TEXT NOT NULL,
         max_deadline INTEGER NOT NULL
     );",
+    // 2: what the filter learns at login besides who: Auth0's session id (back-channel
+    // logout finds sessions by it), a user-agent summary (a user's list of sessions), and
+    // permissions and roles (route rules; space-separated, as in the filter's records).
+    "ALTER TABLE sessions ADD COLUMN sid TEXT;
+    ALTER TABLE sessions ADD COLUMN user_agent TEXT;
+    ALTER TABLE sessions ADD COLUMN permissions TEXT NOT NULL DEFAULT '';
+    ALTER TABLE sessions ADD COLUMN roles TEXT NOT NULL DEFAULT '';
+    CREATE INDEX sessions_by_sid ON sessions(sid) WHERE sid IS NOT NULL;",
 ];
 
 /// The schema version this binary writes.

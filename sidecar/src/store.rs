@@ -158,10 +158,12 @@ impl SessionStore for SqliteStore {
                     None => {
                         let id = &s.identity;
                         tx.execute(
-                            "INSERT INTO sessions (hash, id, sub, email, name, created, idle_deadline, max_deadline)
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                            "INSERT INTO sessions (hash, id, sub, email, name, created, idle_deadline, max_deadline,
+                                                   sid, user_agent, permissions, roles)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                             params![hash, public_id(&hash), id.sub, id.email, id.name,
-                                    ms(s.created), ms(s.idle_deadline), ms(s.max_deadline)],
+                                    ms(s.created), ms(s.idle_deadline), ms(s.max_deadline),
+                                    id.sid, s.user_agent, join_list(&id.permissions), join_list(&id.roles)],
                         )?;
                         // mo-auth's get_or_create_user: created at the first login, updated later.
                         tx.execute(
@@ -226,7 +228,11 @@ impl SessionStore for SqliteStore {
     fn session(&self, hash: &SessionHash, now: Millis) -> Result<Option<Session>, StoreError> {
         self.with(|conn| {
             conn.query_row(
-                &format!("SELECT sub, email, name, created, idle_deadline, max_deadline FROM sessions WHERE hash = ?2 AND {LIVE}"),
+                &format!(
+                    "SELECT sub, email, name, created, idle_deadline, max_deadline,
+                                 sid, user_agent, permissions, roles
+                          FROM sessions WHERE hash = ?2 AND {LIVE}"
+                ),
                 params![ms(now), hash.hex()],
                 |r| {
                     Ok(Session {
@@ -235,10 +241,14 @@ impl SessionStore for SqliteStore {
                             sub: r.get(0)?,
                             email: r.get(1)?,
                             name: r.get(2)?,
+                            sid: r.get(6)?,
+                            permissions: split_list(&r.get::<_, String>(8)?),
+                            roles: split_list(&r.get::<_, String>(9)?),
                         },
                         created: r.get::<_, i64>(3)?.max(0) as u64,
                         idle_deadline: r.get::<_, i64>(4)?.max(0) as u64,
                         max_deadline: r.get::<_, i64>(5)?.max(0) as u64,
+                        user_agent: r.get(7)?,
                     })
                 },
             )
@@ -342,6 +352,16 @@ impl SessionStore for SqliteStore {
             Ok(n)
         })
     }
+}
+
+/// Permissions and roles are stored as in the filter's records: space-separated items
+/// (an item never holds whitespace; see `session_core::session::is_list_item`).
+pub fn join_list(items: &[String]) -> String {
+    items.join(" ")
+}
+
+pub fn split_list(stored: &str) -> Vec<String> {
+    stored.split_whitespace().map(str::to_string).collect()
 }
 
 fn drop_dupes(hashes: &mut Vec<String>) {

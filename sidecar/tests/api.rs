@@ -122,7 +122,9 @@ fn session(n: u8, sub: &str, email: &str) -> Session {
             sub: sub.into(),
             email: Some(email.into()),
             name: Some("N".into()),
+            ..Default::default()
         },
+        user_agent: None,
     }
 }
 
@@ -559,4 +561,72 @@ fn serving_without_tokens_is_refused() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("SIDECAR_TOKEN is not set"));
+}
+
+#[test]
+fn permissions_roles_sid_and_user_agent_survive_a_restore() {
+    let r = Running::start();
+    let mut a = session(1, "auth0|alice", "alice@example.com");
+    a.identity.sid = Some("auth0-sid-1".into());
+    a.identity.permissions = vec!["read:data".into(), "write:data".into()];
+    a.identity.roles = vec!["admin".into()];
+    a.user_agent = Some("Firefox on Linux".into());
+    sync(&r, None, &[&a], &[]);
+    let (status, got) = r.json(
+        "GET",
+        &format!("/sync/sessions/{}", a.hash.hex()),
+        SYNC,
+        None,
+    );
+    assert_eq!(status, 200);
+    assert_eq!(got, session_json(&a));
+}
+
+/// The schema of the first release, verbatim: a database it wrote must upgrade in place.
+const SCHEMA_V1: &str = "CREATE TABLE users (sub TEXT PRIMARY KEY, email TEXT, name TEXT,
+        created INTEGER NOT NULL, last_login INTEGER NOT NULL, logins INTEGER NOT NULL DEFAULT 0);
+    CREATE TABLE sessions (hash TEXT PRIMARY KEY, id TEXT NOT NULL UNIQUE, sub TEXT NOT NULL,
+        email TEXT, name TEXT, created INTEGER NOT NULL, idle_deadline INTEGER NOT NULL,
+        max_deadline INTEGER NOT NULL, ended INTEGER);
+    CREATE INDEX sessions_by_sub ON sessions(sub);
+    CREATE TABLE revocations (seq INTEGER PRIMARY KEY AUTOINCREMENT, hash TEXT NOT NULL,
+        max_deadline INTEGER NOT NULL);
+    PRAGMA user_version = 1;";
+
+#[test]
+fn a_first_release_database_upgrades_and_keeps_its_sessions() {
+    let db = temp_db();
+    let a = session(1, "auth0|alice", "alice@example.com");
+    {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch(SCHEMA_V1).unwrap();
+        conn.execute(
+            "INSERT INTO sessions (hash, id, sub, email, name, created, idle_deadline, max_deadline)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            rusqlite::params![
+                a.hash.hex(),
+                public_id(&a.hash.hex()),
+                a.identity.sub,
+                a.identity.email,
+                a.identity.name,
+                a.created as i64,
+                a.idle_deadline as i64,
+                a.max_deadline as i64
+            ],
+        )
+        .unwrap();
+    }
+    let r = Running::on(db);
+    let (status, got) = r.json(
+        "GET",
+        &format!("/sync/sessions/{}", a.hash.hex()),
+        SYNC,
+        None,
+    );
+    assert_eq!(status, 200);
+    assert_eq!(
+        got,
+        session_json(&a),
+        "no permissions, roles or sid: none granted"
+    );
 }

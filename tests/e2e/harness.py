@@ -115,7 +115,11 @@ static_resources:
 
 
 class Envoy:
-    def __init__(self, config: dict, idp_port: int, app_port: int, raw_config: str = None, sidecar_port: int = None):
+    def __init__(self, config: dict, idp_port: int, app_port: int, raw_config: str = None, sidecar_port: int = None,
+                 normalize: bool = True):
+        # normalize=False: Envoy passes paths as received (no normalize_path, no merge_slashes),
+        # to show what the filter refuses by itself.
+        self.normalize = normalize
         self.dir = Path(tempfile.mkdtemp(prefix="envoy-e2e-"))
         self.log_path = self.dir / "envoy.log"
         self.yaml_path = self.dir / "envoy.yaml"
@@ -129,7 +133,11 @@ class Envoy:
         """New free ports for the listener and the admin interface."""
         self.port = free_port()
         self.admin = free_port()
-        self.yaml_path.write_text(ENVOY_YAML.format(admin=self.admin, port=self.port, **self.settings))
+        text = ENVOY_YAML.format(admin=self.admin, port=self.port, **self.settings)
+        if not self.normalize:
+            text = text.replace("normalize_path: true", "normalize_path: false").replace(
+                "merge_slashes: true", "merge_slashes: false")
+        self.yaml_path.write_text(text)
 
     def start(self, wait=True, timeout=30):
         self.proc = subprocess.Popen(

@@ -266,7 +266,8 @@ fn a_good_id_token_creates_the_session_and_lands_on_the_page() {
         LoginStep::Create(Identity {
             sub: "auth0|web".into(),
             email: Some("web@example.com".into()),
-            name: Some("Web".into())
+            name: Some("Web".into()),
+            ..Default::default()
         })
     );
     let c = config();

@@ -52,6 +52,7 @@ fn alice() -> Identity {
         sub: "auth0|alice".into(),
         email: Some("alice@example.com".into()),
         name: Some("Alice".into()),
+        ..Default::default()
     }
 }
 
@@ -146,6 +147,7 @@ fn missing_claims_remove_their_header() {
             sub: "s".into(),
             email: None,
             name: None,
+            ..Default::default()
         },
         &[3; 32],
         NOW,

@@ -49,9 +49,28 @@ fn jwt_for_the_api_only_creates_a_session_from_its_claims() {
         LoginStep::Create(crate::token::Identity {
             sub: "auth0|alice".into(),
             email: Some("alice@example.com".into()),
-            name: None
+            name: None,
+            permissions: vec!["openid".into(), "read:data".into()],
+            ..Default::default()
         })
     );
+}
+
+#[test]
+fn the_session_gets_the_tokens_permissions_and_roles_from_the_configured_claim() {
+    let mut config = config();
+    config.auth0.roles_claim = Some("https://app.example/roles".into());
+    let mut c = claims();
+    c["permissions"] = json!(["read:data", "write:data"]);
+    c["https://app.example/roles"] = json!(["admin"]);
+    let keys = keyset();
+    let mut login = Login::new(Some(&bearer(&jwt(&c)))).unwrap();
+    let LoginStep::Create(identity) = login.start(&env(&config, Some(&keys)), &mut |_| false)
+    else {
+        panic!("expected a session");
+    };
+    assert_eq!(identity.permissions, ["read:data", "write:data"]);
+    assert_eq!(identity.roles, ["admin"]);
 }
 
 #[test]

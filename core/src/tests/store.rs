@@ -11,6 +11,7 @@ fn identity(sub: &str) -> Identity {
         sub: sub.into(),
         email: Some(format!("{sub}@example.com")),
         name: None,
+        ..Default::default()
     }
 }
 

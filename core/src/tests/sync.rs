@@ -19,6 +19,7 @@ fn alice() -> Identity {
         sub: "auth0|alice".into(),
         email: Some("alice@example.com".into()),
         name: None,
+        ..Default::default()
     }
 }
 

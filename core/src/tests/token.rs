@@ -8,6 +8,7 @@ fn rules(scopes: &[String]) -> ClaimRules<'_> {
         audience: AUDIENCE,
         scopes,
         now_secs: NOW_SECS,
+        roles_claim: Some(ROLES_CLAIM),
     }
 }
 
@@ -45,8 +46,81 @@ fn a_good_token_gives_its_identity() {
         Identity {
             sub: "auth0|alice".into(),
             email: Some("alice@example.com".into()),
-            name: None
+            name: None,
+            permissions: vec!["openid".into(), "read:data".into()],
+            ..Default::default()
         }
+    );
+}
+
+const ROLES_CLAIM: &str = "https://app.example/roles";
+
+#[test]
+fn grants_come_from_permissions_else_scope_and_roles_from_the_configured_claim() {
+    let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<String>>();
+    type Case<'a> = (Value, Option<&'a str>, &'a [&'a str], &'a [&'a str]);
+    let table: &[Case<'_>] = &[
+        (
+            json!({"scope": "openid read:data"}),
+            None,
+            &["openid", "read:data"],
+            &[],
+        ),
+        (
+            json!({"scope": "a b", "permissions": ["read:data", "write:data"]}),
+            None,
+            &["read:data", "write:data"],
+            &[],
+        ),
+        (json!({"scope": "a", "permissions": []}), None, &[], &[]),
+        (
+            json!({"scope": "a", "permissions": "read:data"}),
+            None,
+            &["a"],
+            &[],
+        ),
+        (
+            json!({"permissions": ["ok", "has space", "", 7, "x".repeat(256)]}),
+            None,
+            &["ok"],
+            &[],
+        ),
+        (json!({"scope": 5}), None, &[], &[]),
+        (
+            json!({ROLES_CLAIM: ["admin", "ops"]}),
+            Some(ROLES_CLAIM),
+            &[],
+            &["admin", "ops"],
+        ),
+        (
+            json!({ROLES_CLAIM: "admin ops"}),
+            Some(ROLES_CLAIM),
+            &[],
+            &["admin", "ops"],
+        ),
+        (json!({ROLES_CLAIM: ["admin"]}), None, &[], &[]),
+        (json!({"roles": ["admin"]}), Some(ROLES_CLAIM), &[], &[]),
+        (
+            json!({ROLES_CLAIM: {"admin": true}}),
+            Some(ROLES_CLAIM),
+            &[],
+            &[],
+        ),
+    ];
+    for (payload, claim, permissions, roles) in table {
+        assert_eq!(
+            grants(payload, *claim),
+            (strings(permissions), strings(roles)),
+            "{payload} / {claim:?}"
+        );
+    }
+    let mut c = claims();
+    c["permissions"] = json!(["read:data"]);
+    c[ROLES_CLAIM] = json!(["admin"]);
+    let id = check(&jwt(&c)).unwrap();
+    assert_eq!(
+        (id.permissions, id.roles),
+        (strings(&["read:data"]), strings(&["admin"]))
     );
 }
 
