@@ -55,10 +55,16 @@ $(CHROMIUM):
 # --- build --------------------------------------------------------------------------------
 SIDECAR := target/release/session-sidecar
 
+MODULE := target/release/libauth0_session_module.so
+
+# The dynamic module is built with panic = "unwind" (profile `module`) so that its FFI
+# boundary can catch a panic; it is copied beside the other release artifacts.
 build: .rust-target
 	$(CARGO) build --release --target $(WASM_TARGET) -p auth0-session
 	$(CARGO) build --release -p session-sidecar
-	@ls -l $(WASM) $(SIDECAR)
+	$(CARGO) build --profile module -p auth0-session-module
+	cp target/module/libauth0_session_module.so $(MODULE)
+	@ls -l $(WASM) $(SIDECAR) $(MODULE)
 
 # --- checks -------------------------------------------------------------------------------
 fmt:
@@ -77,9 +83,15 @@ unit:
 validate: build $(VENV_STAMP)
 	$(ENVOY) --mode validate -c envoy/envoy.yaml -l warning
 	$(ENVOY) --mode validate -c envoy/ext_authz.yaml -l warning
+	ENVOY_DYNAMIC_MODULES_SEARCH_PATH=target/release $(ENVOY) --mode validate -c envoy/module.yaml -l warning
 
+# Every e2e test runs against both Envoy hosts, the two suites side by side (free ports); the
+# NGINX and ext_authz suites (one host of their own) run with the wasm pass.
 e2e: build $(VENV_STAMP) $(WRK) $(NGINX_BIN)
-	$(PYTEST) -q tests/e2e
+	E2E_HOST=module $(PYTEST) -q -p no:cacheprovider tests/e2e > target/e2e-module.log 2>&1; echo $$? > target/e2e-module.rc & \
+	E2E_HOST=wasm $(PYTEST) -q tests/e2e; wasm=$$?; wait; \
+	echo "--- e2e against the dynamic module:"; cat target/e2e-module.log; \
+	exit $$(( wasm | $$(cat target/e2e-module.rc) ))
 
 # A bounded mixed load with the sidecar: errors, request rate, Envoy's memory over time.
 SOAK_SECONDS ?= 120

@@ -22,8 +22,7 @@ use crate::token::{identity_from, parse_jwt, Identity, VerifyError, LEEWAY_SECS}
 pub const LOGIN_TTL_MS: Millis = 10 * 60_000;
 /// Random bytes a login start needs: state, PKCE verifier, nonce.
 pub const START_RANDOM_BYTES: usize = 96;
-/// Largest token-endpoint answer read.
-pub const MAX_TOKEN_ANSWER_BYTES: usize = 64 * 1024;
+pub use crate::idp::MAX_TOKEN_ANSWER_BYTES;
 
 /// Whether a request is a browser navigating to a page (which gets a redirect to the login
 /// page) rather than an API call (which gets the 401 JSON, never a redirect).

@@ -1,4 +1,4 @@
-//! The plugin configuration (DESIGN §4): JSON in the filter's `configuration`, with
+//! The plugin configuration (docs/ARCHITECTURE.md §3): JSON in the filter's `configuration`, with
 //! mo-auth's names. Parsing is strict: an unknown key, a wrong type or a bad value is an
 //! error that names the key, so Envoy refuses the config instead of running half-configured.
 

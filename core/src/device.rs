@@ -18,11 +18,10 @@ use crate::session::SessionHash;
 use crate::store::{SharedData, CAS_MISSING, CAS_RETRIES};
 use crate::time::Millis;
 
-pub const DEVICE_CODE_PATH: &str = "/oauth/device/code";
+pub use crate::idp::DEVICE_CODE_PATH;
 const BUCKETS: usize = 256;
 const PER_BUCKET: usize = 32;
-/// Largest IdP answer read.
-pub const MAX_ANSWER: usize = 16 * 1024;
+pub use crate::idp::MAX_DEVICE_ANSWER as MAX_ANSWER;
 
 fn bucket_key(hash: &SessionHash) -> String {
     format!("auth0_session/device/{:02x}", hash.0[0] as usize % BUCKETS)

@@ -1,4 +1,4 @@
-//! What the filter does with each request (DESIGN §5), as values the glue carries out: a
+//! What the filter does with each request (docs/ARCHITECTURE.md §4), as values the glue carries out: a
 //! local reply, or forwarding with header edits. All host access goes through [`Host`].
 
 use serde_json::json;
@@ -8,22 +8,18 @@ use crate::config::{Claim, Config};
 use crate::cookie::{clear_cookie, set_cookie, take_session_cookies, CookieEdit};
 use crate::cookie_mac::CookieCodec;
 use crate::dirty;
-use crate::login::Callout;
 use crate::metrics::Metric;
 use crate::reply::Reply;
 use crate::routing::{route, Access, Refusal, Route};
 use crate::session::{new_secret, RecordView, Session, SessionHash, DIRTY, SECRET_BYTES};
-use crate::store::{self, DirtyRecord, SharedData};
+#[cfg(test)]
+use crate::store::SharedData;
+use crate::store::{self, DirtyRecord};
 use crate::sync::{self, RecentMisses, Restored};
 use crate::time::{rfc3339, Millis};
 use crate::token::Identity;
 
-/// Everything the filter needs from Envoy besides headers: shared data and stats.
-pub trait Host: SharedData {
-    fn count(&self, metric: Metric, delta: i64);
-    /// Sets a gauge to a value measured (rather than counted by deltas).
-    fn record(&self, metric: Metric, value: u64);
-}
+pub use crate::ports::Host;
 
 /// A change to the request before it is forwarded.
 #[derive(Debug, PartialEq, Eq)]
@@ -129,9 +125,6 @@ pub struct Filter {
     inactive_ms: u64,
     max_ms: u64,
 }
-
-/// Auth0's token endpoint.
-pub const TOKEN_PATH: &str = "/oauth/token";
 
 /// Where a successful login leaves the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -675,32 +668,6 @@ impl Filter {
                 ended: false,
             }],
         )
-    }
-
-    /// The request headers of an IdP callout.
-    pub fn callout_headers(&self, callout: &Callout, token: &str) -> Vec<(&'static str, String)> {
-        let a = &self.config.auth0;
-        let (method, path) = match callout {
-            Callout::Jwks => ("GET", a.jwks_path.as_str()),
-            Callout::Userinfo => ("GET", a.userinfo_path.as_str()),
-            Callout::TokenExchange => ("POST", TOKEN_PATH),
-            Callout::DeviceCode => ("POST", crate::device::DEVICE_CODE_PATH),
-        };
-        let mut headers = vec![
-            (":method", method.to_string()),
-            (":path", path.to_string()),
-            (":authority", a.domain.clone()),
-            ("accept", "application/json".to_string()),
-        ];
-        match callout {
-            Callout::Userinfo => headers.push(("authorization", format!("Bearer {token}"))),
-            Callout::TokenExchange | Callout::DeviceCode => headers.push((
-                "content-type",
-                "application/x-www-form-urlencoded".to_string(),
-            )),
-            Callout::Jwks => {}
-        }
-        headers
     }
 
     /// Drops expired sessions from one bucket (the timer walks all of them in turn), and

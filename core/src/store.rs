@@ -1,4 +1,4 @@
-//! Sessions in Envoy's shared data (DESIGN §7). Shared data never frees a key, so sessions
+//! Sessions in Envoy's shared data (docs/ARCHITECTURE.md §6). Shared data never frees a key, so sessions
 //! live in a fixed set of bucket keys chosen by the secret's hash; every write rewrites one
 //! bucket with compare-and-swap and drops the expired records it finds, so memory is bounded
 //! by live sessions, not by sessions ever created.
@@ -21,18 +21,7 @@ pub const CAS_RETRIES: usize = 8;
 /// retry, rather than overwriting their session.
 pub(crate) const CAS_MISSING: u32 = u32::MAX;
 
-/// Shared data as the filter sees it; the glue implements it over the host, tests over a map.
-pub trait SharedData {
-    /// The value and its CAS, or `(None, None)` when the key does not exist.
-    fn get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>);
-    fn set(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), SetError>;
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SetError {
-    CasMismatch,
-    Host,
-}
+pub use crate::ports::{SetError, SharedData};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoreError {

@@ -1,4 +1,4 @@
-//! Access tokens at login (DESIGN §8 rule 2): RS256 pinned by configuration — the token's
+//! Access tokens at login (docs/ARCHITECTURE.md §8 rule 2): RS256 pinned by configuration — the token's
 //! header never chooses the algorithm; `jku`/`x5u` are ignored; `kid` only selects a cached
 //! key. Claims: `iss` exact, `aud` string or array, `exp` required, `nbf`, scopes.
 

@@ -1,4 +1,4 @@
-//! The HTTP API (DESIGN §6) as one function from a request to a response, so that it is
+//! The HTTP API (docs/ARCHITECTURE.md §7) as one function from a request to a response, so that it is
 //! tested without sockets; `server` puts it on a listener.
 //!
 //! - Filter (bearer `SIDECAR_TOKEN`): `POST /sync`, `GET /sync/sessions/{hash}`.

@@ -253,7 +253,11 @@ impl AuthService {
             Ok(found) => found,
             Err(answer) => return answer,
         };
-        if mode != Mode::Direct && !checkable(self.engine.filter.route(original.path.as_bytes())) {
+        let route = self
+            .engine
+            .filter
+            .route(original.path.as_bytes(), || original.method.clone().into_bytes());
+        if mode != Mode::Direct && !checkable(route) {
             // An endpoint reached through a check would be answered by the app after the
             // login or logout ran here: the proxy must route these paths to the service.
             self.host.log(
@@ -314,10 +318,11 @@ impl AuthService {
     }
 }
 
-/// Whether a check may be asked about this route: protected and public paths only.
+/// Whether a check may be asked about this route: protected, public and refused paths, never
+/// an endpoint.
 fn checkable(route: Route) -> bool {
     match route {
-        Route::Public | Route::Protected => true,
+        Route::Public | Route::Protected(_) | Route::Refused(_) => true,
         Route::Login
         | Route::Logout
         | Route::KeepAlive

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import ROOT
+from harness import ROOT, STATS
 
 CHURN = ROOT / "tests" / "load" / "churn.lua"
 TARGET = 200_000
@@ -30,19 +30,19 @@ def test_200k_sessions_churn_with_bounded_memory(make_envoy, idp):
     baseline = memory(e)
     samples = []
     started = time.time()
-    while e.stat("wasmcustom.auth0_session.login.ok") < TARGET and time.time() - started < 300:
+    while e.stat(STATS + "login.ok") < TARGET and time.time() - started < 300:
         subprocess.run(["wrk", "-t2", "-c8", "-d15s", "-s", str(CHURN), f"http://127.0.0.1:{e.port}"],
                        env=dict(os.environ, TOKEN=token), capture_output=True, check=True, timeout=60)
-        samples.append((round(time.time() - started), memory(e), e.stat("wasmcustom.auth0_session.sessions_live")))
-    logins = e.stat("wasmcustom.auth0_session.login.ok")
-    logouts = e.stat("wasmcustom.auth0_session.logout")
+        samples.append((round(time.time() - started), memory(e), e.stat(STATS + "sessions_live")))
+    logins = e.stat(STATS + "login.ok")
+    logouts = e.stat(STATS + "logout")
     took = time.time() - started
     peak = max(m for _, m, _ in samples)
 
     time.sleep(3 + 2 * 8 + 2)  # every session expired, then a whole sweep pass (8 s) ran
-    live = e.stat("wasmcustom.auth0_session.sessions_live")
-    keys = e.stat("wasmcustom.auth0_session.store.keys")
-    stored = e.stat("wasmcustom.auth0_session.store.bytes")
+    live = e.stat(STATS + "sessions_live")
+    keys = e.stat(STATS + "store.keys")
+    stored = e.stat(STATS + "store.bytes")
     end = memory(e)
     report = (f"{logins} logins and {logouts} logouts in {took:.0f}s ({logins / took:.0f} logins/s); "
               f"Envoy allocated: {baseline / 1e6:.1f} MB before, {peak / 1e6:.1f} MB peak, {end / 1e6:.1f} MB after; "

@@ -320,18 +320,6 @@ fn duplicate_cookies_find_the_live_one() {
 }
 
 #[test]
-fn callouts_go_to_the_tenant() {
-    let f = filter();
-    let h = f.callout_headers(&Callout::Userinfo, "TOKEN");
-    assert!(h.contains(&(":authority", "tenant.test".to_string())));
-    assert!(h.contains(&(":path", "/userinfo".to_string())));
-    assert!(h.contains(&("authorization", "Bearer TOKEN".to_string())));
-    let h = f.callout_headers(&Callout::Jwks, "");
-    assert!(h.contains(&(":path", "/.well-known/jwks.json".to_string())));
-    assert!(!h.iter().any(|(k, _)| *k == "authorization"));
-}
-
-#[test]
 fn names_session_cookie_is_a_cheap_presence_check() {
     let f = filter();
     assert!(f.names_session_cookie(b"a=1; session=xyz"));

@@ -15,6 +15,7 @@ use crate::config::Config;
 use crate::filter::Host;
 use crate::jwks::KeySet;
 use crate::metrics::Metric;
+use crate::ports::Level;
 use crate::store::{SetError, SharedData};
 
 /// Shared data as Envoy implements it: a missing key always inserts, CAS 0 overwrites,
@@ -25,6 +26,11 @@ pub struct MemHost {
     next_cas: Cell<u32>,
     pub fail_next_sets: Cell<usize>,
     pub counts: RefCell<HashMap<&'static str, i64>>,
+    pub logs: RefCell<Vec<String>>,
+    randoms: Cell<u32>,
+    pub no_randomness: Cell<bool>,
+    /// Milliseconds past NOW_SECS that [`Host::clock`] reports.
+    pub elapsed: Cell<u64>,
 }
 
 impl MemHost {
@@ -71,6 +77,27 @@ impl Host for MemHost {
 
     fn record(&self, metric: Metric, value: u64) {
         self.counts.borrow_mut().insert(metric.name(), value as i64);
+    }
+
+    fn log(&self, _: Level, message: &str) {
+        self.logs.borrow_mut().push(message.to_string());
+    }
+
+    fn clock(&self) -> u64 {
+        NOW_SECS * 1_000 + self.elapsed.get()
+    }
+
+    fn random(&self, buf: &mut [u8]) -> bool {
+        // A different stream per call, so that two logins never share a secret.
+        self.randoms.set(self.randoms.get() + 1);
+        let mut x = u64::from(self.randoms.get()).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        for b in buf.iter_mut() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            *b = x as u8;
+        }
+        !self.no_randomness.get()
     }
 }
 
