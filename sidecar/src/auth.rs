@@ -253,11 +253,11 @@ impl AuthService {
             Ok(found) => found,
             Err(answer) => return answer,
         };
-        let route = self
-            .engine
-            .filter
-            .route(original.path.as_bytes(), || original.method.clone().into_bytes());
-        if mode != Mode::Direct && !checkable(route) {
+        let endpoint = mode != Mode::Direct
+            && !checkable(self.engine.filter.route(original.path.as_bytes(), || {
+                original.method.clone().into_bytes()
+            }));
+        if endpoint {
             // An endpoint reached through a check would be answered by the app after the
             // login or logout ran here: the proxy must route these paths to the service.
             self.host.log(
@@ -468,4 +468,121 @@ pub fn start(service: Arc<AuthService>, listen: &str) -> Result<Listener, String
         service.tick();
     });
     Ok(listener)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::Counters;
+    use crate::store::SqliteStore;
+
+    fn service(extra: &str) -> AuthService {
+        let config = format!(
+            r#"{{"auth0": {{"domain": "idp.test", "api": {{"identifier": "https://api/"}},
+                "cluster": "auth0", "issuer": "http://127.0.0.1:9/"}},
+               "public": ["/static/"]{extra}}}"#
+        );
+        let api = Api {
+            store: Box::new(SqliteStore::open(":memory:").unwrap()),
+            sync_token: "sync".into(),
+            admin_token: "admin".into(),
+            counters: Counters::default(),
+        };
+        AuthService::new(Config::parse(config.as_bytes()).unwrap(), Arc::new(api)).unwrap()
+    }
+
+    fn request(target: &str, headers: &[(&str, &str)]) -> HttpRequest {
+        HttpRequest {
+            method: "GET".into(),
+            target: target.into(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+                .collect(),
+        }
+    }
+
+    fn header<'a>(answer: &'a Answer, name: &str) -> Option<&'a [u8]> {
+        answer
+            .headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_slice())
+    }
+
+    const NGINX: [(&str, &str); 2] = [("x-original-method", "GET"), ("x-original-uri", "/app")];
+
+    #[test]
+    fn an_nginx_check_without_a_session_is_a_bare_401_and_the_deny_call_has_the_body() {
+        let s = service("");
+        let check = s.handle(&request(NGINX_CHECK, &NGINX));
+        assert_eq!((check.status, check.body.len()), (401, 0));
+        let deny = s.handle(&request(NGINX_DENY, &NGINX));
+        assert_eq!(deny.status, 401);
+        assert!(String::from_utf8_lossy(&deny.body).contains("unauthorized"));
+    }
+
+    #[test]
+    fn a_code_flow_redirect_is_a_401_to_auth_request_and_a_302_to_the_deny_call() {
+        let s = service(r#", "code_flow": {"client_id": "web"}"#);
+        let mut headers = NGINX.to_vec();
+        headers.push(("accept", "text/html"));
+        headers.push(("host", "app.test"));
+        assert_eq!(s.handle(&request(NGINX_CHECK, &headers)).status, 401);
+        let deny = s.handle(&request(NGINX_DENY, &headers));
+        assert_eq!(deny.status, 302);
+        let location = header(&deny, "location").unwrap_or_default();
+        assert!(location.starts_with(b"http://127.0.0.1:9/authorize?"));
+        assert!(header(&deny, "set-cookie").is_some(), "the per-login cookie");
+    }
+
+    #[test]
+    fn a_public_path_passes_without_the_session_cookie() {
+        let s = service("");
+        let nginx = s.handle(&request(
+            NGINX_CHECK,
+            &[
+                ("x-original-method", "GET"),
+                ("x-original-uri", "/static/a.js"),
+                ("cookie", "session=abc; theme=dark"),
+            ],
+        ));
+        assert_eq!(nginx.status, 200);
+        assert_eq!(header(&nginx, "x-auth-cookie"), Some(&b"theme=dark"[..]));
+        assert_eq!(header(&nginx, "x-auth-user"), None);
+        let envoy = s.handle(&request(
+            "/_auth/ext_authz/static/a.js",
+            &[("cookie", "session=abc")],
+        ));
+        assert_eq!(envoy.status, 200);
+        let removed = header(&envoy, "x-envoy-auth-headers-to-remove").unwrap_or_default();
+        let removed = String::from_utf8_lossy(removed);
+        for name in ["cookie", "x-auth-user", "x-auth-email"] {
+            assert!(removed.split(',').any(|n| n == name), "{removed}");
+        }
+    }
+
+    #[test]
+    fn a_check_about_an_endpoint_is_refused_and_never_run() {
+        let s = service("");
+        let answer = s.handle(&request(
+            NGINX_CHECK,
+            &[("x-original-method", "POST"), ("x-original-uri", "/logout")],
+        ));
+        assert_eq!(answer.status, 500);
+        assert_eq!(s.stat(Metric::Logout), 0);
+        let answer = s.handle(&request("/_auth/ext_authz/authorize", &[]));
+        assert_eq!(answer.status, 500);
+        let answer = s.handle(&request(NGINX_CHECK, &[("x-original-uri", "/x")]));
+        assert_eq!(answer.status, 500, "no X-Original-Method");
+    }
+
+    #[test]
+    fn endpoints_are_served_directly_and_other_paths_are_404() {
+        let s = service("");
+        assert_eq!(s.handle(&request("/logout", &[])).status, 200);
+        assert_eq!(s.stat(Metric::Logout), 1);
+        assert_eq!(s.handle(&request("/static/x", &[])).status, 404);
+        assert_eq!(s.handle(&request(READY, &[])).status, 503, "no keys yet");
+    }
 }
