@@ -56,7 +56,7 @@ const provider = new Provider(issuer, {
     deviceFlow: { enabled: true },
     resourceIndicators: {
       enabled: true,
-      defaultResource: (ctx, client, oneOf) => oneOf,
+      defaultResource: (ctx, client, oneOf) => oneOf || audience,
       useGrantedResource: () => true,
       getResourceServerInfo: (ctx, resource) => {
         if (resource !== audience) throw new errors.InvalidTarget();

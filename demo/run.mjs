@@ -11,7 +11,7 @@
 
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -68,11 +68,22 @@ const filterConfig = {
     cluster: 'auth0',
     issuer,
     scope: 'read:data',
+    // The SPA's and the device flow's tokens are JWTs for the API; with a scope required,
+    // opaque tokens are refused anyway (their scopes cannot be checked).
+    accept_opaque: true,
     timeout: '5second',
   },
   // Plain HTTP on loopback, so the cookie cannot be Secure; a short idle window so that the
   // SPA's keep-alive can be seen at work.
-  session: { cookie: { secure: false, inactive_lifetime: '3minute', max_lifetime: 'day' } },
+  session: {
+    cookie: {
+      secure: false,
+      inactive_lifetime: '3minute',
+      max_lifetime: 'day',
+      // Required with a sidecar: a forged cookie is refused without asking it.
+      signing_keys: [randomBytes(32).toString('base64url')],
+    },
+  },
   public: ['/demo/', '/healthz'],
   headers: { 'x-auth-user': 'sub', 'x-auth-email': 'email' },
   sidecar: { cluster: 'session_sidecar', token: sidecarToken },
@@ -81,6 +92,9 @@ const filterConfig = {
   code_flow: {
     client_id: auth0 ? auth0.clientId : 'demo-spa',
     callback: '/callback',
+    // The access token from the code exchange must carry the API's permission, as at the
+    // login endpoint: ask for it.
+    scope: 'openid profile email read:data',
     audience,
     logout_redirect: demoUrl,
   },
@@ -88,7 +102,11 @@ const filterConfig = {
 // Device login (demo/device-login.sh): the local provider's client allows the device grant;
 // with Auth0 it needs a Native application, named by AUTH0_DEVICE_CLIENT_ID.
 if (!auth0 || env.AUTH0_DEVICE_CLIENT_ID) {
-  filterConfig.device = { client_id: auth0 ? env.AUTH0_DEVICE_CLIENT_ID : 'demo-spa', audience };
+  filterConfig.device = {
+    client_id: auth0 ? env.AUTH0_DEVICE_CLIENT_ID : 'demo-spa',
+    audience,
+    scope: 'openid profile email read:data',
+  };
 }
 const idpCluster = auth0
   ? `  - name: auth0
@@ -98,6 +116,11 @@ const idpCluster = auth0
     load_assignment:
       cluster_name: auth0
       endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: ${auth0.domain}, port_value: 443}}}}]}]
+    typed_extension_protocol_options:
+      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+        "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+        upstream_http_protocol_options: {auto_sni: true, auto_san_validation: true}
+        explicit_http_config: {http_protocol_options: {}}
     transport_socket:
       name: envoy.transport_sockets.tls
       typed_config:
@@ -116,6 +139,13 @@ const envoyYaml = readFileSync(join(here, 'envoy.template.yaml'), 'utf8')
   .replaceAll('{{WASM}}', JSON.stringify(wasm))
   .replaceAll('{{IDP_CLUSTER}}', idpCluster)
   .replace(/\{\{(\w+_PORT)\}\}/g, (_, name) => String(ports[name]));
+// `node demo/run.mjs --print-envoy-config` prints the Envoy configuration and starts nothing:
+// the tests check the shipped configurations (TLS host-name checks, header policy) this way.
+if (process.argv.includes('--print-envoy-config')) {
+  rmSync(runDir, { recursive: true, force: true });
+  process.stdout.write(envoyYaml);
+  process.exit(0);
+}
 const envoyConfig = join(runDir, 'envoy.yaml');
 writeFileSync(envoyConfig, envoyYaml);
 

@@ -1,7 +1,7 @@
 //! The core's host ports over proxy-wasm: each port call is exactly one host call, so the
 //! core's call counts (core/src/tests/engine.rs) are the wasm filter's.
 
-use std::cell::Cell;
+use std::cell::{Cell, OnceCell};
 use std::time::Duration;
 
 use proxy_wasm::hostcalls;
@@ -119,14 +119,30 @@ pub fn log(level: Level, message: &str) {
     let _ = hostcalls::log(level, message);
 }
 
-/// The current request's headers.
-pub struct Headers;
+/// The current request's headers, all read in one host call the first time the core asks.
+#[derive(Default)]
+pub struct Headers(OnceCell<Vec<(String, Vec<u8>)>>);
+
+impl Headers {
+    fn all(&self) -> &[(String, Vec<u8>)] {
+        self.0.get_or_init(|| {
+            hostcalls::get_map_bytes(MapType::HttpRequestHeaders)
+                .map(|map| map.into_iter().map(|(k, v)| (k, v.to_vec())).collect())
+                .unwrap_or_default()
+        })
+    }
+}
 
 impl Request for Headers {
     fn header(&self, name: &str) -> Option<Vec<u8>> {
-        hostcalls::get_map_value_bytes(MapType::HttpRequestHeaders, name)
-            .ok()
-            .flatten()
+        self.all()
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    }
+
+    fn names(&self) -> Vec<&[u8]> {
+        self.all().iter().map(|(k, _)| k.as_bytes()).collect()
     }
 }
 
@@ -152,6 +168,9 @@ pub fn forward(edits: Vec<HeaderEdit<'_>>) -> Action {
             }
             HeaderEdit::Remove(name) => {
                 hostcalls::set_map_value_bytes(MapType::HttpRequestHeaders, name, None)
+            }
+            HeaderEdit::RemoveName(name) => {
+                hostcalls::set_map_value_bytes(MapType::HttpRequestHeaders, &name, None)
             }
         };
     }

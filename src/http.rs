@@ -57,9 +57,10 @@ impl Context for Http {
         match self.waiting.take() {
             Some((id, pending)) if id == token_id => {
                 let answer = response(num_headers, body_size, pending.max_answer());
-                let outcome = shared
-                    .engine
-                    .on_response(&*shared, &Headers, pending, answer);
+                let outcome =
+                    shared
+                        .engine
+                        .on_response(&*shared, &Headers::default(), pending, answer);
                 if let Action::Continue = self.carry_out(&shared, outcome) {
                     let _ = hostcalls::resume_http_request();
                 }
@@ -74,7 +75,9 @@ impl HttpContext for Http {
         let Some(shared) = self.shared.clone() else {
             return send(&unconfigured());
         };
-        let outcome = shared.engine.on_request(&*shared, &Headers, shared.now());
+        let outcome = shared
+            .engine
+            .on_request(&*shared, &Headers::default(), shared.now());
         self.carry_out(&shared, outcome)
     }
 }

@@ -11,17 +11,21 @@ use sha2::{Digest, Sha256};
 
 use crate::config::{CodeFlow, Config};
 use crate::cookie::take_session_cookies;
+use crate::cookie_mac::HmacKey;
 use crate::jwks::KeySet;
-use crate::login::{Callout, LoginStep, MAX_USERINFO_BYTES};
+use crate::login::{Callout, Login, LoginEnv, LoginStep};
 use crate::metrics::Metric;
 use crate::reply::Reply;
+use crate::session::same_bytes;
+use crate::store::{SharedData, CAS_MISSING};
 use crate::time::Millis;
 use crate::token::{identity_from, parse_jwt, Identity, VerifyError, LEEWAY_SECS};
 
 /// How long a started login may take before its cookie is no good.
 pub const LOGIN_TTL_MS: Millis = 10 * 60_000;
-/// Random bytes a login start needs: state, PKCE verifier, nonce.
-pub const START_RANDOM_BYTES: usize = 96;
+/// Random bytes a login start needs: state, PKCE verifier, nonce, and a login-cookie key
+/// should none exist yet.
+pub const START_RANDOM_BYTES: usize = 128;
 pub use crate::idp::MAX_TOKEN_ANSWER_BYTES;
 
 /// Whether a request is a browser navigating to a page (which gets a redirect to the login
@@ -124,6 +128,75 @@ struct LoginCookie {
     expires: Millis,
 }
 
+/// Shared-data key of the login-cookie key made when no signing keys are configured.
+const LOGIN_KEY: &str = "auth0_session/login_cookie_key";
+const LOGIN_KEY_BYTES: usize = 32;
+const LOGIN_TAG_BYTES: usize = 16;
+
+/// The keys that MAC the per-login cookie (DESIGN §8 rule 4), so that a cookie planted by
+/// someone else (login CSRF: the victim ends up in the attacker's account; or a return path
+/// of the attacker's choosing) is refused: `session.cookie.signing_keys` when configured,
+/// otherwise one random key per Envoy process, kept in shared data because the callback may
+/// land on another worker than the redirect.
+pub struct LoginMac {
+    keys: Vec<HmacKey>,
+}
+
+impl LoginMac {
+    /// `fresh`: random bytes to make the process key from if it does not exist yet (at the
+    /// start of a login); at a callback there is nothing to verify without one.
+    pub fn new(config: &Config, host: &dyn SharedData, fresh: Option<&[u8]>) -> Option<LoginMac> {
+        let keys = &config.cookie.signing_keys;
+        if !keys.is_empty() {
+            return Some(LoginMac {
+                keys: keys.iter().map(|k| HmacKey::new(k.as_bytes())).collect(),
+            });
+        }
+        let stored = |value: Option<Vec<u8>>| value.filter(|k| k.len() == LOGIN_KEY_BYTES);
+        let key = match stored(host.get(LOGIN_KEY).0) {
+            Some(key) => key,
+            None => {
+                let fresh = fresh.filter(|f| f.len() == LOGIN_KEY_BYTES)?;
+                // Another worker may create it at the same moment: the first write wins and
+                // everyone uses what is stored.
+                let _ = host.set(LOGIN_KEY, fresh, Some(CAS_MISSING));
+                stored(host.get(LOGIN_KEY).0)?
+            }
+        };
+        Some(LoginMac {
+            keys: vec![HmacKey::new(&key)],
+        })
+    }
+
+    fn tag(key: &HmacKey, name: &str, payload: &[u8]) -> [u8; 32] {
+        let mut message = b"auth0-session login cookie\0".to_vec();
+        message.extend_from_slice(name.as_bytes());
+        message.push(0);
+        message.extend_from_slice(payload);
+        key.tag(&message)
+    }
+
+    fn sign(&self, name: &str, payload: &str) -> String {
+        let tag = self
+            .keys
+            .first()
+            .map(|key| Self::tag(key, name, payload.as_bytes()))
+            .unwrap_or_default();
+        format!("{payload}.{}", b64(&tag[..LOGIN_TAG_BYTES]))
+    }
+
+    /// The payload of a cookie value whose tag one of the keys made.
+    fn verify<'v>(&self, name: &str, value: &'v [u8]) -> Option<&'v [u8]> {
+        let dot = value.iter().rposition(|&b| b == b'.')?;
+        let (payload, tag) = (&value[..dot], &value[dot + 1..]);
+        let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
+        self.keys
+            .iter()
+            .any(|key| same_bytes(&Self::tag(key, name, payload)[..LOGIN_TAG_BYTES], &tag))
+            .then_some(payload)
+    }
+}
+
 impl LoginCookie {
     fn encode(&self) -> String {
         let v = json!({"s": self.state, "v": self.verifier, "n": self.nonce, "r": self.return_to, "e": self.expires});
@@ -145,13 +218,20 @@ impl LoginCookie {
 }
 
 /// One cookie per login in progress, named after its state, so that several tabs logging in
-/// at once do not overwrite each other.
+/// at once do not overwrite each other. It lives on the callback path only, which a
+/// `__Host-` cookie may not (browsers want `Path=/` for those): a `__Host-` session cookie's
+/// login cookies are `__Secure-` ones instead.
 fn login_cookie_name(config: &Config, state: &str) -> String {
-    format!(
-        "{}_login_{}",
-        config.cookie.name,
-        state.get(..12).unwrap_or(state)
-    )
+    let name = &config.cookie.name;
+    let (prefix, base) = match name
+        .strip_prefix("__Host-")
+        .or_else(|| name.strip_prefix("__Secure-"))
+    {
+        Some(base) if config.cookie.secure => ("__Secure-", base),
+        Some(base) => ("", base),
+        None => ("", name.as_str()),
+    };
+    format!("{prefix}{base}_login_{}", state.get(..12).unwrap_or(state))
 }
 
 fn login_cookie(
@@ -181,18 +261,23 @@ pub fn redirect_uri(cf: &CodeFlow, scheme: &str, authority: &str) -> String {
 }
 
 /// Sends an unauthenticated navigation to the IdP's login page.
+#[allow(clippy::too_many_arguments)]
 pub fn start(
     config: &Config,
     cf: &CodeFlow,
+    host: &dyn SharedData,
     scheme: &str,
     authority: &str,
     path: &[u8],
     random: &[u8; START_RANDOM_BYTES],
     now: Millis,
 ) -> Reply {
+    let Some(mac) = LoginMac::new(config, host, Some(&random[96..])) else {
+        return Reply::error(503, "internal_error", "cannot start a login now");
+    };
     let state = b64(&random[..32]);
     let verifier = b64(&random[32..64]);
-    let nonce = b64(&random[64..]);
+    let nonce = b64(&random[64..96]);
     let challenge = b64(&Sha256::digest(verifier.as_bytes()));
     let mut params = vec![
         ("response_type", "code".to_string()),
@@ -220,9 +305,10 @@ pub fn start(
         expires: now + LOGIN_TTL_MS,
     };
     let name = login_cookie_name(config, &state);
+    let value = mac.sign(&name, &cookie.encode());
     Reply::redirect(&location).with_header(
         "set-cookie",
-        login_cookie(config, cf, &name, &cookie.encode(), LOGIN_TTL_MS / 1_000),
+        login_cookie(config, cf, &name, &value, LOGIN_TTL_MS / 1_000),
     )
 }
 
@@ -277,8 +363,12 @@ enum Stage {
         id_token: String,
         access_token: Option<String>,
     },
-    Userinfo {
-        claims: Identity,
+    /// The ID token is good; the access token is being checked exactly as the login
+    /// endpoint checks one (DESIGN §8 rule 2), so that the code flow cannot grant a session
+    /// the token login would refuse (another API's token, a missing scope).
+    Access {
+        login: Box<Login>,
+        claims: Box<Identity>,
     },
 }
 
@@ -291,7 +381,6 @@ pub struct CodeLogin {
     redirect_uri: String,
     html: bool,
     stage: Stage,
-    bearer: String,
 }
 
 /// The request details a callback needs.
@@ -310,6 +399,7 @@ impl CodeLogin {
     pub fn begin(
         config: &Config,
         cf: &CodeFlow,
+        host: &dyn SharedData,
         request: &CallbackRequest<'_>,
         now: Millis,
     ) -> Result<CodeLogin, (Reply, Metric)> {
@@ -339,13 +429,15 @@ impl CodeLogin {
             ));
         };
         let name = login_cookie_name(config, &state);
+        let mac = LoginMac::new(config, host, None);
         let cookie = request
             .cookie_header
             .map(|h| take_session_cookies(h, &name).0)
             .unwrap_or_default()
             .into_iter()
+            .filter_map(|value| mac.as_ref()?.verify(&name, value))
             .filter_map(LoginCookie::decode)
-            .find(|c| crate::session::same_bytes(c.state.as_bytes(), state.as_bytes()));
+            .find(|c| same_bytes(c.state.as_bytes(), state.as_bytes()));
         let Some(cookie) = cookie else {
             return Err(fail(
                 400,
@@ -367,7 +459,6 @@ impl CodeLogin {
             redirect_uri: redirect_uri(cf, request.scheme, request.authority),
             html: request.html,
             stage: Stage::Token,
-            bearer: String::new(),
         })
     }
 
@@ -397,13 +488,18 @@ impl CodeLogin {
 
     /// The bearer token of the `/userinfo` call: the access token from the exchange.
     pub fn bearer(&self) -> &str {
-        &self.bearer
+        match &self.stage {
+            Stage::Access { login, .. } => login.token(),
+            _ => "",
+        }
     }
 
     /// Where the browser goes once the session exists, and the login cookie to clear.
     pub fn landing(&self, config: &Config, cf: &CodeFlow) -> (String, String) {
         (
-            self.cookie.return_to.clone(),
+            // Checked again, not trusted: only a relative path on this host, whatever the
+            // cookie says (it is MACed; this holds even if a key leaked).
+            safe_return_path(self.cookie.return_to.as_bytes()),
             login_cookie(config, cf, &self.cookie_name, "", 0),
         )
     }
@@ -506,18 +602,98 @@ impl CodeLogin {
             Ok(identity) => identity,
             Err((message, metric)) => return self.fail(401, "invalid_token", message, metric),
         };
-        match access_token {
-            Some(token) if identity.email.is_none() => {
-                self.bearer = token;
-                self.stage = Stage::Userinfo { claims: identity };
-                LoginStep::Call(Callout::Userinfo)
-            }
-            _ => LoginStep::Create(identity),
+        let Some(access_token) = access_token else {
+            return self.fail(
+                503,
+                "idp_unavailable",
+                "the code exchange returned no access token",
+                Metric::LoginIdpUnavailable,
+            );
+        };
+        let mut login = match Login::new(Some(access_token.as_bytes())) {
+            Ok(login) => login,
+            Err((reply, metric)) => return self.refused(reply, metric),
+        };
+        let step = login.start(&env.login_env(), may_fetch);
+        self.stage = Stage::Access {
+            login: Box::new(login),
+            claims: Box::new(identity),
+        };
+        self.after_access(step)
+    }
+
+    /// A refusal of the access token, as a page for a browser.
+    fn refused(&self, reply: Reply, metric: Metric) -> LoginStep {
+        if !self.html {
+            return LoginStep::Fail(reply, metric);
         }
+        let message = serde_json::from_str::<Value>(&reply.body)
+            .ok()
+            .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_string))
+            .unwrap_or_default();
+        let code = if reply.status == 403 {
+            "insufficient_scope"
+        } else {
+            "invalid_token"
+        };
+        LoginStep::Fail(refusal(reply.status, code, &message, true), metric)
+    }
+
+    /// Carries a step of the access-token check: its callouts are the code login's; its
+    /// identity must be the ID token's user, whose profile claims fill what it lacks.
+    fn after_access(&mut self, step: LoginStep) -> LoginStep {
+        match step {
+            LoginStep::Call(callout) => LoginStep::Call(callout),
+            LoginStep::Fail(reply, metric) => {
+                self.stage = Stage::Token;
+                self.refused(reply, metric)
+            }
+            LoginStep::Create(access) => {
+                let Stage::Access { claims, .. } = std::mem::replace(&mut self.stage, Stage::Token)
+                else {
+                    return self.unexpected();
+                };
+                if access.sub != claims.sub {
+                    return self.fail(
+                        401,
+                        "invalid_token",
+                        "the access token is for another user than the ID token",
+                        Metric::LoginInvalidToken,
+                    );
+                }
+                // Permissions and roles are the access token's (what the API was granted);
+                // the profile and Auth0's session id (`sid`, for back-channel logout) the
+                // ID token's.
+                LoginStep::Create(Identity {
+                    email: claims.email.or(access.email),
+                    name: claims.name.or(access.name),
+                    sid: claims.sid.or(access.sid),
+                    roles: if access.roles.is_empty() {
+                        claims.roles
+                    } else {
+                        access.roles
+                    },
+                    ..access
+                })
+            }
+        }
+    }
+
+    fn unexpected(&self) -> LoginStep {
+        self.fail(
+            503,
+            "idp_unavailable",
+            "unexpected identity provider answer",
+            Metric::LoginIdpUnavailable,
+        )
     }
 
     /// After a JWKS fetch for an ID token signed by a key not cached yet.
     pub fn on_jwks(&mut self, env: &IdTokenEnv<'_>, fetched: bool) -> LoginStep {
+        if let Stage::Access { login, .. } = &mut self.stage {
+            let step = login.on_jwks(&env.login_env(), fetched);
+            return self.after_access(step);
+        }
         let Stage::Jwks {
             id_token,
             access_token,
@@ -541,44 +717,32 @@ impl CodeLogin {
         self.verify(env, id_token, access_token, &mut |_| false)
     }
 
-    /// After `/userinfo`: the profile fills what the ID token did not carry.
+    /// After `/userinfo`, asked for by the access-token check.
     pub fn on_userinfo(&mut self, status: Option<u32>, body: &[u8]) -> LoginStep {
-        let Stage::Userinfo { claims } = std::mem::replace(&mut self.stage, Stage::Token) else {
-            return self.fail(
-                503,
-                "idp_unavailable",
-                "unexpected userinfo answer",
-                Metric::LoginIdpUnavailable,
-            );
+        let Stage::Access { login, .. } = &mut self.stage else {
+            return self.unexpected();
         };
-        let profile = (status == Some(200) && body.len() <= MAX_USERINFO_BYTES)
-            .then(|| serde_json::from_slice::<Value>(body).ok())
-            .flatten()
-            .and_then(|v| identity_from(&v));
-        match profile {
-            // The ID token is verified; a missing profile only means no email header.
-            None => LoginStep::Create(claims),
-            Some(p) if p.sub != claims.sub => self.fail(
-                401,
-                "invalid_token",
-                "userinfo is for another subject than the ID token",
-                Metric::LoginInvalidToken,
-            ),
-            Some(p) => LoginStep::Create(Identity {
-                email: claims.email.or(p.email),
-                name: claims.name.or(p.name),
-                ..claims
-            }),
-        }
+        let step = login.on_userinfo(status, body);
+        self.after_access(step)
     }
 }
 
 /// What verifying an ID token consults.
 pub struct IdTokenEnv<'a> {
-    pub issuer: &'a str,
+    pub config: &'a Config,
     pub client_id: &'a str,
     pub keys: Option<&'a KeySet>,
     pub now: Millis,
+}
+
+impl IdTokenEnv<'_> {
+    fn login_env(&self) -> LoginEnv<'_> {
+        LoginEnv {
+            config: self.config,
+            keys: self.keys,
+            now: self.now,
+        }
+    }
 }
 
 /// OpenID Connect Core §3.1.3.7: `iss` exact, `aud` holds our client id (and `azp` names us
@@ -589,7 +753,7 @@ fn check_id_token(
     nonce: &str,
 ) -> Result<Identity, (&'static str, Metric)> {
     let invalid = |m| (m, Metric::LoginInvalidToken);
-    if payload.get("iss").and_then(Value::as_str) != Some(env.issuer) {
+    if payload.get("iss").and_then(Value::as_str) != Some(env.config.auth0.issuer.as_str()) {
         return Err(invalid("ID token issuer is not the configured issuer"));
     }
     let audiences: Vec<&str> = match payload.get("aud") {
@@ -617,7 +781,7 @@ fn check_id_token(
         return Err(("ID token has expired", Metric::LoginExpired));
     }
     let got = payload.get("nonce").and_then(Value::as_str).unwrap_or("");
-    if !crate::session::same_bytes(got.as_bytes(), nonce.as_bytes()) {
+    if !same_bytes(got.as_bytes(), nonce.as_bytes()) {
         return Err(invalid("ID token nonce does not match this login"));
     }
     identity_from(payload).ok_or(invalid("ID token has no usable sub"))

@@ -80,6 +80,9 @@ pub struct Auth0 {
     pub userinfo_path: String,
     /// Timeout of every IdP callout, in seconds. Default: 5.
     pub timeout_secs: u64,
+    /// Whether opaque access tokens (checked only by `/userinfo`, which says nothing of
+    /// their audience or scopes) may log in; never while `scope` is set. Default: false.
+    pub accept_opaque: bool,
     /// The access-token claim holding the user's roles (Auth0 puts them in a namespaced
     /// claim set by an Action). Default: none (sessions carry no roles).
     pub roles_claim: Option<String>,
@@ -375,6 +378,14 @@ impl Config {
             }
             None => None,
         };
+        if sidecar.is_some() && cookie.signing_keys.is_empty() {
+            // Without them every well-formed random cookie costs a sidecar lookup: an
+            // unauthenticated client could turn its requests into database reads (DESIGN §8).
+            return Err(error(
+                "session.cookie.signing_keys",
+                "is required with sidecar (a forged cookie is then refused without asking the sidecar); use a key of 32 random bytes, base64",
+            ));
+        }
         let code_flow = match top.section("code_flow")? {
             Some(mut s) => {
                 let cf = CodeFlow {
@@ -528,6 +539,7 @@ fn parse_auth0(s: &mut Section<'_>) -> Result<Auth0, ConfigError> {
         jwks_path: s.path("jwks_path", "/.well-known/jwks.json")?,
         userinfo_path: s.path("userinfo_path", "/userinfo")?,
         timeout_secs: s.duration("timeout", 5)?,
+        accept_opaque: s.bool("accept_opaque", false)?,
         roles_claim: s.string("roles_claim")?,
         domain,
         api_identifier,

@@ -19,7 +19,7 @@ const TAG_TEXT_LEN: usize = 22;
 /// HMAC-SHA256 with the key's pads absorbed once (RFC 2104): each tag then costs the two
 /// compressions of the message, not four.
 #[derive(Clone)]
-struct HmacKey {
+pub(crate) struct HmacKey {
     inner: Sha256,
     outer: Sha256,
 }
@@ -31,7 +31,7 @@ impl std::fmt::Debug for HmacKey {
 }
 
 impl HmacKey {
-    fn new(key: &[u8]) -> HmacKey {
+    pub(crate) fn new(key: &[u8]) -> HmacKey {
         let mut block = [0u8; BLOCK];
         if key.len() > BLOCK {
             block[..32].copy_from_slice(&Sha256::digest(key));
@@ -49,7 +49,7 @@ impl HmacKey {
         }
     }
 
-    fn tag(&self, message: &[u8]) -> [u8; 32] {
+    pub(crate) fn tag(&self, message: &[u8]) -> [u8; 32] {
         let mut inner = self.inner.clone();
         inner.update(message);
         let mut outer = self.outer.clone();

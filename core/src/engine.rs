@@ -43,6 +43,9 @@ pub struct Pending {
     // Boxed: a login in flight is large, and an outcome is moved around on every request.
     waiting: Box<Waiting>,
     max_answer: usize,
+    /// Client-sent identity headers under other spellings, removed whenever the request is
+    /// finally forwarded.
+    strip: Vec<HeaderEdit<'static>>,
 }
 
 impl Pending {
@@ -74,6 +77,25 @@ impl std::fmt::Debug for Waiting {
     }
 }
 
+/// Adds the removal of other spellings of the identity headers to whatever forwards the
+/// request, now or once its call is answered.
+fn with_stripped<'a>(outcome: Outcome<'a>, strip: Vec<HeaderEdit<'static>>) -> Outcome<'a> {
+    if strip.is_empty() {
+        return outcome;
+    }
+    match outcome {
+        Outcome::Forward(mut edits) => {
+            edits.extend(strip);
+            Outcome::Forward(edits)
+        }
+        Outcome::Call(call, mut pending) => {
+            pending.strip = strip;
+            Outcome::Call(call, pending)
+        }
+        reply => reply,
+    }
+}
+
 /// The 503 of a host that could not load its configuration: it fails closed.
 pub fn unconfigured() -> Reply {
     Reply::error(
@@ -98,28 +120,17 @@ pub struct Engine {
     misses: Mutex<RecentMisses>,
 }
 
-/// The headers a request may present its session in. `Authorization` is read only when the
-/// `Cookie` header does not name our cookie: a browser's request (the common case) then
-/// costs one host call less.
+/// The headers a request may present its session in.
 struct Credentials {
     cookie: Option<Vec<u8>>,
     authorization: Option<Vec<u8>>,
 }
 
 impl Credentials {
-    fn read(filter: &Filter, req: &dyn Request) -> Credentials {
-        let cookie = req.header("cookie");
-        let authorization = if cookie
-            .as_deref()
-            .is_some_and(|c| filter.names_session_cookie(c))
-        {
-            None
-        } else {
-            req.header("authorization")
-        };
+    fn read(req: &dyn Request) -> Credentials {
         Credentials {
-            cookie,
-            authorization,
+            cookie: req.header("cookie"),
+            authorization: req.header("authorization"),
         }
     }
 
@@ -173,15 +184,29 @@ impl Engine {
         now: Millis,
     ) -> Outcome<'a> {
         let filter = &self.filter;
+        // Other spellings of the identity headers go on every path.
+        let strip = filter.identity_spellings(req.names());
+        let outcome = self.route(host, req, now);
+        with_stripped(outcome, strip)
+    }
+
+    fn route<'a>(&'a self, host: &dyn Host, req: &dyn Request, now: Millis) -> Outcome<'a> {
+        let filter = &self.filter;
         let path = req.header(":path").unwrap_or_default();
         let route = filter.route(&path, || req.header(":method").unwrap_or_default());
         match route {
             // No session, no clock: a public path (static files, health checks) costs the
             // fewest host calls.
-            Route::Public => Outcome::Forward(filter.public(req.header("cookie").as_deref())),
+            Route::Public => {
+                let credentials = Credentials::read(req);
+                Outcome::Forward(filter.public(
+                    credentials.cookie.as_deref(),
+                    credentials.authorization.as_deref(),
+                ))
+            }
             Route::Refused(refusal) => Outcome::Reply(filter.refuse(host, refusal)),
             Route::Protected(access) => {
-                let credentials = Credentials::read(filter, req);
+                let credentials = Credentials::read(req);
                 let decision = {
                     let misses = lock(&self.misses);
                     filter.protected_by(host, credentials.presented(), now, &misses, access)
@@ -235,7 +260,11 @@ impl Engine {
                         self.token_login(host, req.header("authorization").as_deref(), now)
                     }
                     Route::Logout => {
-                        let credentials = Credentials::read(filter, req);
+                        let site = req.header("sec-fetch-site");
+                        if let Some(reply) = Filter::logout_refusal(&method, site.as_deref()) {
+                            return Outcome::Reply(reply);
+                        }
+                        let credentials = Credentials::read(req);
                         let navigation = filter
                             .config
                             .code_flow
@@ -246,7 +275,7 @@ impl Engine {
                         self.answer(host, answer, now)
                     }
                     _ => {
-                        let credentials = Credentials::read(filter, req);
+                        let credentials = Credentials::read(req);
                         let decision = {
                             let misses = lock(&self.misses);
                             filter.keep_alive(host, credentials.presented(), now, &misses)
@@ -266,9 +295,21 @@ impl Engine {
         pending: Pending,
         response: Response,
     ) -> Outcome<'a> {
+        let strip = pending.strip;
+        let outcome = self.answered(host, req, *pending.waiting, response);
+        with_stripped(outcome, strip)
+    }
+
+    fn answered<'a>(
+        &'a self,
+        host: &dyn Host,
+        req: &dyn Request,
+        waiting: Waiting,
+        response: Response,
+    ) -> Outcome<'a> {
         let now = host.clock();
         let status = response.status;
-        match *pending.waiting {
+        match waiting {
             Waiting::Login { callout, mut flow } => {
                 let jwks_fetched =
                     callout == Callout::Jwks && self.receive_jwks(host, &response, now);
@@ -358,6 +399,7 @@ impl Engine {
                 Pending {
                     waiting: Box::new(waiting),
                     max_answer: MAX_ANSWER_BYTES,
+                    strip: Vec::new(),
                 },
             ),
             None => self.failed(host, waiting, now),
@@ -371,6 +413,7 @@ impl Engine {
             Pending {
                 waiting: Box::new(waiting),
                 max_answer,
+                strip: Vec::new(),
             },
         )
     }
@@ -398,16 +441,17 @@ impl Engine {
     fn unauthenticated(&self, host: &dyn Host, req: &dyn Request, now: Millis) -> Reply {
         let filter = &self.filter;
         if filter.config.code_flow.is_none() || !is_navigation(req) {
-            return filter.unauthenticated(None, now);
+            return filter.unauthenticated(host, None, now);
         }
         let mut random = [0u8; START_RANDOM_BYTES];
         if !host.random(&mut random) {
-            return filter.unauthenticated(None, now);
+            return filter.unauthenticated(host, None, now);
         }
         let scheme = text_header(req, ":scheme", "https");
         let authority = text_header(req, ":authority", "");
         let path = req.header(":path").unwrap_or_default();
         filter.unauthenticated(
+            host,
             Some(Navigation {
                 scheme: &scheme,
                 authority: &authority,
@@ -555,10 +599,10 @@ impl Engine {
             authority: &authority,
             html,
         };
-        match CodeLogin::begin(config, cf, &request, now) {
+        match CodeLogin::begin(config, cf, host, &request, now) {
             Ok(code) => {
                 let step = code.first_step();
-                self.login_step(host, Flow::Code(code), step, now)
+                self.login_step(host, Flow::Code(Box::new(code)), step, now)
             }
             Err((reply, metric)) => {
                 host.count(metric, 1);

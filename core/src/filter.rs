@@ -26,6 +26,9 @@ pub use crate::ports::Host;
 pub enum HeaderEdit<'a> {
     Set(&'a str, Vec<u8>),
     Remove(&'a str),
+    /// A header the client sent under a name of its own choosing (see
+    /// [`Filter::identity_spellings`]).
+    RemoveName(String),
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -210,19 +213,6 @@ impl Filter {
         verdict
     }
 
-    /// Whether a `Cookie` header holds a cookie of our name (a byte search, no parsing): when
-    /// it does, the session is taken from it and `Authorization` need not be read.
-    pub fn names_session_cookie(&self, cookie_header: &[u8]) -> bool {
-        let name = self.config.cookie.name.as_bytes();
-        cookie_header
-            .windows(name.len() + 1)
-            .enumerate()
-            .any(|(at, w)| {
-                let starts_pair = at == 0 || matches!(cookie_header[at - 1], b' ' | b';' | b'\t');
-                starts_pair && &w[..name.len()] == name && w[name.len()] == b'='
-            })
-    }
-
     /// Login, logout and keep-alive accept GET and POST (mo-auth's clients use GET).
     pub fn endpoint_method_allowed(method: &[u8]) -> bool {
         method == b"GET" || method == b"POST"
@@ -230,7 +220,11 @@ impl Filter {
 
     /// A public path: forwarded without a session; client-sent identity headers and our
     /// cookie are removed, so the app never sees a session secret on any path.
-    pub fn public(&self, cookie_header: Option<&[u8]>) -> Vec<HeaderEdit<'_>> {
+    pub fn public(
+        &self,
+        cookie_header: Option<&[u8]>,
+        authorization: Option<&[u8]>,
+    ) -> Vec<HeaderEdit<'_>> {
         let mut edits: Vec<HeaderEdit<'_>> = self
             .config
             .headers
@@ -243,7 +237,82 @@ impl Filter {
                 take_session_cookies(header, &self.config.cookie.name).1,
             );
         }
+        let presented = Presented {
+            cookie: None,
+            authorization,
+        };
+        if presented.session_authorization().is_some() {
+            edits.push(HeaderEdit::Remove("authorization"));
+        }
         edits
+    }
+
+    /// Client-sent headers that are an identity header under another spelling: Envoy
+    /// lowercases names, but `X_Auth_User` stays, and WSGI, PHP and Rack read it as
+    /// `HTTP_X_AUTH_USER`, exactly as they read `x-auth-user` (DESIGN §8 rule 5). Every such
+    /// name the request carries is removed, on every path. `names` are the request's header
+    /// names; the configured spellings themselves are handled by [`Filter::public`] and the
+    /// identity edits.
+    pub fn identity_spellings<'n>(
+        &self,
+        names: impl IntoIterator<Item = &'n [u8]>,
+    ) -> Vec<HeaderEdit<'static>> {
+        let mut edits: Vec<HeaderEdit<'static>> = Vec::new();
+        for name in names {
+            if !name.contains(&b'_') {
+                continue;
+            }
+            let same = |configured: &str| {
+                configured.len() == name.len()
+                    && configured.bytes().zip(name).all(|(c, n)| {
+                        let n = if *n == b'_' {
+                            b'-'
+                        } else {
+                            n.to_ascii_lowercase()
+                        };
+                        c == n
+                    })
+            };
+            if self.config.headers.iter().any(|h| same(&h.name)) {
+                let name = String::from_utf8_lossy(name).into_owned();
+                if !edits.contains(&HeaderEdit::RemoveName(name.clone())) {
+                    edits.push(HeaderEdit::RemoveName(name));
+                }
+            }
+        }
+        edits
+    }
+
+    /// Logout must not work from another site (DESIGN §5): a cross-site link or image makes
+    /// a GET that carries a SameSite=Lax cookie, and with `logout_redirect` it would end the
+    /// IdP session too. POST is accepted (Lax cookies are not sent with a cross-site POST);
+    /// GET only when the browser says it is its own navigation (`Sec-Fetch-Site:
+    /// same-origin` or `none`, a typed URL or bookmark). `None`: go ahead.
+    pub fn logout_refusal(method: &[u8], sec_fetch_site: Option<&[u8]>) -> Option<Reply> {
+        if method == b"POST" {
+            return None;
+        }
+        match sec_fetch_site.map(<[u8]>::trim_ascii) {
+            Some(site)
+                if site.eq_ignore_ascii_case(b"same-origin")
+                    || site.eq_ignore_ascii_case(b"none") =>
+            {
+                None
+            }
+            Some(_) => Some(Reply::error(
+                403,
+                "cross_site_request",
+                "logout from another site is refused; log out from this site, or with POST",
+            )),
+            None => Some(
+                Reply::error(
+                    405,
+                    "method_not_allowed",
+                    "log out with POST (a GET is accepted only as a browser's own navigation)",
+                )
+                .with_header("allow", "POST"),
+            ),
+        }
     }
 
     /// The first live session among the request's session cookies; or else, when a sidecar
@@ -275,18 +344,21 @@ impl Filter {
         misses: &RecentMisses,
     ) -> (Lookup, CookieEdit) {
         let (hashes, edit) = self.presented(presented);
-        if let Some((hash, found)) = hashes
-            .iter()
-            .find_map(|hash| store::lookup(host, hash, now).map(|found| (*hash, found)))
-        {
-            return (Lookup::Live(hash, found), edit);
+        let mut restorable = None;
+        for hash in hashes {
+            match store::probe(host, &hash, now) {
+                store::Probe::Live(found) => return (Lookup::Live(hash, found), edit),
+                // Ended here: the sidecar may not know yet (it was down at the logout), so
+                // asking it could bring the session back (DESIGN §8 rule 6).
+                store::Probe::Ended => {}
+                store::Probe::Missing => {
+                    if restorable.is_none() && !misses.contains(&hash, now) {
+                        restorable = Some(hash);
+                    }
+                }
+            }
         }
-        let restorable = self
-            .config
-            .sidecar
-            .as_ref()
-            .and_then(|_| hashes.into_iter().find(|hash| !misses.contains(hash, now)));
-        match restorable {
+        match restorable.filter(|_| self.syncs()) {
             Some(hash) => (Lookup::Restorable(hash), edit),
             None => (Lookup::None, edit),
         }
@@ -364,11 +436,17 @@ impl Filter {
 
     /// The answer to a protected request without a session: for a browser navigation with
     /// the code flow configured, a redirect to the IdP's login page; otherwise 401 JSON.
-    pub fn unauthenticated(&self, navigation: Option<Navigation<'_>>, now: Millis) -> Reply {
+    pub fn unauthenticated(
+        &self,
+        host: &dyn Host,
+        navigation: Option<Navigation<'_>>,
+        now: Millis,
+    ) -> Reply {
         match (&self.config.code_flow, navigation) {
             (Some(cf), Some(nav)) => code_flow::start(
                 &self.config,
                 cf,
+                host,
                 nav.scheme,
                 nav.authority,
                 nav.path,
@@ -409,8 +487,17 @@ impl Filter {
             }
             Restored::Unavailable => return Decision::Reply(Reply::store_unavailable()),
         };
-        // Restored sessions are clean: the sidecar is where they came from.
-        match store::insert(host, &session, 0, now) {
+        // Restored sessions are clean: the sidecar is where they came from. One that ended
+        // here while the sidecar was answering stays ended.
+        match store::restore(host, &session, now) {
+            Ok(written) if written.ended => {
+                host.count(Metric::Rejected, 1);
+                return if pending.keep_alive {
+                    Decision::Reply(Reply::unauthorized())
+                } else {
+                    Decision::Unauthenticated
+                };
+            }
             Ok(written) => {
                 host.count(Metric::SessionsLive, written.live_delta);
                 host.count(Metric::Restored, 1);
@@ -527,12 +614,39 @@ impl Filter {
         navigation: bool,
     ) -> Answer {
         let mut ended = Vec::new();
+        let mut logged_out = false;
         {
             let (hashes, _) = self.presented(&presented.into());
             for hash in hashes {
-                match store::remove(host, &hash, now, self.syncs()) {
+                // With a sidecar, a session this Envoy does not hold (right after a restart)
+                // is ended there too: it is live at the sidecar, and would be restored.
+                let ending = if self.syncs() {
+                    store::Ending::Tell {
+                        absent: Some(Box::new(Session {
+                            hash,
+                            created: now,
+                            idle_deadline: now,
+                            max_deadline: now.saturating_add(self.max_ms),
+                            identity: Identity::default(),
+                            user_agent: None,
+                        })),
+                    }
+                } else {
+                    store::Ending::Forget
+                };
+                match store::end(host, &hash, now, &ending) {
                     Ok(written) => {
                         host.count(Metric::SessionsLive, written.live_delta);
+                        let live = written.before.is_some();
+                        if live {
+                            logged_out = true;
+                        }
+                        if let (store::Ending::Tell { absent: Some(s) }, false) = (&ending, live) {
+                            ended.push(DirtyRecord {
+                                session: (**s).clone(),
+                                ended: true,
+                            });
+                        }
                         if let Some(session) = written.before {
                             ended.push(DirtyRecord {
                                 session,
@@ -558,12 +672,9 @@ impl Filter {
         });
         let reply = match idp_logout {
             Some(url) if navigation => Reply::redirect(&url).with_header("set-cookie", clear),
-            Some(url) => Reply::json(
-                200,
-                &json!({ "logged_out": !ended.is_empty(), "logout_url": url }),
-            )
-            .with_header("set-cookie", clear),
-            None => Reply::json(200, &json!({ "logged_out": !ended.is_empty() }))
+            Some(url) => Reply::json(200, &json!({ "logged_out": logged_out, "logout_url": url }))
+                .with_header("set-cookie", clear),
+            None => Reply::json(200, &json!({ "logged_out": logged_out }))
                 .with_header("set-cookie", clear),
         };
         self.write_through(reply, ended)

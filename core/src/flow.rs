@@ -13,7 +13,7 @@ use crate::time::Millis;
 
 pub enum Flow {
     Token(Login),
-    Code(CodeLogin),
+    Code(Box<CodeLogin>),
 }
 
 /// A callout's answer: `status` is `None` when none came; `jwks_fetched` says, for a JWKS
@@ -71,7 +71,7 @@ impl Flow {
                     return unexpected();
                 };
                 let env = IdTokenEnv {
-                    issuer: &config.auth0.issuer,
+                    config,
                     client_id: &cf.client_id,
                     keys,
                     now,

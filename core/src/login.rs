@@ -123,6 +123,20 @@ impl Login {
         may_fetch: &mut dyn FnMut(bool) -> bool,
     ) -> LoginStep {
         if !self.is_jwt {
+            // `/userinfo` accepts any token of the tenant, whatever application or API it
+            // was issued for: it proves a user, not a grant for this API (DESIGN §4).
+            if !env.config.auth0.scope.is_empty() {
+                return fail(&TokenError {
+                    kind: TokenErrorKind::InsufficientScope,
+                    message: "an opaque token's scopes cannot be checked; ask for a token with audience set to this API",
+                });
+            }
+            if !env.config.auth0.accept_opaque {
+                return fail(&TokenError {
+                    kind: TokenErrorKind::WrongAudience,
+                    message: "opaque access tokens are not accepted; ask for a token with audience set to this API",
+                });
+            }
             self.stage = Stage::AwaitUserinfo { from_jwt: None };
             return LoginStep::Call(Callout::Userinfo);
         }

@@ -58,9 +58,13 @@ pub trait Host: SharedData {
 }
 
 /// One request's headers, as the host received them (pseudo-headers `:path`, `:method`,
-/// `:scheme`, `:authority` included). Names are lower case.
+/// `:scheme`, `:authority` included). A host may read them all at once (the wasm host does:
+/// one host call) and answer these from memory.
 pub trait Request {
+    /// The first value of a header; `name` is lower case.
     fn header(&self, name: &str) -> Option<Vec<u8>>;
+    /// Every header name as received, for the identity headers' other spellings.
+    fn names(&self) -> Vec<&[u8]>;
 }
 
 /// Where a [`Call`] goes. An Envoy host names the configured cluster ([`Call::cluster`]); a

@@ -223,11 +223,13 @@ impl<'a> RecordView<'a> {
         !self.is_tombstone() && now < self.idle_deadline() && now < self.max_deadline()
     }
 
-    /// Whether a bucket rewrite at `now` still keeps this record: live sessions, and
-    /// tombstones the sidecar has not heard of while their session could still be restored.
+    /// Whether a bucket rewrite at `now` still keeps this record: live sessions; tombstones
+    /// the sidecar has not heard of, while their session could still be restored; and, for
+    /// a short grace after the sidecar has, tombstones whose `idle_deadline` then says until
+    /// when (a restore answered before the end was committed may still be on its way).
     pub fn is_kept(&self, now: Millis) -> bool {
         if self.is_tombstone() {
-            now < self.max_deadline()
+            now < self.max_deadline() && (self.is_dirty() || now < self.idle_deadline())
         } else {
             self.is_live(now)
         }

@@ -63,21 +63,46 @@ impl Found {
     }
 }
 
-/// The live session with this hash, if any: one shared-data get, no write.
-pub fn lookup(host: &dyn SharedData, hash: &SessionHash, now: Millis) -> Option<Found> {
+/// What shared data says of a session.
+#[derive(Debug)]
+pub enum Probe {
+    Live(Found),
+    /// Ended here (a tombstone is kept): never to be restored from the sidecar.
+    Ended,
+    /// Unknown here, or expired.
+    Missing,
+}
+
+/// What shared data holds for this hash: one shared-data get, no write.
+pub fn probe(host: &dyn SharedData, hash: &SessionHash, now: Millis) -> Probe {
     let (value, _) = host.get(&bucket_key(bucket_index(hash)));
-    let bucket = value?;
+    let Some(bucket) = value else {
+        return Probe::Missing;
+    };
     let found = records(body(&bucket))
         .find(|r| r.hash() == hash.0)
-        .filter(|r| r.is_live(now))
         .map(|r| {
+            let at = r.bytes.as_ptr() as usize - bucket.as_ptr() as usize;
             (
-                r.bytes.as_ptr() as usize - bucket.as_ptr() as usize,
+                at,
                 r.bytes.len(),
+                r.is_live(now),
+                r.is_tombstone() && r.is_kept(now),
             )
         });
-    let (start, len) = found?;
-    Some(Found { bucket, start, len })
+    match found {
+        Some((start, len, true, _)) => Probe::Live(Found { bucket, start, len }),
+        Some((_, _, _, true)) => Probe::Ended,
+        _ => Probe::Missing,
+    }
+}
+
+/// The live session with this hash, if any: one shared-data get, no write.
+pub fn lookup(host: &dyn SharedData, hash: &SessionHash, now: Millis) -> Option<Found> {
+    match probe(host, hash, now) {
+        Probe::Live(found) => Some(found),
+        Probe::Ended | Probe::Missing => None,
+    }
 }
 
 /// What a write did, for the live-sessions gauge and the caller.
@@ -93,12 +118,25 @@ pub struct Written {
     pub dirty_left: bool,
     /// Bytes the bucket holds after the call; `None` if its key does not exist.
     pub size: Option<usize>,
+    /// The target has a tombstone: a restore was refused.
+    pub ended: bool,
 }
 
 enum Edit {
     Keep,
     Drop,
     Replace(Box<Session>, u8),
+}
+
+/// A record to add after the rewrite.
+#[derive(Clone, Copy)]
+enum Append<'a> {
+    Nothing,
+    Always(&'a Session, u8),
+    /// Only if the target was not there at all (a tombstone or a live session blocks it).
+    IfAbsent(&'a Session, u8),
+    /// Unless the target has a tombstone: an ended session is never put back.
+    UnlessEnded(&'a Session, u8),
 }
 
 /// Rewrites one bucket under CAS: records that are no longer kept (expired sessions, old
@@ -110,7 +148,7 @@ fn rewrite(
     now: Millis,
     target: Option<&SessionHash>,
     edit: &dyn Fn(&RecordView<'_>) -> Edit,
-    append: Option<(&Session, u8)>,
+    append: Append<'_>,
 ) -> Result<Written, StoreError> {
     let key = bucket_key(index);
     for _ in 0..CAS_RETRIES {
@@ -120,6 +158,7 @@ fn rewrite(
         out.push(BUCKET_VERSION);
         let mut written = Written::default();
         let mut changed = false;
+        let mut present = false;
         for record in records(old) {
             if !record.is_kept(now) {
                 if !record.is_tombstone() {
@@ -132,6 +171,15 @@ fn rewrite(
                 out.extend_from_slice(record.bytes);
                 written.dirty_left |= record.is_dirty();
                 continue;
+            }
+            present = true;
+            if record.is_tombstone() {
+                if let Append::UnlessEnded(..) = append {
+                    written.ended = true;
+                    out.extend_from_slice(record.bytes);
+                    written.dirty_left |= record.is_dirty();
+                    continue;
+                }
             }
             if record.is_live(now) {
                 written.before = Some(record.to_session());
@@ -155,9 +203,15 @@ fn rewrite(
                 }
             }
         }
+        let append = match append {
+            Append::Nothing => None,
+            Append::Always(session, flags) => Some((session, flags)),
+            Append::IfAbsent(session, flags) => (!present).then_some((session, flags)),
+            Append::UnlessEnded(session, flags) => (!written.ended).then_some((session, flags)),
+        };
         if let Some((session, flags)) = append {
             encode_record(session, flags, &mut out);
-            written.live_delta += 1;
+            written.live_delta += i64::from(flags & TOMBSTONE == 0);
             written.dirtied |= flags & DIRTY != 0;
             written.dirty_left |= flags & DIRTY != 0;
             changed = true;
@@ -189,36 +243,107 @@ pub fn insert(
         now,
         Some(&session.hash),
         &|_| Edit::Drop,
-        Some((session, flags)),
+        Append::Always(session, flags),
     )
 }
 
-/// Ends a session; `before` says whether it was live. With `tombstone`, a dirty tombstone
-/// stays until the sidecar has been told (the caller could not tell it now).
-pub fn remove(
+/// Puts back a session the sidecar answered for, unless it has ended here meanwhile (DESIGN
+/// §8 rule 6): `ended` in the answer then says it was refused, and nothing changed.
+pub fn restore(
+    host: &dyn SharedData,
+    session: &Session,
+    now: Millis,
+) -> Result<Written, StoreError> {
+    rewrite(
+        host,
+        bucket_index(&session.hash),
+        now,
+        Some(&session.hash),
+        &|_| Edit::Drop,
+        Append::UnlessEnded(session, 0),
+    )
+}
+
+/// How a session ends in shared data.
+#[derive(Debug, Clone)]
+pub enum Ending {
+    /// No sidecar: the record goes.
+    Forget,
+    /// The sidecar must still be told: a dirty tombstone stays until it has been, so the
+    /// session cannot be restored meanwhile. `absent` is the tombstone to write when this
+    /// Envoy does not hold the session (a logout right after a restart).
+    Tell { absent: Option<Box<Session>> },
+    /// The sidecar ended it (a revocation): a clean tombstone for the grace.
+    Told,
+}
+
+/// How long a tombstone stays once the sidecar has the end: longer than any sidecar call
+/// (restore answers in flight were read before the end was committed) takes.
+pub const TOMBSTONE_GRACE_MS: Millis = 5 * crate::sync::SIDECAR_TIMEOUT_MS;
+
+fn grace_tombstone(mut s: Session, now: Millis) -> Session {
+    s = tombstone_of(s);
+    s.idle_deadline = now.saturating_add(TOMBSTONE_GRACE_MS);
+    s.max_deadline = s.max_deadline.max(s.idle_deadline);
+    s
+}
+
+/// Ends a session; `before` says whether it was live.
+pub fn end(
     host: &dyn SharedData,
     hash: &SessionHash,
     now: Millis,
-    tombstone: bool,
+    ending: &Ending,
 ) -> Result<Written, StoreError> {
+    let absent = match ending {
+        Ending::Forget => None,
+        Ending::Tell { absent } => absent
+            .as_deref()
+            .map(|s| (tombstone_of(s.clone()), TOMBSTONE | DIRTY)),
+        Ending::Told => Some((
+            grace_tombstone(
+                Session {
+                    hash: *hash,
+                    created: now,
+                    idle_deadline: now,
+                    max_deadline: now,
+                    identity: crate::token::Identity::default(),
+                    user_agent: None,
+                },
+                now,
+            ),
+            TOMBSTONE,
+        )),
+    };
+    let append = match &absent {
+        Some((session, flags)) => Append::IfAbsent(session, *flags),
+        None => Append::Nothing,
+    };
     rewrite(
         host,
         bucket_index(hash),
         now,
         Some(hash),
-        &|record| {
-            if tombstone {
-                Edit::Replace(Box::new(tombstone_of(record)), TOMBSTONE | DIRTY)
-            } else {
-                Edit::Drop
-            }
+        &|record| match ending {
+            Ending::Forget => Edit::Drop,
+            // Already ended and not yet told: nothing to add.
+            Ending::Tell { .. } if record.is_tombstone() => Edit::Keep,
+            Ending::Tell { .. } => Edit::Replace(
+                Box::new(tombstone_of(record.to_session())),
+                TOMBSTONE | DIRTY,
+            ),
+            // A dirty tombstone must still tell the sidecar (it is how it learns of it).
+            Ending::Told if record.is_tombstone() => Edit::Keep,
+            Ending::Told => Edit::Replace(
+                Box::new(grace_tombstone(record.to_session(), now)),
+                TOMBSTONE,
+            ),
         },
-        None,
+        append,
     )
 }
 
-fn tombstone_of(record: &RecordView<'_>) -> Session {
-    let mut s = record.to_session();
+fn tombstone_of(mut s: Session) -> Session {
     s.identity = crate::token::Identity::default();
     s.user_agent = None;
     s
@@ -257,14 +382,21 @@ pub fn touch(
             let dirty = if sync && crossed { DIRTY } else { 0 };
             Edit::Replace(Box::new(new), record.flags() | dirty)
         },
-        None,
+        Append::Nothing,
     )?;
     Ok((written.before.as_ref().map(slide), written))
 }
 
 /// Drops expired records from one bucket.
 pub fn sweep(host: &dyn SharedData, index: usize, now: Millis) -> Result<Written, StoreError> {
-    rewrite(host, index % BUCKETS, now, None, &|_| Edit::Keep, None)
+    rewrite(
+        host,
+        index % BUCKETS,
+        now,
+        None,
+        &|_| Edit::Keep,
+        Append::Nothing,
+    )
 }
 
 /// A dirty record as the sidecar is told about it.
@@ -325,6 +457,12 @@ pub fn acknowledge(
                 encode_record(&record.to_session(), record.flags() & !DIRTY, &mut out);
                 changed = true;
             } else {
+                // The sidecar has the end; the tombstone stays for the grace (see is_kept).
+                encode_record(
+                    &grace_tombstone(record.to_session(), now),
+                    TOMBSTONE,
+                    &mut out,
+                );
                 changed = true;
             }
         }

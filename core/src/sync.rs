@@ -197,7 +197,9 @@ pub fn apply_answer(
         }
     }
     for hash in &ended {
-        if let Ok(written) = store::remove(host, hash, now, false) {
+        // A tombstone for the grace: a restore answered just before the revocation must
+        // not bring the session back.
+        if let Ok(written) = store::end(host, hash, now, &store::Ending::Told) {
             applied.live_delta += written.live_delta;
             applied.revoked += usize::from(written.before.is_some());
         }

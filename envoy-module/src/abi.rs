@@ -90,13 +90,16 @@ pub const LOG_CRITICAL: u32 = 5;
 extern "C" {
     pub fn envoy_dynamic_module_callback_log(level: u32, message: ModuleBuffer);
 
-    pub fn envoy_dynamic_module_callback_http_get_header(
+    pub fn envoy_dynamic_module_callback_http_get_headers_size(
         filter: *mut c_void,
         header_type: u32,
-        key: ModuleBuffer,
-        result: *mut EnvoyBuffer,
-        index: usize,
-        optional_size: *mut usize,
+    ) -> usize;
+
+    /// Fills `result` (room for `get_headers_size` entries) with views of every header.
+    pub fn envoy_dynamic_module_callback_http_get_headers(
+        filter: *mut c_void,
+        header_type: u32,
+        result: *mut EnvoyHeader,
     ) -> bool;
 
     /// An empty value removes the header.

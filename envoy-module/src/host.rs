@@ -355,27 +355,70 @@ impl Host for ModuleHost<'_> {
     }
 }
 
-/// The request's headers.
-struct Headers(*mut c_void);
+/// The request's headers, all read (two native calls) the first time the core asks; views
+/// into Envoy's header map, valid during the hook.
+struct Headers<'a> {
+    filter: *mut c_void,
+    all: std::cell::OnceCell<Vec<(&'a [u8], &'a [u8])>>,
+}
 
-impl Request for Headers {
+impl Headers<'_> {
+    fn new(filter: *mut c_void) -> Self {
+        Headers {
+            filter,
+            all: std::cell::OnceCell::new(),
+        }
+    }
+
+    fn all(&self) -> &[(&[u8], &[u8])] {
+        self.all.get_or_init(|| {
+            // SAFETY: the filter pointer is the current request's, on its thread; the views
+            // stay valid while this hook runs and no header is changed (edits come after).
+            unsafe {
+                let n = envoy_dynamic_module_callback_http_get_headers_size(
+                    self.filter,
+                    REQUEST_HEADER,
+                );
+                let mut raw: Vec<EnvoyHeader> = (0..n)
+                    .map(|_| EnvoyHeader {
+                        key_ptr: std::ptr::null(),
+                        key_len: 0,
+                        value_ptr: std::ptr::null(),
+                        value_len: 0,
+                    })
+                    .collect();
+                if n == 0
+                    || !envoy_dynamic_module_callback_http_get_headers(
+                        self.filter,
+                        REQUEST_HEADER,
+                        raw.as_mut_ptr(),
+                    )
+                {
+                    return Vec::new();
+                }
+                raw.iter()
+                    .map(|h| {
+                        (
+                            crate::bytes(h.key_ptr, h.key_len),
+                            crate::bytes(h.value_ptr, h.value_len),
+                        )
+                    })
+                    .collect()
+            }
+        })
+    }
+}
+
+impl Request for Headers<'_> {
     fn header(&self, name: &str) -> Option<Vec<u8>> {
-        let mut value = EnvoyBuffer {
-            ptr: std::ptr::null(),
-            len: 0,
-        };
-        // SAFETY: the filter pointer is the current request's, on its thread.
-        let found = unsafe {
-            envoy_dynamic_module_callback_http_get_header(
-                self.0,
-                REQUEST_HEADER,
-                ModuleBuffer::of(name.as_bytes()),
-                &mut value,
-                0,
-                std::ptr::null_mut(),
-            )
-        };
-        found.then(|| crate::bytes(value.ptr, value.len).to_vec())
+        self.all()
+            .iter()
+            .find(|(k, _)| *k == name.as_bytes())
+            .map(|(_, v)| v.to_vec())
+    }
+
+    fn names(&self) -> Vec<&[u8]> {
+        self.all().iter().map(|(k, _)| *k).collect()
     }
 }
 
@@ -469,6 +512,7 @@ fn forward(filter: *mut c_void, edits: Vec<HeaderEdit<'_>>) {
         let (name, value) = match &edit {
             HeaderEdit::Set(name, value) => (*name, value.as_slice()),
             HeaderEdit::Remove(name) => (*name, &[][..]),
+            HeaderEdit::RemoveName(name) => (name.as_str(), &[][..]),
         };
         // SAFETY: as in send. An empty value removes the header.
         unsafe {
@@ -501,7 +545,7 @@ impl Filter {
         let outcome = self
             .config
             .engine
-            .on_request(&host, &Headers(envoy), host.clock());
+            .on_request(&host, &Headers::new(envoy), host.clock());
         self.carry_out(envoy, outcome, false)
     }
 
@@ -511,10 +555,10 @@ impl Filter {
         };
         let host = self.config.host(envoy);
         let response = answer.response(pending.max_answer());
-        let outcome = self
-            .config
-            .engine
-            .on_response(&host, &Headers(envoy), pending, response);
+        let outcome =
+            self.config
+                .engine
+                .on_response(&host, &Headers::new(envoy), pending, response);
         self.carry_out(envoy, outcome, true);
     }
 

@@ -113,6 +113,10 @@ pub struct Original {
 }
 
 impl ports::Request for Original {
+    fn names(&self) -> Vec<&[u8]> {
+        self.headers.iter().map(|(k, _)| k.as_bytes()).collect()
+    }
+
     fn header(&self, name: &str) -> Option<Vec<u8>> {
         let one = |v: &String| Some(v.clone().into_bytes());
         match name {
@@ -412,7 +416,9 @@ fn nginx_allowed(original: &Original, edits: Vec<HeaderEdit<'_>>) -> Answer {
             HeaderEdit::Set("authorization", v) => authorization = Some(v),
             HeaderEdit::Remove("authorization") => authorization = None,
             HeaderEdit::Set(name, v) => headers.push((name.to_string(), v)),
-            HeaderEdit::Remove(_) => {}
+            // NGINX replaces every copy of an identity header with the value set here (or
+            // sends none), and drops names with `_` (`underscores_in_headers off`).
+            HeaderEdit::Remove(_) | HeaderEdit::RemoveName(_) => {}
         }
     }
     if let Some(c) = cookie {
@@ -432,11 +438,12 @@ fn nginx_allowed(original: &Original, edits: Vec<HeaderEdit<'_>>) -> Answer {
 /// removes those named in `x-envoy-auth-headers-to-remove`.
 fn ext_authz_allowed(edits: Vec<HeaderEdit<'_>>) -> Answer {
     let mut headers = Vec::new();
-    let mut remove: Vec<&str> = Vec::new();
+    let mut remove: Vec<String> = Vec::new();
     for edit in edits {
         match edit {
             HeaderEdit::Set(name, v) => headers.push((name.to_string(), v)),
-            HeaderEdit::Remove(name) => remove.push(name),
+            HeaderEdit::Remove(name) => remove.push(name.to_string()),
+            HeaderEdit::RemoveName(name) => remove.push(name),
         }
     }
     if !remove.is_empty() {
@@ -533,7 +540,10 @@ mod tests {
         assert_eq!(deny.status, 302);
         let location = header(&deny, "location").unwrap_or_default();
         assert!(location.starts_with(b"http://127.0.0.1:9/authorize?"));
-        assert!(header(&deny, "set-cookie").is_some(), "the per-login cookie");
+        assert!(
+            header(&deny, "set-cookie").is_some(),
+            "the per-login cookie"
+        );
     }
 
     #[test]

@@ -189,7 +189,17 @@ impl SessionStore for SqliteStore {
                 }
             }
             for hash in &request.end {
-                end_live(&tx, &hash.hex(), now)?;
+                let hash = hash.hex();
+                if !end_live(&tx, &hash, now)? {
+                    // Ended before this store heard of it (the login's write-through failed,
+                    // and its upsert may still be on its way in an earlier batch): keep the
+                    // end, so that the upsert cannot create the session afterwards.
+                    tx.execute(
+                        "INSERT INTO sessions (hash, id, sub, created, idle_deadline, max_deadline, ended)
+                         VALUES (?1, ?2, '', ?3, ?3, ?3, ?3) ON CONFLICT(hash) DO NOTHING",
+                        params![hash, public_id(&hash), ms(now)],
+                    )?;
+                }
             }
             // AUTOINCREMENT's counter, not max(seq): it never goes back when old rows are pruned.
             let mut cursor = tx

@@ -324,6 +324,35 @@ fn admin_revocation_reaches_filters_and_is_never_undone() {
     );
 }
 
+/// Issue 11 item 4: an end that reaches the sidecar before the session's own upsert (the
+/// login's write-through failed; the logout's got through first) must not be undone by that
+/// upsert arriving later; and an ended session is never handed back to a filter.
+#[test]
+fn an_end_before_the_login_is_never_undone() {
+    let r = Running::start();
+    let a = session(7, "auth0|alice", "a@x");
+    sync(&r, None, &[], &[&a.hash]);
+    let late = sync(&r, None, &[&a], &[]);
+    assert_eq!(late["ended"], json!([a.hash.hex()]), "told it has ended");
+    let path = format!("/sync/sessions/{}", a.hash.hex());
+    assert_eq!(r.call("GET", &path, Some(SYNC), None).0, 404);
+    let (_, listed) = r.json("GET", "/admin/sessions", ADMIN, None);
+    assert_eq!(listed["sessions"], json!([]));
+    let (_, users) = r.json("GET", "/admin/users", ADMIN, None);
+    assert_eq!(
+        users["users"],
+        json!([]),
+        "no user made from the placeholder"
+    );
+    // Ended and pushed again in one batch, either order within it: still ended.
+    let b = session(8, "auth0|bob", "b@x");
+    sync(&r, None, &[&b], &[]);
+    sync(&r, None, &[&b], &[&b.hash]);
+    sync(&r, None, &[&b], &[]);
+    let path = format!("/sync/sessions/{}", b.hash.hex());
+    assert_eq!(r.call("GET", &path, Some(SYNC), None).0, 404);
+}
+
 #[test]
 fn log_out_everywhere_ends_one_users_sessions_only() {
     let r = Running::start();

@@ -1,6 +1,6 @@
 import pytest
 
-from harness import HOST, ARTIFACT, ENVOY, SIDECAR, SIDECAR_TOKEN, STARTED, Envoy, Sidecar, plugin_config
+from harness import HOST, ARTIFACT, ENVOY, SIDECAR, SIDECAR_TOKEN, SIGNING_KEY, STARTED, Envoy, Sidecar, plugin_config
 from idp import TestIdp
 from upstream import EchoApp
 
@@ -23,6 +23,7 @@ def idp_reset(idp):
     """Every test starts with a healthy IdP."""
     idp.fault = None
     idp.id_token_overrides = {}
+    idp.access_token_overrides = {}
     idp.authorize_error = None
     idp.login_as = "auth0|webuser"
     idp.device_interval = 1
@@ -45,6 +46,9 @@ def make_envoy(idp, app):
     def make(start=True, raw_config=None, idp_port=None, sidecar=None, **overrides):
         if sidecar is not None:
             overrides["sidecar"] = {"cluster": "session_sidecar", "token": SIDECAR_TOKEN}
+            # Required with a sidecar (issue 11 item 8): forged cookies cost no lookup.
+            overrides.setdefault("session", {"cookie": {"secure": False}})
+            overrides["session"].setdefault("cookie", {}).setdefault("signing_keys", [SIGNING_KEY])
         envoy = Envoy(plugin_config(idp, **overrides), idp_port or idp.port, app.port, raw_config,
                       sidecar_port=sidecar.port if sidecar else None)
         started.append(envoy)

@@ -27,6 +27,8 @@ STATS = {"wasm": "wasmcustom.", "module": "dynamicmodulescustom."}[HOST] + "auth
 SIDECAR = ROOT / "target" / "release" / "session-sidecar"
 SIDECAR_TOKEN = "e2e-sync-token"
 ADMIN_TOKEN = "e2e-admin-token"
+# Signs session cookies wherever a sidecar is configured (the filter requires it there).
+SIGNING_KEY = "e2e-cookie-signing-key-0123456789abcdef"
 
 # Every Envoy started by the current test, so a failing test can print their logs.
 STARTED = []
@@ -338,5 +340,6 @@ def session_hash(secret: str) -> str:
     """What the filter and the sidecar know a session by: SHA-256 of the secret, 128 bits."""
     import base64
     import hashlib
+    secret = secret.split(".")[0]  # a signed cookie is `secret.mac`
     raw = base64.urlsafe_b64decode(secret + "=" * (-len(secret) % 4))
     return hashlib.sha256(raw).digest()[:16].hex()

@@ -64,6 +64,7 @@ class TestIdp(LoopbackServer):
         self.codes = {}
         self.login_as = "auth0|webuser"
         self.id_token_overrides = {}
+        self.access_token_overrides = {}  # claims of the code flow's access tokens (scope...)
         self.authorize_error = None
         # The device flow: device_code -> {"state", "sub", "user_code"}; the interval it asks for.
         self.devices = {}
@@ -109,11 +110,17 @@ class TestIdp(LoopbackServer):
         return token
 
     def token_answer(self, grant):
-        """What Auth0's /oauth/token answers for a code: an opaque access token (usable at
-        /userinfo) and an RS256 ID token for the client, with the nonce it was asked for."""
+        """What Auth0's /oauth/token answers for a code: an RS256 access token for the API
+        asked for as `audience` (an opaque one, usable only at /userinfo, without one) and an
+        RS256 ID token for the client, with the nonce it was asked for."""
         sub = grant["sub"]
         name = sub.split("|")[-1]
-        access_token = self.opaque(sub=sub, email=f"{name}@example.com", name=name.title())
+        profile = dict(sub=sub, email=f"{name}@example.com", name=name.title())
+        if grant.get("audience"):
+            access_token = self.jwt(**{"aud": [grant["audience"], self.userinfo_url], **profile,
+                                       **self.access_token_overrides})
+        else:
+            access_token = self.opaque(**profile)
         now = int(time.time())
         claims = {"iss": self.issuer, "sub": sub, "aud": grant["client_id"], "iat": now, "exp": now + 600,
                   "nonce": grant.get("nonce"), "email": f"{name}@example.com", "name": name.title()}
@@ -178,7 +185,8 @@ class TestIdp(LoopbackServer):
                     if state == "slow_down":
                         device["state"] = "pending"
                     if state == "approved":
-                        token = idp.jwt(sub=device["sub"], aud=device["audience"])
+                        token = idp.jwt(**{"sub": device["sub"], "aud": device["audience"],
+                                           **idp.access_token_overrides})
                         del idp.devices[form["device_code"]]
                         return self.answer(200, {"access_token": token, "token_type": "Bearer", "expires_in": 86400})
                     error = {"pending": "authorization_pending", "slow_down": "slow_down",

@@ -150,6 +150,22 @@ def test_bad_id_tokens_are_refused(web, idp, overrides):
     assert b"<h1>Login failed</h1>" in r.body, "a browser gets a page"
 
 
+@pytest.mark.parametrize("overrides, status", [
+    ({"scope": "openid profile email"}, 403),  # the user lacks the API's permission
+    ({"aud": ["https://another.api/"]}, 401),  # a token for another API
+    ({"sub": "auth0|someone-else"}, 401),  # not the ID token's user
+])
+def test_the_access_token_is_checked_like_the_token_login(web, idp, overrides, status):
+    """Issue 11 item 2: a user without the permission got a session through the code flow."""
+    idp.access_token_overrides = overrides
+    b = Browser(web, idp)
+    r = b.callback(b.authorize(b.get("/x").header("location")))
+    assert r.status == status, (overrides, r)
+    assert "session" not in b.jar
+    assert b"<h1>Login failed</h1>" in r.body
+    assert web.request("/x", headers={"Accept": HTML}).status == 302, "still not logged in"
+
+
 def test_an_error_from_the_idp_is_shown_and_creates_no_session(web, idp):
     idp.authorize_error = "access_denied"
     b = Browser(web, idp)
@@ -188,9 +204,12 @@ def test_logout_goes_through_the_idp_and_back(web, idp):
     b = Browser(web, idp)
     b.callback(b.authorize(b.get("/x").header("location")))
     secret = b.jar["session"]
-    r = b.get("/logout")
+    cross = b.get("/logout", **{"Sec-Fetch-Site": "cross-site"})
+    assert cross.status == 403 and web.request("/x", headers=with_session(secret)).status == 200, \
+        "a link on another site does not log out (nor out of Auth0)"
+    r = b.get("/logout", **{"Sec-Fetch-Site": "same-origin"})
     assert r.status == 302
     assert r.header("location") == f"{idp.issuer}v2/logout?client_id=web-app&returnTo=https%3A%2F%2Fapp.example%2Fbye"
     assert web.request("/x", headers=with_session(secret)).status == 401
-    api = web.request("/logout", headers={"Accept": "application/json"})
+    api = web.request("/logout", method="POST", headers={"Accept": "application/json"})
     assert api.status == 200 and "logout_url" in api.json()

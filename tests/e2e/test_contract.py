@@ -71,7 +71,12 @@ def test_login_without_the_required_scope_is_403(envoy, idp):
     assert r.header("www-authenticate") == 'Bearer error="insufficient_scope"'
 
 
-def test_opaque_token_is_checked_with_userinfo_once(envoy, idp, app):
+# Opaque tokens log in only with auth0.accept_opaque and no auth0.scope (issue 11 item 1).
+OPAQUE_OK = {"auth0__scope": None, "auth0__accept_opaque": True}
+
+
+def test_opaque_token_is_checked_with_userinfo_once(make_envoy, idp, app):
+    envoy = make_envoy(**OPAQUE_OK)
     before = idp.hits["userinfo"]
     secret = login(envoy, idp.opaque(sub="auth0|olivia", email="olivia@example.com"))
     assert idp.hits["userinfo"] == before + 1
@@ -83,6 +88,20 @@ def test_opaque_token_is_checked_with_userinfo_once(envoy, idp, app):
     assert idp.hits["userinfo"] == before + 1, "never per request"
     r = envoy.request("/authorize", headers=bearer("unknownOpaqueToken"))
     assert r.status == 401 and error_code(r) == "invalid_token"
+
+
+def test_opaque_tokens_are_refused_without_accept_opaque_or_with_a_scope(make_envoy, idp):
+    """Any openid token of the tenant passes /userinfo, whatever it was issued for: without
+    accept_opaque it is refused (401), and with a scope required always (403), unasked."""
+    default = make_envoy(auth0__scope=None)
+    scoped = make_envoy(auth0__accept_opaque=True)  # and the tests' scope, read:data
+    before = idp.hits["userinfo"]
+    r = default.request("/authorize", headers=bearer(idp.opaque()))
+    assert r.status == 401 and error_code(r) == "invalid_token", r
+    r = scoped.request("/authorize", headers=bearer(idp.opaque()))
+    assert r.status == 403 and error_code(r) == "insufficient_scope", r
+    assert r.header("www-authenticate") == 'Bearer error="insufficient_scope"'
+    assert idp.hits["userinfo"] == before, "refused without asking /userinfo"
 
 
 def test_jwt_profile_from_userinfo_only_when_its_audience_allows(envoy, idp):
@@ -172,7 +191,7 @@ def test_keep_alive_without_session_is_401(envoy):
 def test_logout_ends_the_session_and_clears_the_cookie(envoy, idp):
     secret = login(envoy, idp.jwt())
     assert envoy.request("/x", headers=with_session(secret)).status == 200
-    r = envoy.request("/logout", headers=with_session(secret))
+    r = envoy.request("/logout", method="POST", headers=with_session(secret))
     assert r.status == 200 and r.json() == {"logged_out": True}
     cleared = r.header("set-cookie")
     assert cleared.startswith("session=; ") and "Max-Age=0" in cleared

@@ -89,6 +89,21 @@ def test_slow_down_from_the_idp_lengthens_the_interval(dev, idp):
     assert idp.hits["token"] == calls
 
 
+@pytest.mark.parametrize("overrides, status", [
+    ({"scope": "openid profile"}, 403),
+    ({"aud": "https://another.api/"}, 401),
+])
+def test_an_approved_login_is_checked_like_the_token_login(dev, idp, overrides, status):
+    """Issue 11 item 2: the device flow's access token meets auth0.scope and the audience."""
+    idp.access_token_overrides = overrides
+    s = start(dev)
+    idp.device_state(s["user_code"], "approved")
+    time.sleep(1.05)
+    r = poll(dev, s["handle"])
+    assert r.status == status, (overrides, r)
+    assert "value" not in r.json() and not r.all("set-cookie")
+
+
 def test_unknown_and_malformed_handles(dev):
     assert error_code(poll(dev, "E" * 43)) == "unknown_handle"
     assert error_code(poll(dev, "nope")) == "unknown_handle"

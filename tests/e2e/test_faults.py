@@ -9,7 +9,8 @@ from helpers import bearer, error_code, login, with_session
 
 
 @pytest.mark.parametrize("fault", ["drop", "500", ("delay", 4)])
-def test_idp_trouble_gives_503_at_login_and_sessions_keep_working(envoy, idp, fault):
+def test_idp_trouble_gives_503_at_login_and_sessions_keep_working(make_envoy, idp, fault):
+    envoy = make_envoy(auth0__scope=None, auth0__accept_opaque=True)
     secret = login(envoy, idp.jwt())
     idp.fault = fault
     for token in [idp.opaque(), idp.jwt()]:  # /userinfo for both (the JWT has the userinfo aud)

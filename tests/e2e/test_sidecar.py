@@ -37,7 +37,7 @@ def test_sessions_survive_an_envoy_restart_with_the_same_deadlines(make_envoy, s
 def test_a_logged_out_session_stays_ended_after_a_restart(make_envoy, sidecar, idp):
     e = make_envoy(sidecar=sidecar)
     secret = login(e, idp.jwt())
-    assert e.request("/logout", headers=with_session(secret)).status == 200
+    assert e.request("/logout", method="POST", headers=with_session(secret)).status == 200
     e.restart()
     assert e.request("/x", headers=with_session(secret)).status == 401
     assert e.request("/ping", headers=with_session(secret)).status == 401

@@ -9,14 +9,14 @@ P = STATS
 def test_counters_and_gauge(make_envoy, idp):
     e = make_envoy()
     a = login(e, idp.jwt())
-    b = login(e, idp.opaque())
+    b = login(e, idp.jwt(sub="auth0|bob"))
     e.request("/authorize", headers=bearer(idp.jwt(exp=1_000_000)))
     e.request("/authorize", headers=bearer(idp.jwt(aud="https://other/")))
     e.request("/authorize", headers=bearer(idp.jwt(scope="openid")))
     e.request("/authorize", headers=bearer("a.b"))
     e.request("/ping", headers=with_session(a))
     e.request("/nope")
-    e.request("/logout", headers=with_session(b))
+    e.request("/logout", method="POST", headers=with_session(b))
     s = e.stats()
     assert s[P + "login.ok"] == 2
     assert s[P + "login.expired"] == 1

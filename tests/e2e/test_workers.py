@@ -32,7 +32,7 @@ def test_a_session_works_on_every_worker_and_logout_is_seen_by_all(envoy, idp):
     try:
         for c in conns:
             assert envoy.request("/x", headers=with_session(secret), conn=c).status == 200
-        assert envoy.request("/logout", headers=with_session(secret)).status == 200
+        assert envoy.request("/logout", method="POST", headers=with_session(secret)).status == 200
         statuses = [envoy.request("/x", headers=with_session(secret), conn=c).status for c in conns]
         assert statuses == [401] * 8, "logout is seen on every worker at once"
     finally:

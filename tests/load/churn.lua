@@ -6,7 +6,7 @@ local cookie = nil
 
 request = function()
   if cookie then
-    local r = wrk.format("GET", "/logout", { ["Host"] = wrk.host, ["Cookie"] = "session=" .. cookie })
+    local r = wrk.format("POST", "/logout", { ["Host"] = wrk.host, ["Cookie"] = "session=" .. cookie })
     cookie = nil
     return r
   end

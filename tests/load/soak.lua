@@ -4,9 +4,9 @@ local token = os.getenv("TOKEN")
 local cookie = nil
 local step = 0
 
-local function get(path, headers)
+local function get(path, headers, method)
   headers["Host"] = wrk.host
-  return wrk.format("GET", path, headers)
+  return wrk.format(method or "GET", path, headers)
 end
 
 request = function()
@@ -19,7 +19,7 @@ request = function()
   elseif step == 21 then
     return get("/ping", { ["Cookie"] = "session=" .. cookie })
   end
-  local r = get("/logout", { ["Cookie"] = "session=" .. cookie })
+  local r = get("/logout", { ["Cookie"] = "session=" .. cookie }, "POST")
   cookie, step = nil, 0
   return r
 end

@@ -1,13 +1,22 @@
 use super::*;
 use crate::config::Config;
-use crate::testing::{keyset, sign, ISSUER, NOW_SECS};
+use crate::testing::{jwt, keyset, sign, AUDIENCE, ISSUER, NOW_SECS};
 use serde_json::json;
 
 const NOW: Millis = NOW_SECS * 1_000;
 
+thread_local! {
+    /// The shared data a test's login start and callback both see (one per test thread).
+    static HOST: &'static crate::testing::MemHost = Box::leak(Box::default());
+}
+
+fn host() -> &'static crate::testing::MemHost {
+    HOST.with(|h| *h)
+}
+
 fn config() -> Config {
     Config::parse(
-        br#"{"auth0": {"domain": "tenant.test", "api": {"identifier": "https://api.example.com/"}, "cluster": "auth0"},
+        br#"{"auth0": {"domain": "tenant.test", "api": {"identifier": "https://api.example.com/"}, "cluster": "auth0", "scope": "read:data"},
              "code_flow": {"client_id": "web-app", "logout_redirect": "https://app.example/bye"}}"#,
     )
     .unwrap()
@@ -19,6 +28,7 @@ fn started(path: &[u8]) -> (Reply, String, String) {
     let reply = start(
         &c,
         &cf,
+        host(),
         "https",
         "app.example",
         path,
@@ -63,7 +73,7 @@ fn callback_for(path: &[u8]) -> (CodeLogin, String) {
         html: true,
     };
     (
-        CodeLogin::begin(&c, &cf, &req, NOW + 1_000).unwrap(),
+        CodeLogin::begin(&c, &cf, host(), &req, NOW + 1_000).unwrap(),
         param(&location, "nonce"),
     )
 }
@@ -207,7 +217,7 @@ fn callbacks_without_a_matching_login_cookie_are_refused_before_any_call() {
             authority: "app.example",
             html: true,
         };
-        let (reply, _) = CodeLogin::begin(&c, &cf, &req, at).unwrap_err();
+        let (reply, _) = CodeLogin::begin(&c, &cf, host(), &req, at).unwrap_err();
         assert_eq!(reply.status, status, "{query}");
         assert!(!reply.body.contains("<script>"), "error text is escaped");
     }
@@ -223,7 +233,10 @@ fn callbacks_without_a_matching_login_cookie_are_refused_before_any_call() {
         html: false,
     };
     assert_eq!(
-        CodeLogin::begin(&c, &cf, &req, NOW).unwrap_err().0.status,
+        CodeLogin::begin(&c, &cf, host(), &req, NOW)
+            .unwrap_err()
+            .0
+            .status,
         400
     );
 }
@@ -242,9 +255,13 @@ fn id_token(nonce: &str, overrides: serde_json::Value) -> String {
 }
 
 fn exchange(code: &mut CodeLogin, answer: serde_json::Value) -> LoginStep {
+    exchange_with(&config(), code, answer)
+}
+
+fn exchange_with(c: &Config, code: &mut CodeLogin, answer: serde_json::Value) -> LoginStep {
     let keys = keyset();
     let env = IdTokenEnv {
-        issuer: ISSUER,
+        config: c,
         client_id: "web-app",
         keys: Some(&keys),
         now: NOW,
@@ -254,12 +271,26 @@ fn exchange(code: &mut CodeLogin, answer: serde_json::Value) -> LoginStep {
     })
 }
 
+/// An access token for the API, as Auth0 issues one when `/authorize` had `audience`.
+fn access_token(overrides: serde_json::Value) -> String {
+    let mut claims = json!({"iss": ISSUER, "sub": "auth0|web", "aud": [AUDIENCE], "exp": NOW_SECS + 600,
+                            "iat": NOW_SECS, "scope": "openid profile email read:data"});
+    for (k, v) in overrides.as_object().unwrap() {
+        if v.is_null() {
+            claims.as_object_mut().unwrap().remove(k);
+        } else {
+            claims[k] = v.clone();
+        }
+    }
+    jwt(&claims)
+}
+
 #[test]
 fn a_good_id_token_creates_the_session_and_lands_on_the_page() {
     let (mut code, nonce) = callback_for(b"/reports?q=1");
     let step = exchange(
         &mut code,
-        json!({"id_token": id_token(&nonce, json!({})), "access_token": "at"}),
+        json!({"id_token": id_token(&nonce, json!({})), "access_token": access_token(json!({}))}),
     );
     assert_eq!(
         step,
@@ -267,6 +298,10 @@ fn a_good_id_token_creates_the_session_and_lands_on_the_page() {
             sub: "auth0|web".into(),
             email: Some("web@example.com".into()),
             name: Some("Web".into()),
+            // What the API was granted: the access token's, never the ID token's.
+            permissions: ["openid", "profile", "email", "read:data"]
+                .map(String::from)
+                .to_vec(),
             ..Default::default()
         })
     );
@@ -279,12 +314,13 @@ fn a_good_id_token_creates_the_session_and_lands_on_the_page() {
 #[test]
 fn without_email_the_profile_comes_from_userinfo() {
     let (mut code, nonce) = callback_for(b"/");
+    let at = access_token(json!({"aud": [AUDIENCE, "https://tenant.test/userinfo"]}));
     let step = exchange(
         &mut code,
-        json!({"id_token": id_token(&nonce, json!({"email": null})), "access_token": "AT"}),
+        json!({"id_token": id_token(&nonce, json!({"email": null})), "access_token": at}),
     );
     assert_eq!(step, LoginStep::Call(Callout::Userinfo));
-    assert_eq!(code.bearer(), "AT");
+    assert_eq!(code.bearer(), at);
     match code.on_userinfo(
         Some(200),
         br#"{"sub": "auth0|web", "email": "u@example.com"}"#,
@@ -292,6 +328,89 @@ fn without_email_the_profile_comes_from_userinfo() {
         LoginStep::Create(id) => assert_eq!(id.email.as_deref(), Some("u@example.com")),
         other => panic!("{other:?}"),
     }
+}
+
+/// Issue 11 item 2: the code flow checked only the ID token, so a user without the API's
+/// permission logged in at the proxy. Its access token now passes the login endpoint's checks.
+#[test]
+fn the_access_token_is_checked_like_the_token_login() {
+    for (answer_token, status, metric) in [
+        (
+            access_token(json!({"scope": "openid profile email"})),
+            403,
+            Metric::LoginInsufficientScope,
+        ),
+        (
+            access_token(json!({"aud": ["https://other.api/"]})),
+            401,
+            Metric::LoginWrongAudience,
+        ),
+        (
+            access_token(json!({"iss": "https://evil.test/"})),
+            401,
+            Metric::LoginInvalidToken,
+        ),
+        (
+            access_token(json!({"exp": NOW_SECS - 3_600})),
+            401,
+            Metric::LoginExpired,
+        ),
+        (
+            sign(
+                &json!({"alg": "RS256", "kid": "k1"}),
+                &serde_json::from_slice::<serde_json::Value>(
+                    &URL_SAFE_NO_PAD
+                        .decode(access_token(json!({})).split('.').nth(1).unwrap())
+                        .unwrap(),
+                )
+                .unwrap(),
+                1,
+            ),
+            401,
+            Metric::LoginInvalidToken,
+        ),
+        (
+            access_token(json!({"sub": "auth0|mallory"})),
+            401,
+            Metric::LoginInvalidToken,
+        ),
+        // Opaque: its scopes cannot be checked, and a scope is required here.
+        ("opaqueAT".to_string(), 403, Metric::LoginInsufficientScope),
+    ] {
+        let (mut code, nonce) = callback_for(b"/");
+        let step = exchange(
+            &mut code,
+            json!({"id_token": id_token(&nonce, json!({})), "access_token": answer_token}),
+        );
+        assert_eq!(refused(step), (status, metric), "{answer_token}");
+    }
+    let (mut code, nonce) = callback_for(b"/");
+    let step = exchange(&mut code, json!({"id_token": id_token(&nonce, json!({}))}));
+    assert_eq!(refused(step).0, 503, "no access token at all");
+}
+
+#[test]
+fn an_opaque_access_token_needs_accept_opaque_and_no_scope() {
+    let mut c = config();
+    c.auth0.scope.clear();
+    let (mut code, nonce) = callback_for(b"/");
+    let answer = json!({"id_token": id_token(&nonce, json!({})), "access_token": "opaqueAT"});
+    assert_eq!(
+        refused(exchange_with(&c, &mut code, answer.clone())),
+        (401, Metric::LoginWrongAudience)
+    );
+    c.auth0.accept_opaque = true;
+    let (mut code, nonce) = callback_for(b"/");
+    let answer = json!({"id_token": id_token(&nonce, json!({})), "access_token": "opaqueAT"});
+    assert_eq!(
+        exchange_with(&c, &mut code, answer),
+        LoginStep::Call(Callout::Userinfo)
+    );
+    assert_eq!(code.bearer(), "opaqueAT");
+    assert_eq!(
+        refused(code.on_userinfo(Some(401), b"")),
+        (401, Metric::LoginInvalidToken)
+    );
 }
 
 fn refused(step: LoginStep) -> (u32, Metric) {
@@ -341,8 +460,9 @@ fn bad_id_tokens_never_create_a_session() {
 #[test]
 fn exchange_failures_are_401_or_503() {
     let keys = keyset();
+    let c = config();
     let env = IdTokenEnv {
-        issuer: ISSUER,
+        config: &c,
         client_id: "web-app",
         keys: Some(&keys),
         now: NOW,
@@ -371,8 +491,9 @@ fn an_id_token_from_a_new_key_triggers_one_jwks_fetch() {
         json!({"iss": ISSUER, "sub": "x", "aud": "web-app", "exp": NOW_SECS + 60, "nonce": nonce});
     let token = sign(&json!({"alg": "RS256", "kid": "k2"}), &claims, 1);
     let keys = keyset();
+    let c = config();
     let env = IdTokenEnv {
-        issuer: ISSUER,
+        config: &c,
         client_id: "web-app",
         keys: Some(&keys),
         now: NOW,
@@ -380,7 +501,9 @@ fn an_id_token_from_a_new_key_triggers_one_jwks_fetch() {
     let step = code.on_token(
         &env,
         Some(200),
-        json!({"id_token": token}).to_string().as_bytes(),
+        json!({"id_token": token, "access_token": access_token(json!({"sub": "x"}))})
+            .to_string()
+            .as_bytes(),
         &mut |_| true,
     );
     assert_eq!(step, LoginStep::Call(Callout::Jwks));
@@ -451,4 +574,174 @@ fn config_defaults_and_errors() {
         let e = Config::parse(doc.to_string().as_bytes()).unwrap_err();
         assert_eq!(e.key, key, "{e}");
     }
+}
+
+/// Issue 11 item 10: the per-login cookie was unsigned, so a cookie planted on the victim's
+/// browser (with the attacker's state and code: login CSRF) or naming another return path
+/// (an open redirect) was taken at face value.
+#[test]
+fn a_forged_or_altered_login_cookie_is_refused() {
+    let c = config();
+    let cf = c.code_flow.clone().unwrap();
+    let (_, location, cookie) = started(b"/reports");
+    let state = param(&location, "state");
+    let pair = cookie.split(';').next().unwrap().to_string();
+    let (name, value) = pair.split_once('=').unwrap();
+    let (payload, _) = value.rsplit_once('.').unwrap();
+    let begin = |cookie_pair: String| {
+        let query = format!("code=c&state={state}");
+        let req = CallbackRequest {
+            query: query.as_bytes(),
+            cookie_header: Some(cookie_pair.as_bytes()),
+            scheme: "https",
+            authority: "app.example",
+            html: false,
+        };
+        CodeLogin::begin(&c, &cf, host(), &req, NOW)
+    };
+    assert!(begin(pair.clone()).is_ok(), "the genuine cookie");
+    // The attacker's own login cookie, re-made with a return path of their choosing.
+    let mut fields: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    fields["r"] = json!("//evil.example/");
+    let altered = URL_SAFE_NO_PAD.encode(fields.to_string());
+    let forged_tag = b64(&[0u8; 16]);
+    for forged in [
+        format!("{name}={altered}.{}", value.rsplit_once('.').unwrap().1),
+        format!("{name}={altered}.{forged_tag}"),
+        format!("{name}={altered}"),
+        format!("{name}={payload}"),
+        format!("{name}={payload}.{forged_tag}"),
+    ] {
+        let (reply, _) = begin(forged.clone()).map(|_| ()).unwrap_err();
+        assert_eq!(reply.status, 400, "{forged}");
+    }
+    // Made with another process's key (none configured): refused too.
+    let other = crate::testing::MemHost::default();
+    let req_query = format!("code=c&state={state}");
+    let req = CallbackRequest {
+        query: req_query.as_bytes(),
+        cookie_header: Some(pair.as_bytes()),
+        scheme: "https",
+        authority: "app.example",
+        html: false,
+    };
+    assert_eq!(
+        CodeLogin::begin(&c, &cf, &other, &req, NOW)
+            .map(|_| ())
+            .unwrap_err()
+            .0
+            .status,
+        400
+    );
+}
+
+#[test]
+fn the_return_path_is_checked_again_at_landing() {
+    let (mut code, _) = callback_for(b"/ok");
+    code.cookie.return_to = "//evil.example/x".into();
+    let c = config();
+    assert_eq!(code.landing(&c, c.code_flow.as_ref().unwrap()).0, "/");
+}
+
+#[test]
+fn with_signing_keys_the_login_cookie_is_signed_by_them() {
+    let mut c = config();
+    c.cookie.signing_keys = vec!["k".repeat(32)];
+    let cf = c.code_flow.clone().unwrap();
+    let fresh = crate::testing::MemHost::default();
+    let reply = start(
+        &c,
+        &cf,
+        &fresh,
+        "https",
+        "app.example",
+        b"/",
+        &[9; START_RANDOM_BYTES],
+        NOW,
+    );
+    assert!(fresh.data.borrow().is_empty(), "no process key is made");
+    let location = &reply
+        .headers
+        .iter()
+        .find(|(k, _)| k == "location")
+        .unwrap()
+        .1;
+    let cookie = &reply
+        .headers
+        .iter()
+        .find(|(k, _)| k == "set-cookie")
+        .unwrap()
+        .1;
+    let query = format!("code=c&state={}", param(location, "state"));
+    let pair = cookie.split(';').next().unwrap();
+    let req = CallbackRequest {
+        query: query.as_bytes(),
+        cookie_header: Some(pair.as_bytes()),
+        scheme: "https",
+        authority: "app.example",
+        html: false,
+    };
+    // Another Envoy with the same keys (and its own shared data) accepts it.
+    let elsewhere = crate::testing::MemHost::default();
+    assert!(CodeLogin::begin(&c, &cf, &elsewhere, &req, NOW).is_ok());
+    c.cookie.signing_keys = vec!["x".repeat(32)];
+    assert!(CodeLogin::begin(&c, &cf, &elsewhere, &req, NOW).is_err());
+}
+
+/// Browsers drop a `__Host-` cookie unless it has `Secure`, `Path=/` and no `Domain`; the
+/// login cookie lives on the callback path, so it must not carry that prefix.
+#[test]
+fn a_host_prefixed_session_cookie_still_logs_in_by_the_code_flow() {
+    let mut c = config();
+    c.cookie.name = "__Host-session".into();
+    let cf = c.code_flow.clone().unwrap();
+    let reply = start(
+        &c,
+        &cf,
+        host(),
+        "https",
+        "app.example",
+        b"/r",
+        &[5; START_RANDOM_BYTES],
+        NOW,
+    );
+    let location = &reply
+        .headers
+        .iter()
+        .find(|(k, _)| k == "location")
+        .unwrap()
+        .1;
+    let cookie = &reply
+        .headers
+        .iter()
+        .find(|(k, _)| k == "set-cookie")
+        .unwrap()
+        .1;
+    let attrs: Vec<&str> = cookie.split(';').map(str::trim).collect();
+    let name = attrs[0].split_once('=').unwrap().0;
+    // What a browser enforces for prefixed names.
+    if name.starts_with("__Host-") {
+        assert!(
+            attrs.contains(&"Path=/") && attrs.contains(&"Secure"),
+            "{cookie}"
+        );
+        assert!(!attrs.iter().any(|a| a.starts_with("Domain")), "{cookie}");
+    }
+    if name.starts_with("__Secure-") {
+        assert!(attrs.contains(&"Secure"), "{cookie}");
+    }
+    assert!(name.starts_with("__Secure-session_login_"), "{cookie}");
+    let query = format!("code=c&state={}", param(location, "state"));
+    let req = CallbackRequest {
+        query: query.as_bytes(),
+        cookie_header: Some(attrs[0].as_bytes()),
+        scheme: "https",
+        authority: "app.example",
+        html: true,
+    };
+    let code = CodeLogin::begin(&c, &cf, host(), &req, NOW).unwrap();
+    let (to, clear) = code.landing(&c, &cf);
+    assert_eq!(to, "/r");
+    assert!(clear.starts_with(&format!("{name}=;")), "{clear}");
 }

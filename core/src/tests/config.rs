@@ -95,7 +95,8 @@ fn the_design_example_parses_with_every_value() {
         "cookie": {
           "name": "session", "domain": null, "path": "/",
           "secure": true, "httponly": true, "samesite": "Lax",
-          "inactive_lifetime": "hour", "max_lifetime": "month"
+          "inactive_lifetime": "hour", "max_lifetime": "month",
+          "signing_keys": ["0123456789abcdef0123456789abcdef"]
         }
       },
       "public": ["/healthz", "/static/"],
@@ -436,6 +437,12 @@ fn each_error_names_its_key() {
             with("sidecar", json!({"cluster": "s", "token": "t", "url": "x"})),
             "sidecar.url",
             "unknown key",
+        ),
+        // Issue 11 item 8: without signing keys each random cookie is a sidecar lookup.
+        (
+            with("sidecar", json!({"cluster": "s", "token": "t"})),
+            "session.cookie.signing_keys",
+            "is required with sidecar",
         ),
         (with("extra", json!(1)), "extra", "unknown key"),
     ];

@@ -172,7 +172,7 @@ fn no_or_bad_cookie_is_401() {
         Some(b"session=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
     ] {
         assert_eq!(protected(&f, &host, header, NOW), Decision::Unauthenticated);
-        let r = f.unauthenticated(None, NOW);
+        let r = f.unauthenticated(&host, None, NOW);
         assert_eq!(r.status, 401);
         assert!(r.body.contains("\"unauthorized\""));
     }
@@ -292,19 +292,23 @@ fn logout_fails_closed_under_contention() {
 fn public_paths_strip_identity_headers() {
     let f = filter();
     assert_eq!(
-        f.public(None),
+        f.public(None, None),
         vec![
             HeaderEdit::Remove("x-auth-user"),
             HeaderEdit::Remove("x-auth-email")
         ]
     );
-    let edits = f.public(Some(b"a=1; session=secret"));
+    let edits = f.public(Some(b"a=1; session=secret"), None);
     assert_eq!(
         edits.last(),
         Some(&HeaderEdit::Set("cookie", b"a=1".to_vec())),
         "the app never sees the secret"
     );
-    assert_eq!(f.public(Some(b"a=1")).len(), 2, "other cookies untouched");
+    assert_eq!(
+        f.public(Some(b"a=1"), None).len(),
+        2,
+        "other cookies untouched"
+    );
 }
 
 #[test]
@@ -319,14 +323,83 @@ fn duplicate_cookies_find_the_live_one() {
     ));
 }
 
+/// Issue 11 item 9: `Authorization: Session` reached the app on public paths, and on any
+/// path when the Cookie header also named our cookie.
 #[test]
-fn names_session_cookie_is_a_cheap_presence_check() {
+fn authorization_session_is_always_stripped() {
     let f = filter();
-    assert!(f.names_session_cookie(b"a=1; session=xyz"));
-    assert!(f.names_session_cookie(b"session="));
-    assert!(!f.names_session_cookie(b"a=1; sessionx=1"));
-    assert!(!f.names_session_cookie(b"xsession=1; a=session=2"));
-    assert!(f.names_session_cookie(b"a=1;session=2"));
-    assert!(!f.names_session_cookie(b"session"));
-    assert!(!f.names_session_cookie(b""));
+    let host = MemHost::default();
+    let edits = f.public(None, Some(b"Session abc"));
+    assert!(edits.contains(&HeaderEdit::Remove("authorization")));
+    let edits = f.public(Some(b"session=x"), Some(b"session  abc"));
+    assert!(edits.contains(&HeaderEdit::Remove("authorization")));
+    let edits = f.public(None, Some(b"Bearer app-token"));
+    assert!(
+        !edits.contains(&HeaderEdit::Remove("authorization")),
+        "the app's own Authorization is kept"
+    );
+    let cookie = login(&f, &host, 9);
+    let auth = format!("Session {}", cookie.trim_start_matches("session="));
+    for other in [&b"Session AAAA"[..], auth.as_bytes()] {
+        let presented = Presented {
+            cookie: Some(cookie.as_bytes()),
+            authorization: Some(other),
+        };
+        match f.protected(&host, presented, NOW, &RecentMisses::default()) {
+            Decision::Forward(edits) => {
+                assert!(
+                    edits.contains(&HeaderEdit::Remove("authorization")),
+                    "{edits:?}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+/// Issue 11 item 5: `X_Auth_User` reaches WSGI, PHP and Rack apps as `HTTP_X_AUTH_USER`.
+#[test]
+fn identity_headers_in_other_spellings_are_removed() {
+    let f = filter();
+    let names: [&[u8]; 7] = [
+        b"x_auth_user",
+        b"X_Auth_User",
+        b"x-auth_email",
+        b"x_auth-user",
+        b"x-auth-user",
+        b"x_auth_users",
+        b"accept",
+    ];
+    let edits = f.identity_spellings(names);
+    assert_eq!(
+        edits,
+        vec![
+            HeaderEdit::RemoveName("x_auth_user".into()),
+            HeaderEdit::RemoveName("X_Auth_User".into()),
+            HeaderEdit::RemoveName("x-auth_email".into()),
+            HeaderEdit::RemoveName("x_auth-user".into()),
+        ]
+    );
+    assert!(f
+        .identity_spellings([&b"x-auth-user"[..], b"cookie"])
+        .is_empty());
+}
+
+/// Issue 11 item 11: a cross-site GET (a link or an image on another site) carries a
+/// SameSite=Lax cookie and logged the user out (of Auth0 too, with logout_redirect).
+#[test]
+fn logout_by_a_cross_site_request_is_refused() {
+    assert!(Filter::logout_refusal(b"POST", None).is_none());
+    assert!(Filter::logout_refusal(b"POST", Some(b"cross-site")).is_none());
+    assert!(Filter::logout_refusal(b"GET", Some(b"same-origin")).is_none());
+    assert!(Filter::logout_refusal(b"GET", Some(b"none")).is_none());
+    for (site, status) in [
+        (Some(&b"cross-site"[..]), 403),
+        (Some(b"same-site"), 403),
+        (Some(b"garbage"), 403),
+        (None, 405),
+    ] {
+        let reply = Filter::logout_refusal(b"GET", site).unwrap();
+        assert_eq!(reply.status, status, "{site:?}");
+    }
 }

@@ -15,9 +15,29 @@ fn bearer(token: &str) -> Vec<u8> {
 }
 
 fn start(token: &str, keys: Option<&KeySet>, refetch: bool) -> (Login, LoginStep) {
-    let config = config();
+    start_with(&config(), token, keys, refetch)
+}
+
+/// No scope required, opaque tokens accepted: the only configuration they may log in with.
+fn opaque_config() -> Config {
+    Config::parse(
+        format!(
+            r#"{{"auth0": {{"domain": "tenant.test", "api": {{"identifier": "{AUDIENCE}"}},
+                 "cluster": "auth0", "accept_opaque": true}}}}"#
+        )
+        .as_bytes(),
+    )
+    .unwrap()
+}
+
+fn start_with(
+    config: &Config,
+    token: &str,
+    keys: Option<&KeySet>,
+    refetch: bool,
+) -> (Login, LoginStep) {
     let mut login = Login::new(Some(&bearer(token))).unwrap();
-    let step = login.start(&env(&config, keys), &mut |_| refetch);
+    let step = login.start(&env(config, keys), &mut |_| refetch);
     (login, step)
 }
 
@@ -107,7 +127,7 @@ fn userinfo_for_another_subject_is_refused() {
 
 #[test]
 fn opaque_tokens_are_checked_by_userinfo() {
-    let (mut login, step) = start("opaqueTOKEN123", None, false);
+    let (mut login, step) = start_with(&opaque_config(), "opaqueTOKEN123", None, false);
     assert_eq!(step, LoginStep::Call(Callout::Userinfo));
     assert_eq!(login.token(), "opaqueTOKEN123");
     match login.on_userinfo(
@@ -117,6 +137,41 @@ fn opaque_tokens_are_checked_by_userinfo() {
         LoginStep::Create(id) => assert_eq!(id.sub, "auth0|olivia"),
         other => panic!("{other:?}"),
     }
+}
+
+/// Issue 11 item 1: `/userinfo` accepts any token of the tenant (another application's, one
+/// asked for without `audience`), so an opaque token logs in only when accepted explicitly,
+/// and never while a scope is required: its scopes cannot be checked.
+#[test]
+fn opaque_tokens_are_refused_unless_accepted_and_no_scope_is_required() {
+    let mut cfg = opaque_config();
+    cfg.auth0.accept_opaque = false;
+    let (_, step) = start_with(&cfg, "opaqueTOKEN123", None, false);
+    match step {
+        LoginStep::Fail(reply, metric) => {
+            assert_eq!((reply.status, metric), (401, Metric::LoginWrongAudience));
+            assert!(reply.body.contains("invalid_token"), "{}", reply.body);
+        }
+        other => panic!("no /userinfo call for a refused opaque token: {other:?}"),
+    }
+    for accept in [false, true] {
+        let mut cfg = config();
+        cfg.auth0.accept_opaque = accept;
+        let (_, step) = start_with(&cfg, "opaqueTOKEN123", None, false);
+        match step {
+            LoginStep::Fail(reply, metric) => {
+                assert_eq!(
+                    (reply.status, metric),
+                    (403, Metric::LoginInsufficientScope)
+                );
+                assert!(reply.body.contains("insufficient_scope"), "{}", reply.body);
+            }
+            other => panic!("accept_opaque {accept}: {other:?}"),
+        }
+    }
+    // Five-segment (encrypted) tokens are opaque to us too.
+    let (_, step) = start("a.b.c.d.e", None, false);
+    assert_eq!(metric(&step), Some(Metric::LoginInsufficientScope));
 }
 
 #[test]
@@ -134,7 +189,7 @@ fn userinfo_answers_map_to_401_or_503() {
             Metric::LoginIdpUnavailable,
         ),
     ] {
-        let (mut login, _) = start("opaque", None, false);
+        let (mut login, _) = start_with(&opaque_config(), "opaque", None, false);
         let step = login.on_userinfo(status, body);
         assert_eq!(metric(&step), Some(expected), "{status:?}");
         if let LoginStep::Fail(reply, _) = step {

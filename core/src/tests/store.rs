@@ -30,11 +30,11 @@ fn insert_then_lookup_then_remove() {
     assert_eq!(w.live_delta, 1);
     let found = lookup(&host, &s.hash, NOW + 1).unwrap();
     assert_eq!(found.record().to_session(), s);
-    let w = remove(&host, &s.hash, NOW + 2, false).unwrap();
+    let w = end(&host, &s.hash, NOW + 2, &Ending::Forget).unwrap();
     assert_eq!(w.before, Some(s.clone()));
     assert_eq!(w.live_delta, -1);
     assert!(lookup(&host, &s.hash, NOW + 3).is_none());
-    let again = remove(&host, &s.hash, NOW + 4, false).unwrap();
+    let again = end(&host, &s.hash, NOW + 4, &Ending::Forget).unwrap();
     assert_eq!(again.before, None, "removing twice is harmless");
 }
 
@@ -131,7 +131,7 @@ fn endless_contention_fails_closed_without_writing() {
     insert(&host, &s, 0, NOW).unwrap();
     host.fail_next_sets.set(CAS_RETRIES);
     assert_eq!(
-        remove(&host, &s.hash, NOW, false),
+        end(&host, &s.hash, NOW, &Ending::Forget),
         Err(StoreError::Contended)
     );
     assert!(

@@ -149,9 +149,10 @@ fn logout_tombstones_until_the_sidecar_has_the_end() {
     assert_eq!(body["end"].as_array().unwrap().len(), 1);
     let misses = RecentMisses::default();
     let decision = f.protected(&host, Some(cookie.as_bytes()), NOW + 2, &misses);
-    assert!(
-        matches!(decision, Decision::Restore(_)),
-        "a tombstone never lets anyone in"
+    assert_eq!(
+        decision,
+        Decision::Unauthenticated,
+        "a tombstone never lets anyone in, nor asks the sidecar (which may not know yet)"
     );
     f.written_through(&host, wt, false, NOW + 2);
     let batch = build_batch(&host, NOW + 3);
@@ -167,7 +168,156 @@ fn logout_tombstones_until_the_sidecar_has_the_end() {
         .filter(|(k, _)| k.contains("/sessions/"))
         .map(|(_, (v, _))| v.len())
         .sum();
-    assert!(stored <= 1, "the tombstone is gone once acknowledged");
+    assert!(
+        stored > 1,
+        "the tombstone stays for the grace once acknowledged"
+    );
+    crate::store::sweep(
+        &host,
+        crate::store::bucket_index(&hash_of(&cookie)),
+        NOW + 4 + crate::store::TOMBSTONE_GRACE_MS,
+    )
+    .unwrap();
+    let stored: usize = host
+        .data
+        .borrow()
+        .iter()
+        .filter(|(k, _)| k.contains("/sessions/"))
+        .map(|(_, (v, _))| v.len())
+        .sum();
+    assert!(stored <= 1, "and is gone after it");
+}
+
+fn hash_of(cookie: &str) -> crate::session::SessionHash {
+    crate::session::SessionHash::of_cookie(cookie.trim_start_matches("session=").as_bytes())
+        .unwrap()
+}
+
+/// The sidecar's answer to a restore of this login's session: live, as it had it.
+fn sidecar_has(host: &MemHost, cookie: &str) -> Vec<u8> {
+    let _ = host;
+    let s = crate::session::Session::new(hash_of(cookie), alice(), NOW, 3_600_000, 86_400_000);
+    session_json(&s).to_string().into_bytes()
+}
+
+fn pending(decision: Decision<'_>) -> crate::filter::PendingRestore {
+    match decision {
+        Decision::Restore(p) => p,
+        other => panic!("expected a restore: {other:?}"),
+    }
+}
+
+/// Issue 11 item 4: the sidecar was down at the logout; a thief's request with the cookie
+/// then asked it, got the session as live, and put it back over the tombstone.
+#[test]
+fn an_ended_session_is_never_restored_whatever_the_order() {
+    let f = filter();
+    let misses = RecentMisses::default();
+    // 1. Logout while the sidecar is down: the thief's requests never ask it.
+    let host = MemHost::default();
+    let (cookie, _) = login(&f, &host, 1);
+    let Answer::AfterSync(wt) = f.logout(&host, Some(cookie.as_bytes()), NOW + 1, false) else {
+        panic!()
+    };
+    f.written_through(&host, wt, false, NOW + 1);
+    for at in [2, 1_000, 60_000] {
+        assert_eq!(
+            f.protected(&host, Some(cookie.as_bytes()), NOW + at, &misses),
+            Decision::Unauthenticated
+        );
+        assert!(matches!(
+            f.keep_alive(&host, Some(cookie.as_bytes()), NOW + at, &misses),
+            Decision::Reply(r) if r.status == 401
+        ));
+    }
+
+    // 2. A restore already asked when the logout happens (this Envoy had restarted): the
+    //    sidecar's "live" answer arrives after the logout and is refused.
+    let restarted = MemHost::default();
+    let p = pending(f.protected(&restarted, Some(cookie.as_bytes()), NOW + 2, &misses));
+    let Answer::AfterSync(wt) = f.logout(&restarted, Some(cookie.as_bytes()), NOW + 3, false)
+    else {
+        panic!("a logout of a session not held here still tells the sidecar")
+    };
+    let body: Value = serde_json::from_slice(&wt.body).unwrap();
+    assert_eq!(body["end"][0], hash_of(&cookie).hex());
+    let mut m = RecentMisses::default();
+    let late = f.restored(
+        &restarted,
+        p,
+        Some(200),
+        &sidecar_has(&host, &cookie),
+        NOW + 4,
+        &mut m,
+    );
+    assert_eq!(late, Decision::Unauthenticated);
+    assert!(crate::store::lookup(&restarted, &hash_of(&cookie), NOW + 5).is_none());
+
+    // 3. The end acknowledged (tombstone kept for the grace) while a restore read before the
+    //    commit is still on its way.
+    let host = MemHost::default();
+    let (cookie, _) = login(&f, &host, 2);
+    let restored_elsewhere = MemHost::default();
+    let p = pending(f.protected(
+        &restored_elsewhere,
+        Some(cookie.as_bytes()),
+        NOW + 1,
+        &misses,
+    ));
+    let Answer::AfterSync(wt) =
+        f.logout(&restored_elsewhere, Some(cookie.as_bytes()), NOW + 2, false)
+    else {
+        panic!()
+    };
+    f.written_through(&restored_elsewhere, wt, true, NOW + 3);
+    let answer = sidecar_has(&host, &cookie);
+    let late = f.restored(
+        &restored_elsewhere,
+        p,
+        Some(200),
+        &answer,
+        NOW + 1_900,
+        &mut m,
+    );
+    assert_eq!(late, Decision::Unauthenticated);
+
+    // 4. Revoked at the sidecar: the sync drops it, and a restore in flight cannot land.
+    let host = MemHost::default();
+    let (cookie, _) = login(&f, &host, 3);
+    let p = pending(f.protected(&MemHost::default(), Some(cookie.as_bytes()), NOW, &misses));
+    let revoked = format!(
+        r#"{{"cursor": 9, "ended": ["{}"]}}"#,
+        hash_of(&cookie).hex()
+    );
+    apply_answer(&host, &build_batch(&host, NOW), revoked.as_bytes(), NOW + 1).unwrap();
+    let late = f.restored(
+        &host,
+        p,
+        Some(200),
+        &sidecar_has(&host, &cookie),
+        NOW + 2,
+        &mut m,
+    );
+    assert_eq!(late, Decision::Unauthenticated);
+    // The same holds on an Envoy that never held it.
+    let other = MemHost::default();
+    let p = pending(f.protected(&other, Some(cookie.as_bytes()), NOW, &misses));
+    apply_answer(
+        &other,
+        &build_batch(&other, NOW),
+        revoked.as_bytes(),
+        NOW + 1,
+    )
+    .unwrap();
+    let late = f.restored(
+        &other,
+        p,
+        Some(200),
+        &sidecar_has(&host, &cookie),
+        NOW + 2,
+        &mut m,
+    );
+    assert_eq!(late, Decision::Unauthenticated);
 }
 
 #[test]
