@@ -499,8 +499,9 @@ mod tests {
     }
 
     fn request(target: &str, headers: &[(&str, &str)]) -> HttpRequest {
+        let method = if target == "/logout" { "POST" } else { "GET" };
         HttpRequest {
-            method: "GET".into(),
+            method: method.into(),
             target: target.into(),
             headers: headers
                 .iter()
