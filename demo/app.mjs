@@ -25,7 +25,7 @@ function spaConfig() {
     // Auth0 names the API with `audience`; node-oidc-provider with RFC 8707's `resource`.
     audience_param: domain ? 'audience' : 'resource',
     scope: 'openid profile email read:data',
-    endpoints: { login: '/authorize', logout: '/logout', keep_alive: '/ping' },
+    endpoints: { login: '/authorize', logout: '/logout', keep_alive: '/ping', sessions: '/sessions' },
   };
 }
 
@@ -65,6 +65,19 @@ const server = createServer(async (req, res) => {
 <p>This page is rendered by the app, which has no login code: it read <code>x-auth-user: <span id="user">${user}</span></code>
 and <code>x-auth-email: <span id="email">${email}</span></code> from the request.</p>
 <p><a href="/demo/">The SPA</a> · <a id="logout" href="/logout">Log out</a></p></body></html>`);
+  }
+  if (path === '/reports/' || path.startsWith('/reports/')) {
+    // Behind a rule that asks the read:data permission: the filter answered 403 to anyone
+    // else, so reaching here is the authorization.
+    const user = escapeHtml(req.headers['x-auth-user'] ?? '');
+    const permissions = escapeHtml(req.headers['x-auth-permissions'] ?? '');
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+    return res.end(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Reports</title>
+<link rel="stylesheet" href="/demo/style.css"></head><body>
+<h1 id="reports">Reports</h1>
+<p>Only sessions holding the <code>read:data</code> permission reach this page (a rule in the
+filter's configuration). <span id="user">${user}</span> holds: <code id="permissions">${permissions}</code>.</p>
+<p><a href="/app/">Your page</a> · <a href="/logout">Log out</a></p></body></html>`);
   }
   if (path.startsWith('/demo/')) {
     const file = normalize(path.slice('/demo/'.length) || 'index.html');

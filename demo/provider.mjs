@@ -2,7 +2,8 @@
 // that the filter cannot tell the difference. Issuer with a trailing slash; Auth0's paths
 // (/authorize, /oauth/token, /userinfo, /.well-known/jwks.json, /v2/logout,
 // /oauth/device/code); RS256 JWT access tokens with a `kid` for the API audience, opaque
-// access tokens without one; its own login page, which accepts any user name.
+// access tokens without one (with a `permissions` claim, as Auth0 RBAC adds); its own login
+// page, which accepts any user name.
 //
 // Environment: OIDC_PORT (9000), OIDC_LISTEN (127.0.0.1), OIDC_ISSUER
 // (http://127.0.0.1:$OIDC_PORT/), API_AUDIENCE, REDIRECT_URIS (comma-separated).
@@ -64,11 +65,14 @@ const provider = new Provider(issuer, {
       },
     },
   },
-  // Like an Auth0 Action that adds the profile to API access tokens.
+  // Like an Auth0 Action that adds the profile to API access tokens, and Auth0 RBAC's
+  // `permissions` claim: every user holds read:data except those named guest*, so the demo's
+  // /reports/ page (a rule asking read:data) can be seen refusing someone.
   extraTokenClaims: async (ctx, token) => {
     if (!token.resourceServer) return undefined;
     const { email, name } = profile(token.accountId);
-    return { email, name };
+    const guest = token.accountId.replace(/^[^|]*\|/, '').startsWith('guest');
+    return { email, name, permissions: guest ? [] : [apiScope] };
   },
   // A first-party app: no consent screen, as Auth0 does for its own applications.
   loadExistingGrant: async (ctx) => {

@@ -85,7 +85,10 @@ const filterConfig = {
     },
   },
   public: ['/demo/', '/healthz'],
-  headers: { 'x-auth-user': 'sub', 'x-auth-email': 'email' },
+  // /reports/ only for sessions holding read:data (the local provider grants it to everyone
+  // but users named guest*; with Auth0, assign it to users through RBAC).
+  rules: [{ path: '/reports/', allow: { permissions: ['read:data'] } }],
+  headers: { 'x-auth-user': 'sub', 'x-auth-email': 'email', 'x-auth-permissions': 'permissions' },
   sidecar: { cluster: 'session_sidecar', token: sidecarToken },
   // Server-rendered pages (/app/) log in at the proxy: browser navigations without a session
   // go to the provider's login page and come back to /callback.
@@ -160,6 +163,7 @@ if (withNginx) {
     ['listen 127.0.0.1:8080;', `listen 127.0.0.1:${ports.DEMO_PORT};`],
     ['server 127.0.0.1:3000;', `server 127.0.0.1:${ports.APP_PORT};`],
     ['server 127.0.0.1:9701;', `server 127.0.0.1:${ports.AUTH_PORT};`],
+    ['server 127.0.0.1:9700;', `server 127.0.0.1:${ports.SIDECAR_PORT};`],
   ]) {
     if (!conf.includes(from)) throw new Error(`nginx/nginx.conf no longer has ${from}`);
     conf = conf.replace(from, to);

@@ -11,7 +11,7 @@ export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4
  -Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing"
 cargo build --release --quiet --target "$triple" --target-dir ../target/fuzz
 out=../target/fuzz
-for target in token cookie config; do
+for target in token cookie path config; do
   mkdir -p "$out/corpus/$target" "$out/artifacts/$target"
   cp -n seeds/"$target"/* "$out/corpus/$target/" 2>/dev/null || true
   log="$out/$target.log"

@@ -19,7 +19,7 @@ use crate::reply::Reply;
 use crate::session::same_bytes;
 use crate::store::{SharedData, CAS_MISSING};
 use crate::time::Millis;
-use crate::token::{identity_from, parse_jwt, Identity, VerifyError, LEEWAY_SECS};
+use crate::token::{identity_from, parse_jwt, Identity, VerifyError, LEEWAY_SECS, MAX_CLAIM_BYTES};
 
 /// How long a started login may take before its cookie is no good.
 pub const LOGIN_TTL_MS: Millis = 10 * 60_000;
@@ -133,7 +133,7 @@ const LOGIN_KEY: &str = "auth0_session/login_cookie_key";
 const LOGIN_KEY_BYTES: usize = 32;
 const LOGIN_TAG_BYTES: usize = 16;
 
-/// The keys that MAC the per-login cookie (DESIGN §8 rule 4), so that a cookie planted by
+/// The keys that MAC the per-login cookie (docs/ARCHITECTURE.md §8 rule 4), so that a cookie planted by
 /// someone else (login CSRF: the victim ends up in the attacker's account; or a return path
 /// of the attacker's choosing) is refused: `session.cookie.signing_keys` when configured,
 /// otherwise one random key per Envoy process, kept in shared data because the callback may
@@ -364,7 +364,7 @@ enum Stage {
         access_token: Option<String>,
     },
     /// The ID token is good; the access token is being checked exactly as the login
-    /// endpoint checks one (DESIGN §8 rule 2), so that the code flow cannot grant a session
+    /// endpoint checks one (docs/ARCHITECTURE.md §8 rule 2), so that the code flow cannot grant a session
     /// the token login would refuse (another API's token, a missing scope).
     Access {
         login: Box<Login>,
@@ -784,7 +784,14 @@ fn check_id_token(
     if !same_bytes(got.as_bytes(), nonce.as_bytes()) {
         return Err(invalid("ID token nonce does not match this login"));
     }
-    identity_from(payload).ok_or(invalid("ID token has no usable sub"))
+    let mut identity = identity_from(payload).ok_or(invalid("ID token has no usable sub"))?;
+    // Auth0's session id: a back-channel logout names the session it ends by it.
+    identity.sid = payload
+        .get("sid")
+        .and_then(Value::as_str)
+        .filter(|v| !v.is_empty() && v.len() <= MAX_CLAIM_BYTES && !v.contains(char::is_control))
+        .map(str::to_string);
+    Ok(identity)
 }
 
 #[cfg(test)]

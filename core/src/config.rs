@@ -25,9 +25,30 @@ pub struct Config {
     pub code_flow: Option<CodeFlow>,
     /// Device login (RFC 8628) for CLIs and devices without a browser. Default: none.
     pub device: Option<Device>,
+    /// Bounds on what one client, or all unauthenticated ones, can make the filter do.
+    pub limits: Limits,
     /// Authorization per route: `rules` in order, then `public` as `allow: public` rules.
     /// Default: none (every path but the public ones needs a session).
     pub rules: Vec<Rule>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// IdP calls that unauthenticated requests cause (an opaque login's `/userinfo`, a
+    /// device start, a code-flow callback's exchange), per second for the whole Envoy;
+    /// twice as many may come at once. More get 429 with `Retry-After`. Default: 20.
+    pub idp_calls_per_second: u32,
+    /// Live sessions one user may hold; a login beyond ends the oldest. Default: 50.
+    pub sessions_per_user: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            idp_calls_per_second: 20,
+            sessions_per_user: 50,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,6 +117,8 @@ pub struct Endpoints {
     pub logout: String,
     /// Default: `/ping`.
     pub keep_alive: String,
+    /// A user's own sessions, served with a sidecar only. Default: `/sessions`.
+    pub sessions: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -263,6 +286,27 @@ impl<'a> Section<'a> {
         }
     }
 
+    /// A whole number from 1 to 1,000,000.
+    fn count(&mut self, name: &'static str, default: u32) -> Result<u32, ConfigError> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(Value::Number(n)) => n
+                .as_u64()
+                .filter(|n| (1..=1_000_000).contains(n))
+                .map(|n| n as u32)
+                .ok_or_else(|| {
+                    error(
+                        &self.key(name),
+                        format!("{n} is not a whole number from 1 to 1000000"),
+                    )
+                }),
+            Some(other) => Err(error(
+                &self.key(name),
+                format!("expected a number, found {}", kind_of(other)),
+            )),
+        }
+    }
+
     fn duration(&mut self, name: &'static str, default: u64) -> Result<u64, ConfigError> {
         match self.get(name) {
             None => Ok(default),
@@ -344,6 +388,7 @@ impl Config {
                     login: s.path("login", "/authorize")?,
                     logout: s.path("logout", "/logout")?,
                     keep_alive: s.path("keep_alive", "/ping")?,
+                    sessions: s.path("sessions", "/sessions")?,
                 };
                 s.finish()?;
                 e
@@ -352,6 +397,7 @@ impl Config {
                 login: "/authorize".into(),
                 logout: "/logout".into(),
                 keep_alive: "/ping".into(),
+                sessions: "/sessions".into(),
             },
         };
         if endpoints.login == endpoints.logout
@@ -361,6 +407,15 @@ impl Config {
             return Err(error(
                 "endpoints",
                 "login, logout and keep_alive must be different paths",
+            ));
+        }
+        if [&endpoints.login, &endpoints.logout, &endpoints.keep_alive]
+            .iter()
+            .any(|p| p.starts_with(&endpoints.sessions))
+        {
+            return Err(error(
+                "endpoints.sessions",
+                "must not be, nor be a prefix of, the login, logout or keep_alive path",
             ));
         }
 
@@ -380,7 +435,7 @@ impl Config {
         };
         if sidecar.is_some() && cookie.signing_keys.is_empty() {
             // Without them every well-formed random cookie costs a sidecar lookup: an
-            // unauthenticated client could turn its requests into database reads (DESIGN §8).
+            // unauthenticated client could turn its requests into database reads (docs/ARCHITECTURE.md §8).
             return Err(error(
                 "session.cookie.signing_keys",
                 "is required with sidecar (a forged cookie is then refused without asking the sidecar); use a key of 32 random bytes, base64",
@@ -460,8 +515,22 @@ impl Config {
             endpoint_paths.extend([d.start.as_str(), d.poll.as_str()]);
         }
         let rules = policy::parse_rules(top.get("rules"), &public, &endpoint_paths)?;
+        let limits = match top.section("limits")? {
+            Some(mut s) => {
+                let defaults = Limits::default();
+                let l = Limits {
+                    idp_calls_per_second: s
+                        .count("idp_calls_per_second", defaults.idp_calls_per_second)?,
+                    sessions_per_user: s.count("sessions_per_user", defaults.sessions_per_user)?,
+                };
+                s.finish()?;
+                l
+            }
+            None => Limits::default(),
+        };
         top.finish()?;
         Ok(Config {
+            limits,
             rules,
             device,
             code_flow,

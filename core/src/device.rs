@@ -103,6 +103,32 @@ pub fn start_body(d: &Device) -> Vec<u8> {
         .into_bytes()
 }
 
+/// Whether the pending-login bucket the handle made of `random` falls in has room: asked
+/// before the IdP is (docs/ARCHITECTURE.md §8 rule 8), so that a full table costs no device-code call.
+pub fn has_room(host: &dyn SharedData, random: &[u8; 32], now: Millis) -> bool {
+    let hash = SessionHash::of_secret(random);
+    let (value, _) = host.get(&bucket_key(&hash));
+    let live = value
+        .as_deref()
+        .and_then(|v| serde_json::from_slice::<Vec<Value>>(v).ok())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(Pending::from_json)
+        .filter(|p| now < p.expires)
+        .count();
+    live < PER_BUCKET
+}
+
+/// The answer when the table of pending device logins is full.
+pub fn full() -> Reply {
+    Reply::error(
+        503,
+        "too_many_pending",
+        "too many device logins in progress; try again soon",
+    )
+    .with_header("retry-after", "5")
+}
+
 /// The IdP's answer to a device-code request, turned into the client's: the codes to show
 /// and a handle to poll with.
 pub fn started(
@@ -148,12 +174,7 @@ pub fn started(
         Some(true)
     });
     if stored != Some(true) {
-        return Reply::error(
-            503,
-            "too_many_pending",
-            "too many device logins in progress; try again soon",
-        )
-        .with_header("retry-after", "5");
+        return full();
     }
     Reply::json(
         200,

@@ -11,7 +11,8 @@ use crate::code_flow::{self, CallbackRequest, CodeLogin, START_RANDOM_BYTES};
 use crate::config::Config;
 use crate::device::{self, Poll, Polled};
 use crate::filter::{
-    Answer, Decision, Filter, HeaderEdit, Navigation, PendingRestore, Presented, WriteThrough,
+    Answer, Decision, Filter, HeaderEdit, Navigation, OwnSessionsRequest, PendingOwnSessions,
+    PendingRestore, Presented, WriteThrough,
 };
 use crate::flow::{CalloutAnswer, Flow};
 use crate::idp::{self, Purpose};
@@ -57,10 +58,11 @@ impl Pending {
 
 enum Waiting {
     Login { callout: Callout, flow: Box<Flow> },
-    DeviceStart,
+    DeviceStart([u8; 32]),
     DevicePoll(SessionHash),
     Restore(PendingRestore),
     WriteThrough(WriteThrough),
+    OwnSessions(PendingOwnSessions),
 }
 
 impl std::fmt::Debug for Waiting {
@@ -68,10 +70,11 @@ impl std::fmt::Debug for Waiting {
         // Never the flow's contents: they hold tokens.
         let name = match self {
             Waiting::Login { .. } => "Login",
-            Waiting::DeviceStart => "DeviceStart",
+            Waiting::DeviceStart(_) => "DeviceStart",
             Waiting::DevicePoll(_) => "DevicePoll",
             Waiting::Restore(_) => "Restore",
             Waiting::WriteThrough(_) => "WriteThrough",
+            Waiting::OwnSessions(_) => "OwnSessions",
         };
         f.write_str(name)
     }
@@ -239,11 +242,12 @@ impl Engine {
                     );
                 }
                 if route == Route::DeviceStart {
-                    self.device_start()
+                    self.device_start(host, now)
                 } else {
                     self.device_poll(host, req.header("authorization").as_deref(), now)
                 }
             }
+            Route::Sessions => self.own_sessions(host, req, now),
             Route::Callback => {
                 if req.header(":method").unwrap_or_default() != b"GET" {
                     return Outcome::Reply(Reply::method_not_allowed());
@@ -257,7 +261,7 @@ impl Engine {
                 }
                 match route {
                     Route::Login => {
-                        self.token_login(host, req.header("authorization").as_deref(), now)
+                        self.token_login(host, req, req.header("authorization").as_deref(), now)
                     }
                     Route::Logout => {
                         let site = req.header("sec-fetch-site");
@@ -328,16 +332,11 @@ impl Engine {
                     &answer,
                     &mut |have_keys| key_cache::claim_login_fetch(host, now, have_keys),
                 );
-                self.login_step(host, *flow, step, now)
+                self.login_step(host, req, *flow, step, now)
             }
-            Waiting::DeviceStart => {
+            Waiting::DeviceStart(random) => {
                 let body = response.body.unwrap_or_default();
-                let mut random = [0u8; 32];
-                Outcome::Reply(if host.random(&mut random) {
-                    device::started(host, status, &body, &random, now)
-                } else {
-                    Reply::error(503, "internal_error", "no randomness for a device login")
-                })
+                Outcome::Reply(device::started(host, status, &body, &random, now))
             }
             Waiting::DevicePoll(hash) => {
                 let body = response.body.unwrap_or_default();
@@ -346,7 +345,7 @@ impl Engine {
                     // Approved: the access token is checked exactly as at the login endpoint.
                     Polled::Token(token) => {
                         let bearer = format!("Bearer {token}");
-                        self.token_login(host, Some(bearer.as_bytes()), now)
+                        self.token_login(host, req, Some(bearer.as_bytes()), now)
                     }
                 }
             }
@@ -358,6 +357,13 @@ impl Engine {
                         .restored(host, pending, status, &body, now, &mut misses)
                 };
                 self.decide(host, req, decision, now)
+            }
+            Waiting::OwnSessions(pending) => {
+                let body = response.body.unwrap_or_default();
+                Outcome::Reply(
+                    self.filter
+                        .own_sessions_answered(host, pending, status, &body, now),
+                )
             }
             Waiting::WriteThrough(wt) => {
                 let acknowledged = status == Some(200);
@@ -377,8 +383,8 @@ impl Engine {
                 host.count(Metric::LoginIdpUnavailable, 1);
                 idp_unreachable()
             }
-            Waiting::DeviceStart | Waiting::DevicePoll(_) => idp_unreachable(),
-            Waiting::Restore(_) => Reply::store_unavailable(),
+            Waiting::DeviceStart(_) | Waiting::DevicePoll(_) => idp_unreachable(),
+            Waiting::Restore(_) | Waiting::OwnSessions(_) => Reply::store_unavailable(),
             Waiting::WriteThrough(wt) => self.filter.written_through(host, wt, false, now),
         })
     }
@@ -485,6 +491,7 @@ impl Engine {
     fn login_step<'a>(
         &'a self,
         host: &dyn Host,
+        req: &dyn Request,
         flow: Flow,
         step: LoginStep,
         now: Millis,
@@ -506,12 +513,23 @@ impl Engine {
                     ));
                 }
                 let landing = flow.landing(config);
-                let answer = self
-                    .filter
-                    .create_session(host, identity, &random, now, landing);
+                let user_agent = req.header("user-agent");
+                let answer = self.filter.create_session_from(
+                    host,
+                    identity,
+                    user_agent.as_deref(),
+                    &random,
+                    now,
+                    landing,
+                );
                 self.answer(host, answer, now)
             }
             LoginStep::Call(callout) => {
+                if flow.unauthenticated_call(&callout) {
+                    if let Some(reply) = self.filter.admit_idp_call(host, now) {
+                        return Outcome::Reply(reply);
+                    }
+                }
                 let body = flow.body(config, &callout);
                 let call = idp::call(config, &callout, Purpose::Login, flow.bearer(), body);
                 let flow = Box::new(flow);
@@ -524,6 +542,7 @@ impl Engine {
     fn token_login<'a>(
         &'a self,
         host: &dyn Host,
+        req: &dyn Request,
         authorization: Option<&[u8]>,
         now: Millis,
     ) -> Outcome<'a> {
@@ -543,17 +562,66 @@ impl Engine {
         let step = login.start(&env, &mut |have_keys| {
             key_cache::claim_login_fetch(host, now, have_keys)
         });
-        self.login_step(host, Flow::Token(login), step, now)
+        self.login_step(host, req, Flow::Token(login), step, now)
     }
 
-    fn device_start(&self) -> Outcome<'_> {
+    /// A user's own sessions: asked of the sidecar on behalf of the presented session.
+    fn own_sessions<'a>(&'a self, host: &dyn Host, req: &dyn Request, now: Millis) -> Outcome<'a> {
+        let credentials = Credentials::read(req);
+        let method = req.header(":method").unwrap_or_default();
+        let path = req.header(":path").unwrap_or_default();
+        let site = req.header("sec-fetch-site");
+        let origin = req.header("origin");
+        let scheme = text_header(req, ":scheme", "https");
+        let authority = text_header(req, ":authority", "");
+        let request = OwnSessionsRequest {
+            method: &method,
+            path: &path,
+            presented: credentials.presented(),
+            sec_fetch_site: site.as_deref(),
+            origin: origin.as_deref(),
+            scheme: &scheme,
+            authority: &authority,
+        };
+        let call = {
+            let misses = lock(&self.misses);
+            self.filter.own_sessions(host, &request, now, &misses)
+        };
+        match call {
+            Err(reply) => Outcome::Reply(reply),
+            Ok(call) => self.sidecar(
+                host,
+                call.method,
+                call.path,
+                None,
+                Waiting::OwnSessions(call.pending),
+                now,
+            ),
+        }
+    }
+
+    fn device_start<'a>(&'a self, host: &dyn Host, now: Millis) -> Outcome<'a> {
         let config = &self.filter.config;
         let Some(d) = &config.device else {
             return Outcome::Reply(Reply::unauthorized());
         };
+        let mut random = [0u8; 32];
+        if !host.random(&mut random) {
+            return Outcome::Reply(Reply::error(
+                503,
+                "internal_error",
+                "no randomness for a device login",
+            ));
+        }
+        if !device::has_room(host, &random, now) {
+            return Outcome::Reply(device::full());
+        }
+        if let Some(reply) = self.filter.admit_idp_call(host, now) {
+            return Outcome::Reply(reply);
+        }
         let body = Some(device::start_body(d));
         let call = idp::call(config, &Callout::DeviceCode, Purpose::Device, "", body);
-        self.idp(call, Waiting::DeviceStart)
+        self.idp(call, Waiting::DeviceStart(random))
     }
 
     fn device_poll<'a>(
@@ -602,7 +670,7 @@ impl Engine {
         match CodeLogin::begin(config, cf, host, &request, now) {
             Ok(code) => {
                 let step = code.first_step();
-                self.login_step(host, Flow::Code(Box::new(code)), step, now)
+                self.login_step(host, req, Flow::Code(Box::new(code)), step, now)
             }
             Err((reply, metric)) => {
                 host.count(metric, 1);

@@ -9,6 +9,7 @@ use crate::cookie::{clear_cookie, set_cookie, take_session_cookies, CookieEdit};
 use crate::cookie_mac::CookieCodec;
 use crate::dirty;
 use crate::metrics::Metric;
+use crate::own_sessions;
 use crate::reply::Reply;
 use crate::routing::{route, Access, Refusal, Route};
 use crate::session::{new_secret, RecordView, Session, SessionHash, DIRTY, SECRET_BYTES};
@@ -120,6 +121,32 @@ impl WriteThrough {
     }
 }
 
+/// What a request to the sessions endpoint presents.
+pub struct OwnSessionsRequest<'a> {
+    pub method: &'a [u8],
+    pub path: &'a [u8],
+    pub presented: Presented<'a>,
+    pub sec_fetch_site: Option<&'a [u8]>,
+    pub origin: Option<&'a [u8]>,
+    pub scheme: &'a str,
+    pub authority: &'a str,
+}
+
+/// The sidecar call a sessions request makes; its answer goes to
+/// [`Filter::own_sessions_answered`] with `pending`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct OwnSessionsCall {
+    pub method: &'static str,
+    pub path: String,
+    pub pending: PendingOwnSessions,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct PendingOwnSessions {
+    ask: own_sessions::Ask,
+    caller: SessionHash,
+}
+
 /// The configured filter, shared by every request of a VM.
 #[derive(Debug)]
 pub struct Filter {
@@ -128,6 +155,9 @@ pub struct Filter {
     inactive_ms: u64,
     max_ms: u64,
 }
+
+/// Shared-data key of the IdP-call budget (see [`Filter::admit_idp_call`]).
+const IDP_BUDGET_KEY: &str = "auth0_session/idp_budget";
 
 /// Where a successful login leaves the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -201,16 +231,34 @@ impl Filter {
                 .check(record.permissions(), record.roles())
                 .map_err(|missing| missing.reply()),
             // Fail closed: an index from another configuration never lets anyone in.
-            None => Err(Reply::error(
-                403,
-                "forbidden",
-                "access to this path is denied",
-            )),
+            None => Err(Refusal::Denied(index).reply()),
         };
         if verdict.is_err() {
             host.count(Metric::Forbidden, 1);
         }
         verdict
+    }
+
+    /// Spends one IdP call of the process-wide budget for calls unauthenticated requests
+    /// cause (docs/ARCHITECTURE.md §8): without it, every garbage opaque token, device start or
+    /// callback would be one call to the tenant (and its rate limits are the tenant's, for
+    /// every application). `Some`: the 429 to answer instead.
+    pub fn admit_idp_call(&self, host: &dyn Host, now: Millis) -> Option<Reply> {
+        let rate = self.config.limits.idp_calls_per_second;
+        match crate::limiter::take(host, IDP_BUDGET_KEY, now, rate, rate.saturating_mul(2)) {
+            Ok(()) => None,
+            Err(retry_after) => {
+                host.count(Metric::RateLimited, 1);
+                Some(
+                    Reply::error(
+                        429,
+                        "rate_limited",
+                        "too many logins right now; try again shortly",
+                    )
+                    .with_header("retry-after", retry_after.to_string()),
+                )
+            }
+        }
     }
 
     /// Login, logout and keep-alive accept GET and POST (mo-auth's clients use GET).
@@ -249,7 +297,7 @@ impl Filter {
 
     /// Client-sent headers that are an identity header under another spelling: Envoy
     /// lowercases names, but `X_Auth_User` stays, and WSGI, PHP and Rack read it as
-    /// `HTTP_X_AUTH_USER`, exactly as they read `x-auth-user` (DESIGN §8 rule 5). Every such
+    /// `HTTP_X_AUTH_USER`, exactly as they read `x-auth-user` (docs/ARCHITECTURE.md §8 rule 5). Every such
     /// name the request carries is removed, on every path. `names` are the request's header
     /// names; the configured spellings themselves are handled by [`Filter::public`] and the
     /// identity edits.
@@ -283,7 +331,7 @@ impl Filter {
         edits
     }
 
-    /// Logout must not work from another site (DESIGN §5): a cross-site link or image makes
+    /// Logout must not work from another site (docs/ARCHITECTURE.md §4): a cross-site link or image makes
     /// a GET that carries a SameSite=Lax cookie, and with `logout_redirect` it would end the
     /// IdP session too. POST is accepted (Lax cookies are not sent with a cross-site POST);
     /// GET only when the browser says it is its own navigation (`Sec-Fetch-Site:
@@ -349,7 +397,7 @@ impl Filter {
             match store::probe(host, &hash, now) {
                 store::Probe::Live(found) => return (Lookup::Live(hash, found), edit),
                 // Ended here: the sidecar may not know yet (it was down at the logout), so
-                // asking it could bring the session back (DESIGN §8 rule 6).
+                // asking it could bring the session back (docs/ARCHITECTURE.md §8 rule 6).
                 store::Probe::Ended => {}
                 store::Probe::Missing => {
                     if restorable.is_none() && !misses.contains(&hash, now) {
@@ -729,9 +777,24 @@ impl Filter {
         now: Millis,
         landing: Landing,
     ) -> Answer {
+        self.create_session_from(host, identity, None, random, now, landing)
+    }
+
+    /// [`Filter::create_session`] for a client that sent this `User-Agent`: a summary of it
+    /// is kept with the session, for the user's list of their sessions.
+    pub fn create_session_from(
+        &self,
+        host: &dyn Host,
+        identity: Identity,
+        user_agent: Option<&[u8]>,
+        random: &[u8; SECRET_BYTES],
+        now: Millis,
+        landing: Landing,
+    ) -> Answer {
         let (secret, hash) = new_secret(random);
         let secret = self.codec.encode(&secret, random);
-        let session = Session::new(hash, identity, now, self.inactive_ms, self.max_ms);
+        let mut session = Session::new(hash, identity, now, self.inactive_ms, self.max_ms);
+        session.user_agent = user_agent.and_then(crate::user_agent::summarize);
         let flags = if self.syncs() { DIRTY } else { 0 };
         match store::insert(host, &session, flags, now) {
             Ok(written) => {
@@ -791,6 +854,80 @@ impl Filter {
             dirty::mark(host, bucket);
         }
         written.size
+    }
+
+    /// A request to `endpoints.sessions` (a user's own sessions): the sidecar call to make on
+    /// behalf of the session the request presents, or the answer now (no session, a
+    /// cross-site attempt to end sessions, a path or method that asks nothing).
+    pub fn own_sessions<'p>(
+        &self,
+        host: &dyn Host,
+        request: &OwnSessionsRequest<'p>,
+        now: Millis,
+        misses: &RecentMisses,
+    ) -> Result<OwnSessionsCall, Reply> {
+        // The canonical form the route was chosen by (escapes of unreserved characters
+        // decoded, slashes merged).
+        let path: Vec<u8> = crate::policy::path::normalize(request.path)
+            .map(|p| p.canonical().collect())
+            .unwrap_or_default();
+        let ask = own_sessions::ask(&self.config.endpoints.sessions, &path, request.method)?;
+        if ask != own_sessions::Ask::List
+            && !own_sessions::same_origin(
+                request.sec_fetch_site,
+                request.origin,
+                request.scheme,
+                request.authority,
+            )
+        {
+            return Err(own_sessions::cross_site());
+        }
+        // A session this proxy does not hold may still be live at the sidecar (after a
+        // restart): the sidecar decides, from its own copy.
+        let caller = match self.find_session(host, &request.presented, now, misses) {
+            (Lookup::Live(hash, _) | Lookup::Restorable(hash), _) => hash,
+            (Lookup::None, _) => {
+                host.count(Metric::Rejected, 1);
+                return Err(Reply::unauthorized());
+            }
+        };
+        let (method, path) = own_sessions::sidecar_call(&ask, &caller);
+        Ok(OwnSessionsCall {
+            method,
+            path,
+            pending: PendingOwnSessions { ask, caller },
+        })
+    }
+
+    /// The sidecar answered a sessions request: sessions it ended are dropped here at once
+    /// (the other proxies drop them at their next sync); a caller that ended its own session
+    /// gets its cookie cleared.
+    pub fn own_sessions_answered(
+        &self,
+        host: &dyn Host,
+        pending: PendingOwnSessions,
+        status: Option<u32>,
+        body: &[u8],
+        now: Millis,
+    ) -> Reply {
+        let answered = own_sessions::on_answer(
+            &pending.ask,
+            &pending.caller,
+            status,
+            body,
+            self.inactive_ms,
+        );
+        for hash in &answered.ended {
+            if let Ok(written) = store::end(host, hash, now, &store::Ending::Told) {
+                host.count(Metric::SessionsLive, written.live_delta);
+            }
+        }
+        if answered.ended_caller {
+            return answered
+                .reply
+                .with_header("set-cookie", clear_cookie(&self.config.cookie));
+        }
+        answered.reply
     }
 
     /// The request headers of a sidecar call.

@@ -41,6 +41,18 @@ impl Flow {
         }
     }
 
+    /// Whether this callout is one that anyone, unauthenticated, can cause: an opaque
+    /// token's `/userinfo` call, a callback's code exchange. These spend the process-wide
+    /// IdP budget ([`crate::filter::Filter::admit_idp_call`]); calls made for a verified
+    /// token do not.
+    pub fn unauthenticated_call(&self, callout: &Callout) -> bool {
+        match (self, callout) {
+            (Flow::Token(login), Callout::Userinfo) => login.is_opaque(),
+            (Flow::Code(_), Callout::TokenExchange) => true,
+            _ => false,
+        }
+    }
+
     /// The body of a callout, if it has one (the code exchange).
     pub fn body(&self, config: &Config, callout: &Callout) -> Option<Vec<u8>> {
         match (self, callout, &config.code_flow) {

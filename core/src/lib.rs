@@ -3,6 +3,7 @@
 //! in `envoy-module/`) implements the [`ports`], hands requests to [`engine::Engine`] and
 //! ticks to [`timer::Timer`], and carries out the values they return.
 
+pub mod backchannel;
 pub mod code_flow;
 pub mod config;
 pub mod cookie;
@@ -20,6 +21,7 @@ pub mod limiter;
 pub mod login;
 pub mod memory;
 pub mod metrics;
+pub mod own_sessions;
 pub mod policy;
 pub mod ports;
 pub mod reply;
@@ -30,6 +32,7 @@ pub mod sync;
 pub mod time;
 pub mod timer;
 pub mod token;
+pub mod user_agent;
 
 #[cfg(test)]
 #[path = "tests/support.rs"]

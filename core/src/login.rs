@@ -115,6 +115,11 @@ impl Login {
         &self.token
     }
 
+    /// An opaque token: nothing proves it before `/userinfo` answers.
+    pub fn is_opaque(&self) -> bool {
+        !self.is_jwt
+    }
+
     /// The first step. `may_fetch` is asked only when the token's `kid` is not cached; it is
     /// told whether any keys are cached at all.
     pub fn start(
@@ -124,7 +129,7 @@ impl Login {
     ) -> LoginStep {
         if !self.is_jwt {
             // `/userinfo` accepts any token of the tenant, whatever application or API it
-            // was issued for: it proves a user, not a grant for this API (DESIGN §4).
+            // was issued for: it proves a user, not a grant for this API (docs/ARCHITECTURE.md §3).
             if !env.config.auth0.scope.is_empty() {
                 return fail(&TokenError {
                     kind: TokenErrorKind::InsufficientScope,

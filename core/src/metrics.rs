@@ -30,10 +30,14 @@ pub enum Metric {
     StoreKeys,
     /// Gauge: bytes of session records in shared data, as of the last full sweep.
     StoreBytes,
+    /// Requests refused 429 because the IdP-call budget for unauthenticated requests was spent.
+    RateLimited,
+    /// Sessions ended because their user logged in once more beyond `limits.sessions_per_user`.
+    SessionsCapped,
 }
 
 impl Metric {
-    pub const ALL: [Metric; 18] = [
+    pub const ALL: [Metric; 20] = [
         Metric::LoginOk,
         Metric::LoginInvalidToken,
         Metric::LoginExpired,
@@ -52,6 +56,8 @@ impl Metric {
         Metric::SessionsLive,
         Metric::StoreKeys,
         Metric::StoreBytes,
+        Metric::RateLimited,
+        Metric::SessionsCapped,
     ];
 
     pub fn name(self) -> &'static str {
@@ -74,6 +80,8 @@ impl Metric {
             Metric::SessionsLive => "auth0_session.sessions_live",
             Metric::StoreKeys => "auth0_session.store.keys",
             Metric::StoreBytes => "auth0_session.store.bytes",
+            Metric::RateLimited => "auth0_session.rate_limited",
+            Metric::SessionsCapped => "auth0_session.sessions_capped",
         }
     }
 

@@ -20,6 +20,9 @@ pub enum Route {
     /// Device login: start and poll (only when `device` is configured).
     DeviceStart,
     DevicePoll,
+    /// A user's own sessions: `endpoints.sessions` and the paths under it (only with a
+    /// sidecar, which holds every proxy's sessions).
+    Sessions,
     Public,
     /// Needs a live session, and what the rule asks of it.
     Protected(Access),
@@ -84,6 +87,12 @@ pub fn route(config: &Config, raw_path: &[u8], method: impl FnOnce() -> Vec<u8>)
         }
         if path.is(d.poll.as_bytes()) {
             return Route::DevicePoll;
+        }
+    }
+    if config.sidecar.is_some() && path.starts_with(e.sessions.as_bytes()) {
+        let under = format!("{}/", e.sessions);
+        if path.is(e.sessions.as_bytes()) || path.starts_with(under.as_bytes()) {
+            return Route::Sessions;
         }
     }
     let Some(index) = first_match(&config.rules, &path, method) else {

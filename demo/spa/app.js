@@ -93,10 +93,54 @@ async function callApi() {
     $('email').textContent = body.email;
     $('name').textContent = body.email || body.user;
     showSignedIn(true);
+    await listSessions();
   } else {
     showSignedIn(false);
   }
   return response.status;
+}
+
+// The user's own sessions: every device this user is logged in on, with an "end" button for
+// each other one. Ending a session is a same-origin DELETE; the filter refuses cross-site ones.
+async function listSessions() {
+  const response = await fetch(config.endpoints.sessions);
+  const body = await answer(response);
+  if (!response.ok) return showError(`Sessions list answered ${response.status}`, body);
+  const rows = body.map((s) => {
+    const row = document.createElement('tr');
+    row.dataset.id = s.id;
+    if (s.current) row.className = 'current';
+    for (const text of [s.user_agent || 'unknown device', s.created, s.last_seen, s.expires]) {
+      const cell = document.createElement('td');
+      cell.textContent = text;
+      row.append(cell);
+    }
+    const cell = document.createElement('td');
+    if (s.current) {
+      cell.textContent = 'this one';
+    } else {
+      const end = document.createElement('button');
+      end.textContent = 'end';
+      end.className = 'end-session';
+      end.onclick = () => endSession(s.id).catch((e) => showError('Ending the session failed', String(e)));
+      cell.append(end);
+    }
+    row.append(cell);
+    return row;
+  });
+  $('sessions').querySelector('tbody').replaceChildren(...rows);
+}
+
+async function endSession(id) {
+  const response = await fetch(`${config.endpoints.sessions}/${encodeURIComponent(id)}`, { method: 'DELETE' });
+  if (!response.ok) return showError(`Ending a session answered ${response.status}`, await answer(response));
+  await listSessions();
+}
+
+async function logoutOthers() {
+  const response = await fetch(`${config.endpoints.sessions}/logout-others`, { method: 'POST' });
+  if (!response.ok) return showError(`Logging out elsewhere answered ${response.status}`, await answer(response));
+  await listSessions();
 }
 
 async function keepAlive() {
@@ -120,6 +164,8 @@ $('login').onclick = () => startLogin().catch((e) => showError('Login failed', S
 $('call-api').onclick = () => callApi().catch((e) => showError('API call failed', String(e)));
 $('ping').onclick = () => keepAlive().catch((e) => showError('Keep-alive failed', String(e)));
 $('logout').onclick = () => logout().catch((e) => showError('Logout failed', String(e)));
+$('refresh-sessions').onclick = () => listSessions().catch((e) => showError('Sessions list failed', String(e)));
+$('logout-others').onclick = () => logoutOthers().catch((e) => showError('Logging out elsewhere failed', String(e)));
 
 // Ready: the buttons work from here on (the page may have been shown before config.json came).
 $('login').disabled = false;

@@ -1,6 +1,7 @@
 // The demo, as a person uses it: headless Debian chromium driven by playwright-core opens
 // the demo, logs in through the provider's own login page, sees who it is, calls the
-// protected API, logs out, and the API then answers 401. Run by `make test`.
+// protected API, logs out, and the API then answers 401; a page behind a rule is reached by
+// a user holding its permission and refused (403) to one who does not. Run by `make test`.
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -118,6 +119,52 @@ test('log in through the provider, call the API, log out', async () => {
   assert.equal(direct, 401, 'the protected API refuses after logout');
 });
 
+async function spaLogin(context, user) {
+  const page = await context.newPage();
+  await page.goto(`http://127.0.0.1:${ports.DEMO_PORT}/demo/`);
+  await page.waitForSelector('body[data-ready=true]');
+  await page.click('#login');
+  await page.waitForURL((u) => u.port === String(ports.OIDC_PORT));
+  await page.fill('input[name=login]', user);
+  await page.fill('input[name=password]', 'any password');
+  await page.click('button[type=submit]');
+  await page.waitForSelector('#signed-in:not([hidden])', { timeout: 15_000 });
+  return page;
+}
+
+test('the sessions list: a second device is seen, and ended from the first', async () => {
+  const laptop = await browser.newContext();
+  const phone = await browser.newContext();
+  const a = await spaLogin(laptop, 'dora');
+  const b = await spaLogin(phone, 'dora');
+  await a.click('#refresh-sessions');
+  await a.waitForFunction(() => document.querySelectorAll('#sessions tbody tr').length === 2);
+  assert.equal(await a.isHidden('#error'), true, await a.textContent('#error'));
+  const rows = await a.$$eval('#sessions tbody tr', (trs) => trs.map((tr) => ({
+    current: tr.className === 'current', cells: [...tr.cells].map((td) => td.textContent) })));
+  assert.equal(rows.filter((r) => r.current).length, 1, 'exactly one is this one');
+  for (const row of rows) {
+    assert.match(row.cells[0], /Chrome \d+ on Linux/, 'a user-agent summary');
+    assert.match(row.cells[1], /^\d{4}-\d\d-\d\dT/);
+  }
+  mkdirSync(screenshotDir, { recursive: true });
+  await a.screenshot({ path: join(screenshotDir, 'sessions.png'), fullPage: true });
+
+  await a.click('#sessions .end-session');
+  await a.waitForFunction(() => document.querySelectorAll('#sessions tbody tr').length === 1);
+  assert.equal(await a.isHidden('#error'), true, await a.textContent('#error'));
+  // The other device is refused within the revocation bound; this one carries on.
+  const deadline = Date.now() + 5_000;
+  let status;
+  while ((status = await b.evaluate(async () => (await fetch('/api/me')).status)) !== 401) {
+    assert.ok(Date.now() < deadline, `the ended session still answers ${status}`);
+    await new Promise((done) => setTimeout(done, 100));
+  }
+  assert.equal(await a.evaluate(async () => (await fetch('/api/me')).status), 200);
+  await laptop.close();
+  await phone.close();
+});
+
 test('a server-rendered page: login at the proxy, back on the page', async () => {
   const context = await browser.newContext();
   const page = await context.newPage();
@@ -140,6 +187,39 @@ test('a server-rendered page: login at the proxy, back on the page', async () =>
   const status = await page.evaluate(async () => (await fetch('/api/me', { credentials: 'omit' })).status);
   assert.equal(status, 401);
   await context.close();
+});
+
+test('a page only read:data holders reach', async () => {
+  const url = `http://127.0.0.1:${ports.DEMO_PORT}/reports/`;
+  async function visitAs(user) {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const answer = page.waitForResponse((r) => r.url() === url && r.request().isNavigationRequest() && r.status() !== 302);
+    await page.goto(url);
+    await page.waitForURL((u) => u.port === String(ports.OIDC_PORT));
+    await page.fill('input[name=login]', user);
+    await page.fill('input[name=password]', 'whatever');
+    await page.click('button[type=submit]');
+    const response = await answer;
+    return { context, page, response };
+  }
+  const reader = await visitAs('dave');
+  assert.equal(reader.response.status(), 200);
+  await reader.page.waitForSelector('#reports');
+  assert.equal(await reader.page.textContent('#user'), 'dave');
+  assert.match(await reader.page.textContent('#permissions'), /(^| )read:data( |$)/);
+  mkdirSync(screenshotDir, { recursive: true });
+  await reader.page.screenshot({ path: join(screenshotDir, 'reports.png') });
+  await reader.context.close();
+
+  const guest = await visitAs('guest');
+  assert.equal(guest.response.status(), 403, 'logged in, but without read:data');
+  const body = await guest.response.json();
+  assert.equal(body.error, 'insufficient_permissions');
+  assert.deepEqual(body.missing, { permissions: ['read:data'] });
+  const other = await guest.page.evaluate(async () => (await fetch('/api/me')).status);
+  assert.equal(other, 200, 'the same session reaches what no rule restricts');
+  await guest.context.close();
 });
 
 test('errors from the filter are shown to the person', async () => {

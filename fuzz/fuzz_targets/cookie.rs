@@ -21,7 +21,7 @@ fuzz_target!(|data: &[u8]| {
         let _ = codec.decode(value);
         let _ = SessionHash::of_cookie(value);
     }
-    let _ = route(&config, data);
+    let _ = route(&config, data, || b"GET".to_vec());
     let path = safe_return_path(data);
     assert!(path.starts_with('/') && !path.starts_with("//") && !path.contains('\\'));
     let _ = percent_decode(data);

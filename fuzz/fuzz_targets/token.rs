@@ -23,6 +23,7 @@ fuzz_target!(|data: &[u8]| {
         audience: "https://api/",
         scopes: &scopes,
         now_secs: 1_800_000_000,
+        roles_claim: Some("https://app.example/roles"),
     };
     if let Ok(payload) = jwt.verify(&keys) {
         let _ = check_claims(&payload, &rules);

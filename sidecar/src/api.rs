@@ -1,11 +1,13 @@
 //! The HTTP API (docs/ARCHITECTURE.md §7) as one function from a request to a response, so that it is
 //! tested without sockets; `server` puts it on a listener.
 //!
-//! - Filter (bearer `SIDECAR_TOKEN`): `POST /sync`, `GET /sync/sessions/{hash}`.
+//! - Filter (bearer `SIDECAR_TOKEN`): `POST /sync`, `GET /sync/sessions/{hash}`, and a
+//!   user's own sessions under `/sync/own/{hash}` (see `session_core::own_sessions`).
 //! - Admin (bearer `SIDECAR_ADMIN_TOKEN`): `GET /admin/sessions[?user=SUB]`,
 //!   `DELETE /admin/sessions/{id}`, `DELETE /admin/users/{sub}/sessions`, `GET /admin/users`,
 //!   `GET /metrics` (Prometheus text).
-//! - Anyone: `GET /healthz`.
+//! - Anyone: `GET /healthz`; `POST /backchannel-logout` (OIDC Back-Channel Logout, with
+//!   `--filter-config`: Auth0 calls it, the logout token authenticates it).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -14,6 +16,7 @@ use session_core::session::SessionHash;
 use session_core::sync::session_from_json;
 use session_core::time::Millis;
 
+use crate::backchannel::Backchannel;
 use crate::store::{SessionStore, StoreError, SyncRequest};
 
 /// Largest request body read.
@@ -23,6 +26,17 @@ pub struct Response {
     pub status: u16,
     pub content_type: &'static str,
     pub body: String,
+    /// Headers besides `Content-Type`.
+    pub headers: Vec<(String, String)>,
+}
+
+/// Largest body read for a path: the unauthenticated back-channel endpoint reads little.
+pub fn body_limit(url: &str) -> usize {
+    if url.split('?').next() == Some("/backchannel-logout") {
+        session_core::backchannel::MAX_BODY_BYTES
+    } else {
+        MAX_BODY_BYTES
+    }
 }
 
 impl Response {
@@ -31,6 +45,28 @@ impl Response {
             status,
             content_type: "application/json",
             body: body.to_string(),
+            headers: Vec::new(),
+        }
+    }
+
+    /// One of core's replies.
+    fn from_reply(reply: session_core::reply::Reply) -> Response {
+        let mut content_type = "text/plain";
+        let mut headers = Vec::new();
+        for (name, value) in reply.headers {
+            if name.eq_ignore_ascii_case("content-type") {
+                if value == "application/json" {
+                    content_type = "application/json";
+                }
+            } else {
+                headers.push((name, value));
+            }
+        }
+        Response {
+            status: u16::try_from(reply.status).unwrap_or(500),
+            content_type,
+            body: reply.body,
+            headers,
         }
     }
 }
@@ -42,6 +78,8 @@ pub enum AppError {
     NotFound(&'static str),
     BadRequest(String),
     MethodNotAllowed,
+    /// The session a filter asks for its user's sessions on behalf of is not live here.
+    NoSession,
     Store(StoreError),
 }
 
@@ -66,6 +104,7 @@ impl AppError {
                 "method_not_allowed",
                 "method not allowed here".to_string(),
             ),
+            AppError::NoSession => (404, "no_session", "no such live session".to_string()),
             AppError::Store(e) => (503, "store_unavailable", e.to_string()),
         };
         Response::json(status, &json!({ "error": code, "message": message }))
@@ -81,6 +120,8 @@ pub struct Counters {
     pub sync_errors: AtomicU64,
     pub restores: AtomicU64,
     pub lookups: AtomicU64,
+    pub backchannel_logouts: AtomicU64,
+    pub backchannel_refused: AtomicU64,
 }
 
 pub struct Api {
@@ -88,6 +129,8 @@ pub struct Api {
     pub sync_token: String,
     pub admin_token: String,
     pub counters: Counters,
+    /// `POST /backchannel-logout`, when a filter configuration with `code_flow` was given.
+    pub backchannel: Option<Backchannel>,
 }
 
 pub struct Request<'a> {
@@ -137,7 +180,10 @@ impl Api {
             Ok(response) => response,
             Err(e) => {
                 if request.url.starts_with("/sync")
-                    && !matches!(e, AppError::Unauthorized | AppError::NotFound(_))
+                    && !matches!(
+                        e,
+                        AppError::Unauthorized | AppError::NotFound(_) | AppError::NoSession
+                    )
                 {
                     self.counters.sync_errors.fetch_add(1, Ordering::Relaxed);
                 }
@@ -156,7 +202,25 @@ impl Api {
                 status: 200,
                 content_type: "text/plain",
                 body: "ok\n".into(),
+                headers: Vec::new(),
             }),
+            ["backchannel-logout"] => {
+                let backchannel = self.backchannel.as_ref().ok_or(AppError::NotFound(
+                    "endpoint (back-channel logout needs --filter-config with code_flow)",
+                ))?;
+                let (reply, outcome) =
+                    backchannel.handle(self.store.as_ref(), method, request.body, now);
+                let counter = if outcome.accepted {
+                    &self.counters.backchannel_logouts
+                } else {
+                    &self.counters.backchannel_refused
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                self.counters
+                    .revocations
+                    .fetch_add(outcome.ended.len() as u64, Ordering::Relaxed);
+                Ok(Response::from_reply(reply))
+            }
             ["sync"] => {
                 self.authorize(request, &self.sync_token)?;
                 if method != "POST" {
@@ -181,6 +245,11 @@ impl Api {
                     &session_core::sync::session_json(&session),
                 ))
             }
+            ["sync", "own", caller, rest @ ..] => {
+                self.authorize(request, &self.sync_token)?;
+                let caller = SessionHash::from_hex(caller).ok_or(AppError::NoSession)?;
+                self.own(method, &caller, rest, now)
+            }
             ["metrics"] => {
                 self.authorize(request, &self.admin_token)?;
                 Ok(self.metrics(now)?)
@@ -191,6 +260,48 @@ impl Api {
             }
             _ => Err(AppError::NotFound("endpoint")),
         }
+    }
+
+    /// A user's own sessions, asked by a filter for the session its request presents
+    /// (`session_core::own_sessions` documents the calls).
+    fn own(
+        &self,
+        method: &str,
+        caller: &SessionHash,
+        rest: &[&str],
+        now: Millis,
+    ) -> Result<Response, AppError> {
+        let ended = match (method, rest) {
+            ("GET", []) => {
+                let sessions = self
+                    .store
+                    .own_sessions(caller, now)?
+                    .ok_or(AppError::NoSession)?;
+                let list: Vec<Value> = sessions
+                    .iter()
+                    .map(|s| {
+                        json!({
+                            "id": s.id,
+                            "created": s.created,
+                            "idle_deadline": s.idle_deadline,
+                            "max_deadline": s.max_deadline,
+                            "user_agent": s.user_agent,
+                            "current": s.current,
+                        })
+                    })
+                    .collect();
+                return Ok(Response::json(200, &json!({ "sessions": list })));
+            }
+            ("POST", ["logout-others"]) => self.store.end_other_sessions(caller, now)?,
+            ("DELETE", [id]) => self.store.end_own_session(caller, id, now)?,
+            (_, [] | [_]) => return Err(AppError::MethodNotAllowed),
+            _ => return Err(AppError::NotFound("endpoint")),
+        };
+        let ended = ended.ok_or(AppError::NoSession)?;
+        self.counters
+            .revocations
+            .fetch_add(ended.len() as u64, Ordering::Relaxed);
+        Ok(Response::json(200, &json!({ "ended": ended })))
     }
 
     fn sync(&self, body: &[u8], now: Millis) -> Result<Response, AppError> {
@@ -277,7 +388,11 @@ impl Api {
     fn metrics(&self, now: Millis) -> Result<Response, AppError> {
         let c = &self.counters;
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let rows: [(&str, &str, &str, u64); 7] = [
+        let jwks_fetches = self
+            .backchannel
+            .as_ref()
+            .map_or(0, Backchannel::jwks_fetches);
+        let rows: [(&str, &str, &str, u64); 10] = [
             (
                 "session_sidecar_sessions_live",
                 "gauge",
@@ -293,7 +408,7 @@ impl Api {
             (
                 "session_sidecar_revocations_total",
                 "counter",
-                "Sessions ended by an admin.",
+                "Sessions ended by an admin, a back-channel logout or their user.",
                 get(&c.revocations),
             ),
             (
@@ -320,6 +435,24 @@ impl Api {
                 "Session lookups by filters, found or not.",
                 get(&c.lookups),
             ),
+            (
+                "session_sidecar_backchannel_logouts_total",
+                "counter",
+                "Back-channel logout tokens accepted.",
+                get(&c.backchannel_logouts),
+            ),
+            (
+                "session_sidecar_backchannel_refused_total",
+                "counter",
+                "Back-channel logout requests refused.",
+                get(&c.backchannel_refused),
+            ),
+            (
+                "session_sidecar_jwks_fetches_total",
+                "counter",
+                "Fetches of the tenant's JWKS.",
+                jwks_fetches,
+            ),
         ];
         let mut body = String::new();
         for (name, kind, help, value) in rows {
@@ -331,6 +464,7 @@ impl Api {
             status: 200,
             content_type: "text/plain; version=0.0.4",
             body,
+            headers: Vec::new(),
         })
     }
 }

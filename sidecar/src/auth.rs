@@ -201,15 +201,38 @@ impl AuthService {
 
     /// Makes a call of the core: to the IdP over the network, to the store in-process.
     fn perform(&self, call: &Call) -> ports::Response {
+        let header = |name: &str| {
+            call.headers
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.as_str())
+        };
         match call.upstream {
-            Upstream::Idp => self.idp.call(call),
-            Upstream::Sidecar => {
-                let header = |name: &str| {
-                    call.headers
-                        .iter()
-                        .find(|(k, _)| *k == name)
-                        .map(|(_, v)| v.as_str())
+            Upstream::Idp => {
+                // The sidecar's one IdP client: GETs (JWKS, /userinfo with the token as
+                // bearer) and form POSTs (token endpoint, device code). No answer, or one
+                // larger than the call's cap, is no answer to the core.
+                let path = header(":path").unwrap_or("/");
+                let answer = if header(":method") == Some("POST") {
+                    let body = call.body.as_deref().unwrap_or_default();
+                    self.idp.post_form(path, body, call.max_answer)
+                } else {
+                    let bearer = header("authorization").and_then(|a| a.strip_prefix("Bearer "));
+                    self.idp.get(path, bearer, call.max_answer)
                 };
+                match answer {
+                    Ok(a) => ports::Response {
+                        status: Some(u32::from(a.status)),
+                        body: Some(a.body),
+                    },
+                    Err(why) => {
+                        self.host
+                            .log(Level::Warn, &format!("IdP call to {path}: {why}"));
+                        ports::Response::none()
+                    }
+                }
+            }
+            Upstream::Sidecar => {
                 let answer = self.api.handle(
                     &api::Request {
                         method: header(":method").unwrap_or("GET"),
@@ -332,7 +355,8 @@ fn checkable(route: Route) -> bool {
         | Route::KeepAlive
         | Route::Callback
         | Route::DeviceStart
-        | Route::DevicePoll => false,
+        | Route::DevicePoll
+        | Route::Sessions => false,
     }
 }
 
@@ -494,6 +518,7 @@ mod tests {
             sync_token: "sync".into(),
             admin_token: "admin".into(),
             counters: Counters::default(),
+            backchannel: None,
         };
         AuthService::new(Config::parse(config.as_bytes()).unwrap(), Arc::new(api)).unwrap()
     }

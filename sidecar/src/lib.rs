@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod backchannel;
 pub mod idp;
 pub mod listener;
 pub mod migrations;

@@ -8,12 +8,13 @@ use serde_json::{json, Value};
 use session_core::config::Config;
 use session_sidecar::api::{Api, Counters};
 use session_sidecar::auth::{self, AuthService};
+use session_sidecar::backchannel::Backchannel;
 use session_sidecar::server::{now_millis, Server};
 use session_sidecar::store::{SessionStore, SqliteStore};
 
 const USAGE: &str = "\
-usage: session-sidecar [--db FILE] [--listen HOST:PORT]     serve the API
-           [--filter-config FILE --auth-listen HOST:PORT]  and the auth service
+usage: session-sidecar [--db FILE] [--listen HOST:PORT]      serve the API
+           [--filter-config FILE [--auth-listen HOST:PORT]]
        session-sidecar [--db FILE] sessions list [--user SUB]
        session-sidecar [--db FILE] sessions end ID
        session-sidecar [--db FILE] users list
@@ -22,11 +23,12 @@ usage: session-sidecar [--db FILE] [--listen HOST:PORT]     serve the API
 
   --db FILE           SQLite database (default sessions.sqlite; :memory: keeps nothing)
   --listen HOST:PORT  where to serve (default 127.0.0.1:9700)
-  --filter-config FILE
-                      the filter's JSON configuration, for the auth service
+  --filter-config FILE  the filter's JSON configuration: with code_flow, serves
+                      POST /backchannel-logout for that tenant and client
   --auth-listen HOST:PORT
-                      serve the auth service for NGINX auth_request and Envoy ext_authz
-                      (checks, login, logout, keep-alive, callback, device) here
+                      with --filter-config, serve the auth service for NGINX
+                      auth_request and Envoy ext_authz here (checks, login, logout,
+                      keep-alive, callback, device)
 
 Serving needs SIDECAR_TOKEN (the filter's sidecar.token) and SIDECAR_ADMIN_TOKEN (admin API
 and /metrics) in the environment. Commands work on the database directly, beside a running
@@ -95,18 +97,12 @@ fn run(args: Vec<String>) -> Result<ExitCode, String> {
             _ => words.push(arg),
         }
     }
-    let auth = match (filter_config, auth_listen) {
-        (Some(file), Some(listen)) => Some((read_filter_config(&file)?, listen)),
-        (None, None) => None,
-        (Some(_), None) => return Err(format!("--filter-config needs --auth-listen\n\n{USAGE}")),
-        (None, Some(_)) => return Err(format!("--auth-listen needs --filter-config\n\n{USAGE}")),
-    };
     let store = SqliteStore::open(&db).map_err(|e| format!("cannot open {db}: {e}"))?;
     let now = now_millis();
     let words: Vec<&str> = words.iter().map(String::as_str).collect();
     let fail = |e: session_sidecar::store::StoreError| e.to_string();
     match words.as_slice() {
-        [] | ["serve"] => serve(store, &db, &listen, auth),
+        [] | ["serve"] => serve(store, &db, &listen, filter_config.as_deref(), auth_listen),
         ["sessions", "list"] => {
             print(&json!({ "sessions": store.list_sessions(user.as_deref(), now).map_err(fail)? }));
             Ok(ExitCode::SUCCESS)
@@ -140,17 +136,39 @@ fn token(name: &str, why: &str) -> Result<String, String> {
 }
 
 /// The filter's JSON configuration, checked as the filter checks it.
-fn read_filter_config(file: &str) -> Result<Config, String> {
-    let bytes = std::fs::read(file).map_err(|e| format!("cannot read {file}: {e}"))?;
-    Config::parse(&bytes).map_err(|e| format!("{file}: {e}"))
+fn read_filter_config(path: &str) -> Result<Config, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    Config::parse(&bytes).map_err(|e| format!("{path}: {e}"))
+}
+
+/// The back-channel logout endpoint of a filter configuration, if it has `code_flow`.
+fn backchannel(path: &str, config: &Config) -> Result<Option<Backchannel>, String> {
+    let endpoint = Backchannel::from_config(config).map_err(|e| format!("{path}: {e}"))?;
+    if endpoint.is_none() {
+        eprintln!(
+            "session-sidecar: {path} has no code_flow: POST /backchannel-logout is not served"
+        );
+    }
+    Ok(endpoint)
 }
 
 fn serve(
     store: SqliteStore,
     db: &str,
     listen: &str,
-    auth: Option<(Config, String)>,
+    filter_config: Option<&str>,
+    auth_listen: Option<String>,
 ) -> Result<ExitCode, String> {
+    let config = filter_config.map(read_filter_config).transpose()?;
+    let backchannel = match (filter_config, &config) {
+        (Some(path), Some(config)) => backchannel(path, config)?,
+        _ => None,
+    };
+    let auth = match (config, auth_listen) {
+        (Some(config), Some(listen)) => Some((config, listen)),
+        (_, None) => None,
+        (None, Some(_)) => return Err(format!("--auth-listen needs --filter-config\n\n{USAGE}")),
+    };
     let sync_token = token(
         "SIDECAR_TOKEN",
         "the filter's sync calls could not authenticate",
@@ -164,6 +182,7 @@ fn serve(
         sync_token,
         admin_token,
         counters: Counters::default(),
+        backchannel,
     });
     let auth = match auth {
         Some((config, auth_listen)) => {

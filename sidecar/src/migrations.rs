@@ -42,6 +42,12 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE sessions ADD COLUMN permissions TEXT NOT NULL DEFAULT '';
     ALTER TABLE sessions ADD COLUMN roles TEXT NOT NULL DEFAULT '';
     CREATE INDEX sessions_by_sid ON sessions(sid) WHERE sid IS NOT NULL;",
+    // 3: the `jti`s of accepted back-channel logout tokens, until a replay of each would be
+    // refused as too old anyway.
+    "CREATE TABLE seen_jtis (
+        jti   TEXT PRIMARY KEY,
+        until INTEGER NOT NULL
+    );",
 ];
 
 /// The schema version this binary writes.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::api::{Api, Request, Response, MAX_BODY_BYTES};
+use crate::api::{body_limit, Api, Request, Response};
 
 pub fn now_millis() -> u64 {
     SystemTime::now()
@@ -76,16 +76,18 @@ fn serve_one(api: &Api, mut request: tiny_http::Request) {
         .find(|h| h.field.equiv("Authorization"))
         .map(|h| h.value.as_str().to_string());
     let mut body = Vec::new();
+    let limit = body_limit(request.url());
     let too_big = request
         .as_reader()
-        .take(MAX_BODY_BYTES as u64 + 1)
+        .take(limit as u64 + 1)
         .read_to_end(&mut body)
-        .map_or(true, |n| n > MAX_BODY_BYTES);
+        .map_or(true, |n| n > limit);
     let response = if too_big {
         Response {
             status: 413,
             content_type: "application/json",
             body: r#"{"error":"too_large","message":"request body too large"}"#.into(),
+            headers: Vec::new(),
         }
     } else {
         let method = request.method().as_str().to_string();
@@ -106,6 +108,11 @@ fn serve_one(api: &Api, mut request: tiny_http::Request) {
         tiny_http::Response::from_string(response.body).with_status_code(response.status);
     if let Ok(header) = content_type {
         reply = reply.with_header(header);
+    }
+    for (name, value) in &response.headers {
+        if let Ok(header) = tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()) {
+            reply = reply.with_header(header);
+        }
     }
     let _ = request.respond(reply);
 }

@@ -63,6 +63,57 @@ pub trait SessionStore: Send + Sync {
     /// Forgets what can no longer matter: sessions a day past their deadlines, revocations
     /// of sessions past their absolute deadline.
     fn prune(&self, now: Millis) -> Result<usize, StoreError>;
+
+    // Ending sessions from anywhere (back-channel logout, a user's own list). Each returns
+    // the hashes it ended, so the filter that asked drops them at once; the others learn of
+    // them from their next sync, like any revocation.
+
+    /// Ends the live sessions that carry Auth0's session id `sid`.
+    fn end_sessions_by_sid(&self, sid: &str, now: Millis) -> Result<Vec<String>, StoreError>;
+    /// Ends a user's live sessions created before `before`.
+    fn end_user_sessions_before(
+        &self,
+        sub: &str,
+        before: Millis,
+        now: Millis,
+    ) -> Result<Vec<String>, StoreError>;
+    /// Records a logout token's `jti` until `until`; false when it is already recorded (a
+    /// replay). Atomic: of two concurrent calls with one `jti`, one gets true.
+    fn remember_jti(&self, jti: &str, until: Millis, now: Millis) -> Result<bool, StoreError>;
+    /// The live sessions of the user whose live session is `caller`, oldest first; `None`
+    /// when `caller` is not a live session.
+    fn own_sessions(
+        &self,
+        caller: &SessionHash,
+        now: Millis,
+    ) -> Result<Option<Vec<OwnSession>>, StoreError>;
+    /// Ends the live session with public id `id` if it belongs to `caller`'s user; `None`
+    /// when `caller` is not a live session, an empty list when `id` is not one of theirs.
+    fn end_own_session(
+        &self,
+        caller: &SessionHash,
+        id: &str,
+        now: Millis,
+    ) -> Result<Option<Vec<String>>, StoreError>;
+    /// Ends every live session of `caller`'s user except `caller`; `None` when `caller` is
+    /// not a live session.
+    fn end_other_sessions(
+        &self,
+        caller: &SessionHash,
+        now: Millis,
+    ) -> Result<Option<Vec<String>>, StoreError>;
+}
+
+/// One of a user's sessions as the user sees it (no hash, no secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnSession {
+    pub id: String,
+    pub created: Millis,
+    pub idle_deadline: Millis,
+    pub max_deadline: Millis,
+    pub user_agent: Option<String>,
+    /// The session that asked.
+    pub current: bool,
 }
 
 /// The public handle of a session: derived from its hash, so it is stable and reveals
@@ -129,6 +180,44 @@ fn end_live(tx: &rusqlite::Transaction<'_>, hash: &str, now: Millis) -> rusqlite
         )?;
     }
     Ok(max.is_some())
+}
+
+/// Ends every live session a query (`?1` = now, then `extra`) selects by hash; the hashes ended.
+fn end_selected(
+    tx: &rusqlite::Transaction<'_>,
+    sql: &str,
+    extra: &[&dyn rusqlite::ToSql],
+    now: Millis,
+) -> rusqlite::Result<Vec<String>> {
+    let now_ms = ms(now);
+    let mut args: Vec<&dyn rusqlite::ToSql> = vec![&now_ms];
+    args.extend_from_slice(extra);
+    let hashes: Vec<String> = {
+        let mut stmt = tx.prepare(sql)?;
+        let rows = stmt.query_map(args.as_slice(), |r| r.get(0))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    let mut ended = Vec::with_capacity(hashes.len());
+    for hash in hashes {
+        if end_live(tx, &hash, now)? {
+            ended.push(hash);
+        }
+    }
+    Ok(ended)
+}
+
+/// The user of a live session, read inside the transaction that acts on it.
+fn live_owner(
+    tx: &rusqlite::Transaction<'_>,
+    caller: &SessionHash,
+    now: Millis,
+) -> rusqlite::Result<Option<String>> {
+    tx.query_row(
+        &format!("SELECT sub FROM sessions WHERE hash = ?2 AND {LIVE}"),
+        params![ms(now), caller.hex()],
+        |r| r.get(0),
+    )
+    .optional()
 }
 
 fn session_info(row: &rusqlite::Row<'_>) -> rusqlite::Result<Value> {
@@ -358,8 +447,138 @@ impl SessionStore for SqliteStore {
                 [old],
             )?;
             n += tx.execute("DELETE FROM revocations WHERE max_deadline < ?1", [ms(now)])?;
+            n += tx.execute("DELETE FROM seen_jtis WHERE until <= ?1", [ms(now)])?;
             tx.commit()?;
             Ok(n)
+        })
+    }
+
+    fn end_sessions_by_sid(&self, sid: &str, now: Millis) -> Result<Vec<String>, StoreError> {
+        self.with(|conn| {
+            let tx = conn.transaction()?;
+            let ended = end_selected(
+                &tx,
+                &format!("SELECT hash FROM sessions WHERE sid = ?2 AND {LIVE}"),
+                &[&sid],
+                now,
+            )?;
+            tx.commit()?;
+            Ok(ended)
+        })
+    }
+
+    fn end_user_sessions_before(
+        &self,
+        sub: &str,
+        before: Millis,
+        now: Millis,
+    ) -> Result<Vec<String>, StoreError> {
+        self.with(|conn| {
+            let tx = conn.transaction()?;
+            let before = ms(before);
+            let ended = end_selected(
+                &tx,
+                &format!("SELECT hash FROM sessions WHERE sub = ?2 AND created < ?3 AND {LIVE}"),
+                &[&sub, &before],
+                now,
+            )?;
+            tx.commit()?;
+            Ok(ended)
+        })
+    }
+
+    fn remember_jti(&self, jti: &str, until: Millis, now: Millis) -> Result<bool, StoreError> {
+        self.with(|conn| {
+            let tx = conn.transaction()?;
+            // A row whose time has passed no longer protects anything: reuse it.
+            tx.execute(
+                "DELETE FROM seen_jtis WHERE jti = ?1 AND until <= ?2",
+                params![jti, ms(now)],
+            )?;
+            let fresh = tx.execute(
+                "INSERT INTO seen_jtis (jti, until) VALUES (?1, ?2) ON CONFLICT(jti) DO NOTHING",
+                params![jti, ms(until)],
+            )? == 1;
+            tx.commit()?;
+            Ok(fresh)
+        })
+    }
+
+    fn own_sessions(
+        &self,
+        caller: &SessionHash,
+        now: Millis,
+    ) -> Result<Option<Vec<OwnSession>>, StoreError> {
+        self.with(|conn| {
+            let tx = conn.transaction()?;
+            let Some(sub) = live_owner(&tx, caller, now)? else {
+                return Ok(None);
+            };
+            let caller = caller.hex();
+            let sessions = {
+                let mut stmt = tx.prepare(&format!(
+                    "SELECT id, hash, created, idle_deadline, max_deadline, user_agent FROM sessions
+                     WHERE sub = ?2 AND {LIVE} ORDER BY created, id"
+                ))?;
+                let rows = stmt.query_map(params![ms(now), sub], |r| {
+                    let at = |i: usize| r.get::<_, i64>(i).map(|v| v.max(0) as u64);
+                    Ok(OwnSession {
+                        id: r.get(0)?,
+                        current: r.get::<_, String>(1)? == caller,
+                        created: at(2)?,
+                        idle_deadline: at(3)?,
+                        max_deadline: at(4)?,
+                        user_agent: r.get(5)?,
+                    })
+                })?;
+                rows.collect::<rusqlite::Result<Vec<_>>>()?
+            };
+            tx.commit()?;
+            Ok(Some(sessions))
+        })
+    }
+
+    fn end_own_session(
+        &self,
+        caller: &SessionHash,
+        id: &str,
+        now: Millis,
+    ) -> Result<Option<Vec<String>>, StoreError> {
+        self.with(|conn| {
+            let tx = conn.transaction()?;
+            let Some(sub) = live_owner(&tx, caller, now)? else {
+                return Ok(None);
+            };
+            let ended = end_selected(
+                &tx,
+                &format!("SELECT hash FROM sessions WHERE id = ?2 AND sub = ?3 AND {LIVE}"),
+                &[&id, &sub],
+                now,
+            )?;
+            tx.commit()?;
+            Ok(Some(ended))
+        })
+    }
+
+    fn end_other_sessions(
+        &self,
+        caller: &SessionHash,
+        now: Millis,
+    ) -> Result<Option<Vec<String>>, StoreError> {
+        self.with(|conn| {
+            let tx = conn.transaction()?;
+            let Some(sub) = live_owner(&tx, caller, now)? else {
+                return Ok(None);
+            };
+            let caller = caller.hex();
+            let ended = end_selected(
+                &tx,
+                &format!("SELECT hash FROM sessions WHERE sub = ?2 AND hash <> ?3 AND {LIVE}"),
+                &[&sub, &caller],
+                now,
+            )?;
+            tx.commit()?;
+            Ok(Some(ended))
         })
     }
 }

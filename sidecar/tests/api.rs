@@ -48,6 +48,7 @@ impl Running {
             sync_token: SYNC.into(),
             admin_token: ADMIN.into(),
             counters: Counters::default(),
+            backchannel: None,
         };
         let server = Server::start(Arc::new(api), "127.0.0.1:0", 4).unwrap();
         Running {
@@ -658,4 +659,43 @@ fn a_first_release_database_upgrades_and_keeps_its_sessions() {
         session_json(&a),
         "no permissions, roles or sid: none granted"
     );
+}
+
+#[test]
+fn a_filter_asks_for_its_callers_own_sessions_with_the_sync_token_only() {
+    let r = Running::start();
+    let a1 = session(1, "auth0|alice", "alice@example.com");
+    let mut a2 = session(2, "auth0|alice", "alice@example.com");
+    a2.user_agent = Some("curl 8.5.0".into());
+    let b = session(3, "auth0|bob", "bob@example.com");
+    sync(&r, None, &[&a1, &a2, &b], &[]);
+    let own = format!("/sync/own/{}", a2.hash.hex());
+    assert_eq!(r.call("GET", &own, Some(ADMIN), None).0, 401);
+    assert_eq!(r.call("GET", &own, None, None).0, 401);
+    let (status, list) = r.json("GET", &own, SYNC, None);
+    assert_eq!(status, 200, "{list}");
+    let list = list["sessions"].as_array().unwrap();
+    assert_eq!(list.len(), 2, "only alice's");
+    let mine = list.iter().find(|s| s["current"] == true).unwrap();
+    assert_eq!(mine["id"], public_id(&a2.hash.hex()));
+    assert_eq!(mine["user_agent"], "curl 8.5.0");
+    assert_eq!(mine["idle_deadline"], a2.idle_deadline);
+
+    // Bob's id through alice's session: nothing ended.
+    let bobs = format!("{own}/{}", public_id(&b.hash.hex()));
+    assert_eq!(
+        r.json("DELETE", &bobs, SYNC, None),
+        (200, json!({"ended": []}))
+    );
+    let (status, ended) = r.json("POST", &format!("{own}/logout-others"), SYNC, None);
+    assert_eq!((status, ended), (200, json!({"ended": [a1.hash.hex()]})));
+    // Every filter hears of it at its next sync.
+    let answer = sync(&r, Some(0), &[], &[]);
+    assert_eq!(answer["ended"], json!([a1.hash.hex()]));
+
+    let gone = format!("/sync/own/{}", a1.hash.hex());
+    let (status, err) = r.json("GET", &gone, SYNC, None);
+    assert_eq!((status, err["error"].as_str()), (404, Some("no_session")));
+    assert_eq!(r.json("GET", "/sync/own/zz", SYNC, None).0, 404);
+    assert_eq!(r.call("PUT", &own, Some(SYNC), None).0, 405);
 }

@@ -117,7 +117,7 @@ def make_native(loopback_idp, app):
     def make(kind="nginx", db=None, **overrides):
         service = AuthService(native_config(loopback_idp, **overrides), db=db).start().wait_ready()
         started.append(service)
-        front = (Nginx if kind == "nginx" else ExtAuthzEnvoy)(service.auth_port, app.port).start()
+        front = (Nginx if kind == "nginx" else ExtAuthzEnvoy)(service.auth_port, app.port, service.port).start()
         started.append(front)
         return service, front
 

@@ -83,6 +83,8 @@ static_resources:
             - name: app
               domains: ["*"]
               routes:
+              - match: {{path: "/backchannel-logout"}}
+                route: {{cluster: session_sidecar}}
               - match: {{prefix: "/"}}
                 route: {{cluster: app}}
           http_filters:
@@ -282,16 +284,21 @@ class Response:
 class Sidecar:
     """The real `session-sidecar` binary on a SQLite file."""
 
-    def __init__(self, db: Path = None):
+    def __init__(self, db: Path = None, filter_config: dict = None):
         self.port = free_port()
         self.db = db or Path(tempfile.mkdtemp(prefix="sidecar-e2e-")) / "sessions.sqlite"
         self.log_path = self.db.parent / "sidecar.log"
         self.proc = None
+        self.args = []
+        if filter_config is not None:
+            path = self.db.parent / "filter.json"
+            path.write_text(json.dumps(filter_config))
+            self.args = ["--filter-config", str(path)]
 
     def start(self):
         env = dict(os.environ, SIDECAR_TOKEN=SIDECAR_TOKEN, SIDECAR_ADMIN_TOKEN=ADMIN_TOKEN)
         self.proc = subprocess.Popen(
-            [str(SIDECAR), "--db", str(self.db), "--listen", f"127.0.0.1:{self.port}"],
+            [str(SIDECAR), "--db", str(self.db), "--listen", f"127.0.0.1:{self.port}", *self.args],
             env=env, stdout=subprocess.DEVNULL, stderr=open(self.log_path, "a"),
         )
         deadline = time.time() + 10

@@ -69,6 +69,8 @@ class TestIdp(LoopbackServer):
         # The device flow: device_code -> {"state", "sub", "user_code"}; the interval it asks for.
         self.devices = {}
         self.device_interval = 1
+        # Auth0's session id of the last code-flow login (its ID token's `sid`).
+        self.last_sid = None
         self.lock = threading.Lock()
 
     # -- tokens -------------------------------------------------------------------------
@@ -123,11 +125,25 @@ class TestIdp(LoopbackServer):
             access_token = self.opaque(**profile)
         now = int(time.time())
         claims = {"iss": self.issuer, "sub": sub, "aud": grant["client_id"], "iat": now, "exp": now + 600,
-                  "nonce": grant.get("nonce"), "email": f"{name}@example.com", "name": name.title()}
+                  "nonce": grant.get("nonce"), "email": f"{name}@example.com", "name": name.title(),
+                  "sid": grant.get("sid")}
         claims.update(self.id_token_overrides)
         claims = {k: v for k, v in claims.items() if v is not None}
         id_token = self.sign_jwt({"alg": "RS256", "typ": "JWT", "kid": self.key.kid}, claims)
         return {"access_token": access_token, "id_token": id_token, "token_type": "Bearer", "expires_in": 86400}
+
+    def logout_token(self, sid=None, sub=None, aud="web-app", key=None, header=None, **overrides):
+        """An OIDC back-channel logout token as Auth0 sends it; `overrides` replace claims
+        (None removes one)."""
+        now = int(time.time())
+        claims = {"iss": self.issuer, "aud": aud, "iat": now, "exp": now + 120, "jti": secrets.token_urlsafe(16),
+                  "events": {"http://schemas.openid.net/event/backchannel-logout": {}}, "sid": sid, "sub": sub}
+        claims.update(overrides)
+        claims = {k: v for k, v in claims.items() if v is not None}
+        key = key or self.key
+        hdr = {"alg": "RS256", "typ": "logout+jwt", "kid": key.kid}
+        hdr.update(header or {})
+        return self.sign_jwt(hdr, claims, key)
 
     def device_state(self, user_code, state):
         """What the person did on the other device: approved, denied; or the code expired."""
@@ -215,7 +231,8 @@ class TestIdp(LoopbackServer):
                         return self.redirect(f"{target}?error={idp.authorize_error}&state={q.get('state', '')}")
                     code = secrets.token_urlsafe(16)
                     with idp.lock:
-                        idp.codes[code] = dict(q, sub=idp.login_as)
+                        idp.last_sid = secrets.token_urlsafe(12)
+                        idp.codes[code] = dict(q, sub=idp.login_as, sid=idp.last_sid)
                     return self.redirect(f"{target}?code={code}&state={urllib.parse.quote(q['state'])}")
                 kind = {"/.well-known/jwks.json": "jwks", "/userinfo": "userinfo"}.get(path)
                 if kind is None:

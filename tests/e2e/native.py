@@ -108,14 +108,14 @@ class AuthService(Sidecar):
 class Nginx(Front):
     """NGINX with nginx/nginx.conf, its own prefix directory, on a free port."""
 
-    def __init__(self, auth_port: int, app_port: int):
+    def __init__(self, auth_port: int, app_port: int, sidecar_port: int = None):
         self.prefix = Path(tempfile.mkdtemp(prefix="nginx-e2e-"))
         (self.prefix / "logs").mkdir()
         (self.prefix / "tmp").mkdir()
         self.port = free_port()
         self.log_path = self.prefix / "logs" / "error.log"
         self.conf = self.prefix / "nginx.conf"
-        self.conf.write_text(users_nginx_conf(self.port, app_port, auth_port))
+        self.conf.write_text(users_nginx_conf(self.port, app_port, auth_port, sidecar_port))
         self.proc = None
 
     def command(self, *extra):
@@ -153,9 +153,10 @@ class Nginx(Front):
                 self.proc.wait()
 
 
-def users_nginx_conf(port, app_port, auth_port) -> str:
+def users_nginx_conf(port, app_port, auth_port, sidecar_port=None) -> str:
     text = NGINX_CONF.read_text()
     for old, new in [("listen 127.0.0.1:8080;", f"listen 127.0.0.1:{port};"),
+                     ("server 127.0.0.1:9700;", f"server 127.0.0.1:{sidecar_port or free_port()};"),
                      ("server 127.0.0.1:3000;", f"server 127.0.0.1:{app_port};"),
                      ("server 127.0.0.1:9701;", f"server 127.0.0.1:{auth_port};"),
                      ("worker_processes auto;", "worker_processes 2;")]:
@@ -167,7 +168,7 @@ def users_nginx_conf(port, app_port, auth_port) -> str:
 class ExtAuthzEnvoy(Front):
     """Envoy with envoy/ext_authz.yaml, on free ports."""
 
-    def __init__(self, auth_port: int, app_port: int):
+    def __init__(self, auth_port: int, app_port: int, sidecar_port: int = None):
         self.dir = Path(tempfile.mkdtemp(prefix="ext-authz-e2e-"))
         self.port, self.admin = free_port(), free_port()
         self.log_path = self.dir / "envoy.log"
@@ -177,6 +178,7 @@ class ExtAuthzEnvoy(Front):
                          ("port_value: 10000", f"port_value: {self.port}"),
                          ("port_value: 3000", f"port_value: {app_port}"),
                          ("port_value: 9701", f"port_value: {auth_port}"),
+                         ("port_value: 9700", f"port_value: {sidecar_port or free_port()}"),
                          ("http://127.0.0.1:9701", f"http://127.0.0.1:{auth_port}")]:
             assert old in text, f"envoy/ext_authz.yaml no longer has {old!r}"
             text = text.replace(old, new)

@@ -241,9 +241,9 @@ def test_endpoint_paths_match_exactly(host):
     for path in ["/authorize/", "/AUTHORIZE", "/authorize.json", "/x/authorize"]:
         r = envoy.request(path, headers=bearer(token))
         assert (r.status, r.json().get("error")) == (401, "unauthorized"), path
-    # An encoded slash is an ambiguous spelling: refused outright (DESIGN §4), never a login.
+    # An encoded / is a spelling the normalizer does not settle: refused before any route.
     r = envoy.request("/authorize%2F", headers=bearer(token))
-    assert (r.status, r.json().get("error")) == (400, "invalid_path"), r
+    assert (r.status, r.json().get("error")) == (400, "invalid_path")
     for path in ["/ping/", "/PING", "/logout/", "/Logout"]:
         assert envoy.request(path).json().get("error") == "unauthorized", path
 
@@ -391,3 +391,26 @@ def test_logout_from_another_site_is_refused(envoy, idp):
     secret = login(envoy, idp.jwt())
     r = envoy.request("/logout", method="POST", headers=dict(with_session(secret), **{"Sec-Fetch-Site": "cross-site"}))
     assert r.status == 200, "POST: a cross-site form carries no Lax cookie; a same-site one may"
+
+
+def test_unauthenticated_idp_calls_are_rate_limited(make_envoy, idp):
+    """Issue 11 item 8: each garbage opaque token was a /userinfo call and each device start
+    a device-code call. A process-wide budget (here 2 a second, 4 at once) bounds them; a
+    verified JWT's login is not held back by it."""
+    import time
+    e = make_envoy(auth0__scope=None, auth0__accept_opaque=True, limits={"idp_calls_per_second": 2},
+                   device={"client_id": "cli-app"})
+    userinfo, devices = idp.hits["userinfo"], idp.hits.get("device", 0)
+    started = time.time()
+    logins = [e.request("/authorize", headers=bearer(secrets.token_urlsafe(24))) for _ in range(30)]
+    starts = [e.request("/device/start", method="POST", body=b"") for _ in range(30)]
+    took = time.time() - started
+    limited = [r for r in logins + starts if r.status == 429]
+    assert len(limited) >= 40, [r.status for r in logins + starts]
+    for r in limited:
+        assert r.json()["error"] == "rate_limited" and int(r.header("retry-after")) >= 1, r
+    assert {r.status for r in logins} <= {401, 429} and {r.status for r in starts} <= {200, 429}
+    calls = (idp.hits["userinfo"] - userinfo) + (idp.hits.get("device", 0) - devices)
+    assert calls <= 4 + 2 * (took + 1), (calls, took)
+    assert e.stat("wasmcustom.auth0_session.rate_limited") == len(limited)
+    assert e.request("/authorize", headers=bearer(idp.jwt())).status == 200, "a verified token still logs in"

@@ -88,6 +88,20 @@ def test_keep_alive_then_logout_ends_the_session(stack, loopback_idp):
     assert proxy.request("/ping", headers=with_session(secret)).status == 401
 
 
+def test_a_users_own_sessions_through_the_proxy(stack, loopback_idp):
+    _, proxy = stack
+    first = login(proxy, loopback_idp.jwt(sub="auth0|many"))
+    second = login(proxy, loopback_idp.jwt(sub="auth0|many"))
+    r = proxy.request("/sessions", headers=with_session(second))
+    assert r.status == 200, r
+    listed = r.json()
+    listed = listed["sessions"] if isinstance(listed, dict) else listed
+    assert len(listed) == 2 and sum(1 for s in listed if s["current"]) == 1, listed
+    assert proxy.request("/sessions/logout-others", method="POST", headers=with_session(second)).status == 200
+    assert proxy.request("/x", headers=with_session(first)).status == 401
+    assert proxy.request("/x", headers=with_session(second)).status == 200
+
+
 def test_public_paths_pass_without_a_session_and_without_the_cookie(stack, loopback_idp):
     _, proxy = stack
     secret = login(proxy, loopback_idp.jwt())

@@ -185,3 +185,52 @@ def test_settled_spellings_meet_the_rule_of_the_path_they_name(raw, idp):
         assert r.status == want, f"{path}: {r.status} {r.body[:200]}"
     anonymous = raw.request("/%64ocs/intro")
     assert anonymous.status == 200 and anonymous.json()["path"] == "/%64ocs/intro", "forwarded as received"
+
+
+# -- the code flow and the device login take permissions and roles from their access token ----
+
+@pytest.fixture(scope="module")
+def ruled_web(idp, app):
+    config = rules_config(idp, code_flow={"client_id": "web-app"}, device={"client_id": "cli-app"})
+    e = Envoy(config, idp.port, app.port).start()
+    yield e
+    e.stop()
+
+
+@pytest.mark.parametrize("permissions, roles, expected", [
+    (["read:data"], [], {"/api/items": 200, "/admin/": 403}),
+    ([], ["admin"], {"/api/items": 403, "/admin/": 200}),
+    (["read:data", "write:data"], ["admin"], {"/api/items": 200, "/admin/": 200}),
+])
+def test_a_code_flow_session_gets_its_access_tokens_permissions_and_roles(ruled_web, idp, permissions, roles, expected):
+    from test_code_flow import Browser
+    idp.login_as = "auth0|browser-user"
+    idp.access_token_overrides = {"permissions": permissions, ROLES: roles}
+    b = Browser(ruled_web, idp)
+    first = b.get("/admin/")
+    assert first.status == 302, "a navigation without a session is sent to log in, whatever the rule"
+    r = b.callback(b.authorize(first.header("location")))
+    assert (r.status, r.header("location")) == (302, "/admin/")
+    for path, status in expected.items():
+        page = b.get(path)
+        assert page.status == status, f"{path}: {page.status} {page.body[:200]}"
+    seen = b.get("/elsewhere").json()["headers"]
+    if permissions:
+        assert seen["x-auth-permissions"] == [" ".join(permissions)]
+    else:
+        assert "x-auth-permissions" not in seen
+
+
+def test_a_device_session_gets_its_access_tokens_permissions(ruled_web, idp):
+    import time
+    idp.login_as = "auth0|device-user"
+    idp.access_token_overrides = {"permissions": ["read:data"], ROLES: ["viewer"]}
+    s = ruled_web.request("/device/start", method="POST", body=b"").json()
+    idp.device_state(s["user_code"], "approved")
+    time.sleep(1.05)
+    r = ruled_web.request("/device/poll", method="POST", body=b"", headers={"Authorization": f"Device {s['handle']}"})
+    assert r.status == 200, r.body
+    auth = {"Authorization": f"Session {r.json()['value']}"}
+    assert ruled_web.request("/api/items", headers=auth).status == 200
+    assert ruled_web.request("/api/items", method="POST", headers=auth).status == 403
+    assert ruled_web.request("/admin/", headers=auth).json()["missing"] == {"one_of_roles": ["admin"]}

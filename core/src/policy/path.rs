@@ -92,6 +92,28 @@ fn escape_at(path: &[u8], at: usize) -> Result<u8, PathError> {
     }
 }
 
+/// Whether the two characters at `at`, each raw or an escape of an unreserved character (as
+/// the canonical form decodes them), are hex digits: after `%25`, an escape that a second
+/// decoding would turn into another character (`%252f`, `%25%32f`).
+fn double_encoded(path: &[u8], at: usize) -> bool {
+    let mut at = at;
+    for _ in 0..2 {
+        let (value, len) = match path.get(at) {
+            Some(b'%') => match escape_at(path, at) {
+                Ok(v) if unreserved(v) => (v, 3),
+                _ => return false,
+            },
+            Some(&b) => (b, 1),
+            None => return false,
+        };
+        if hex(value).is_none() {
+            return false;
+        }
+        at += len;
+    }
+    true
+}
+
 /// The path without its query string or fragment.
 pub fn path_only(path: &[u8]) -> &[u8] {
     let end = path
@@ -161,7 +183,7 @@ pub fn normalize(raw_path: &[u8]) -> Result<NormalPath<'_>, PathError> {
                 b'/' => return Err(PathError::EncodedSlash),
                 b'\\' => return Err(PathError::Backslash),
                 b';' => return Err(PathError::Semicolon),
-                b'%' if escape_at(raw, at + 2).is_ok() => return Err(PathError::DoubleEncoding),
+                b'%' if double_encoded(raw, at + 3) => return Err(PathError::DoubleEncoding),
                 _ => {}
             }
             at += 3;

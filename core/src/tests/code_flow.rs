@@ -312,6 +312,40 @@ fn a_good_id_token_creates_the_session_and_lands_on_the_page() {
 }
 
 #[test]
+fn the_id_tokens_sid_is_kept_for_back_channel_logout() {
+    let at = access_token(json!({}));
+    let (mut code, nonce) = callback_for(b"/");
+    let step = exchange(
+        &mut code,
+        json!({"id_token": id_token(&nonce, json!({"sid": "auth0-sid-1"})), "access_token": at}),
+    );
+    match step {
+        LoginStep::Create(id) => assert_eq!(id.sid.as_deref(), Some("auth0-sid-1")),
+        other => panic!("{other:?}"),
+    }
+    // Through /userinfo too, and a sid that could not be stored is dropped.
+    let at = access_token(json!({"aud": [AUDIENCE, "https://tenant.test/userinfo"]}));
+    let (mut code, nonce) = callback_for(b"/");
+    let token = id_token(&nonce, json!({"sid": "s-2", "email": null}));
+    let step = exchange(&mut code, json!({"id_token": token, "access_token": at}));
+    assert_eq!(step, LoginStep::Call(Callout::Userinfo));
+    match code.on_userinfo(
+        Some(200),
+        br#"{"sub": "auth0|web", "email": "u@example.com"}"#,
+    ) {
+        LoginStep::Create(id) => assert_eq!(id.sid.as_deref(), Some("s-2")),
+        other => panic!("{other:?}"),
+    }
+    let (mut code, nonce) = callback_for(b"/");
+    let token = id_token(&nonce, json!({"sid": "a\nb"}));
+    let at = access_token(json!({}));
+    match exchange(&mut code, json!({"id_token": token, "access_token": at})) {
+        LoginStep::Create(id) => assert_eq!(id.sid, None),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
 fn without_email_the_profile_comes_from_userinfo() {
     let (mut code, nonce) = callback_for(b"/");
     let at = access_token(json!({"aud": [AUDIENCE, "https://tenant.test/userinfo"]}));

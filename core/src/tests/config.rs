@@ -497,3 +497,57 @@ fn null_means_default() {
     let c = parse(&with("auth0/timeout", Value::Null)).unwrap();
     assert_eq!(c.auth0.timeout_secs, 5);
 }
+
+#[test]
+fn the_sessions_endpoint_defaults_and_cannot_shadow_another() {
+    let base = r#""auth0": {"domain": "t.example", "api": {"identifier": "https://api"}, "cluster": "auth0"}"#;
+    let c = Config::parse(format!("{{{base}}}").as_bytes()).unwrap();
+    assert_eq!(c.endpoints.sessions, "/sessions");
+    let c = Config::parse(
+        format!(r#"{{{base}, "endpoints": {{"sessions": "/me/sessions"}}}}"#).as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(c.endpoints.sessions, "/me/sessions");
+    for bad in ["/", "/ping", "sessions"] {
+        let e = Config::parse(
+            format!(r#"{{{base}, "endpoints": {{"sessions": "{bad}"}}}}"#).as_bytes(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("endpoints.sessions"), "{bad}: {e}");
+    }
+}
+
+#[test]
+fn limits_have_defaults_and_bounds() {
+    let c = Config::parse(minimal().to_string().as_bytes()).unwrap();
+    assert_eq!(c.limits.idp_calls_per_second, 20);
+    assert_eq!(c.limits.sessions_per_user, 50);
+    let c = Config::parse(
+        with(
+            "limits",
+            json!({"idp_calls_per_second": 3, "sessions_per_user": 2}),
+        )
+        .to_string()
+        .as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(
+        (c.limits.idp_calls_per_second, c.limits.sessions_per_user),
+        (3, 2)
+    );
+    for (limits, key) in [
+        (
+            json!({"idp_calls_per_second": 0}),
+            "limits.idp_calls_per_second",
+        ),
+        (json!({"sessions_per_user": -1}), "limits.sessions_per_user"),
+        (
+            json!({"sessions_per_user": "50"}),
+            "limits.sessions_per_user",
+        ),
+        (json!({"per_user": 5}), "limits.per_user"),
+    ] {
+        let e = Config::parse(with("limits", limits).to_string().as_bytes()).unwrap_err();
+        assert_eq!(e.key, key, "{e}");
+    }
+}

@@ -11,6 +11,7 @@ fn device() -> Device {
     }
 }
 
+const NOW: Millis = 1_795_426_200_000;
 const IDP_ANSWER: &[u8] = br#"{"device_code":"DEV-SECRET","user_code":"ABCD-EFGH","verification_uri":"https://t/activate","expires_in":600,"interval":5}"#;
 
 fn start(host: &MemHost, seed: u8, now: Millis) -> String {
@@ -175,4 +176,37 @@ fn bad_handles_and_idp_failures() {
     ] {
         assert_eq!(started(&host, status, body, &[1; 32], 0).status, 503);
     }
+}
+
+/// Issue 11 item 8: the 8,192 cap was checked after the IdP had been asked for a device code.
+#[test]
+fn a_full_bucket_is_seen_before_calling_the_idp() {
+    let host = MemHost::default();
+    let random = [3u8; 32];
+    assert!(has_room(&host, &random, NOW));
+    let answer = br#"{"device_code": "d", "user_code": "U", "verification_uri": "https://x/", "expires_in": 600}"#;
+    // Handles whose hashes fall in the same bucket as `random`'s.
+    let bucket = bucket_key(&SessionHash::of_secret(&random));
+    let mut filled = 0;
+    for n in 0..u16::MAX {
+        let mut other = [0u8; 32];
+        other[..2].copy_from_slice(&n.to_le_bytes());
+        if bucket_key(&SessionHash::of_secret(&other)) != bucket {
+            continue;
+        }
+        assert_eq!(started(&host, Some(200), answer, &other, NOW).status, 200);
+        filled += 1;
+        if filled == PER_BUCKET {
+            break;
+        }
+    }
+    assert!(
+        !has_room(&host, &random, NOW),
+        "full: refused before any call"
+    );
+    assert_eq!(full().status, 503);
+    assert!(
+        has_room(&host, &random, NOW + 600_000),
+        "expired entries make room"
+    );
 }

@@ -118,6 +118,9 @@ fn bypass_spellings_are_refused_not_guessed() {
         ("/static/..%252fadmin/", DoubleEncoding),
         ("/static/%252F", DoubleEncoding),
         ("/static/%2525", DoubleEncoding),
+        ("/static/%25%32f", DoubleEncoding),
+        ("/static/%25%33%64", DoubleEncoding),
+        ("/static/%252%66", DoubleEncoding),
         ("/api/private%00.js", ControlCharacter),
         ("/static/%00/../admin", ControlCharacter),
         ("/static/x%0d%0aX-Injected:%201", ControlCharacter),
@@ -174,6 +177,8 @@ fn settled_spellings_meet_the_rule_of_the_path_they_name() {
         ("/static/a..b", Route::Public),
         ("/static/%25", Route::Public),
         ("/static/%25zz", Route::Public),
+        ("/static/%25%7a", Route::Public),
+        ("/static/%25%20", Route::Public),
         ("/stat%69c/app.js", Route::Public),
         ("/api/caf\u{e9}", READ),
     ] {
@@ -205,4 +210,30 @@ fn refusals_answer_400_or_403_json() {
     let denied = Refusal::Denied(1).reply();
     assert_eq!(denied.status, 403);
     assert!(denied.body.contains("\"forbidden\""), "{}", denied.body);
+}
+
+#[test]
+fn the_sessions_endpoint_and_paths_under_it_need_a_sidecar() {
+    let without = config();
+    assert_eq!(get(&without, b"/sessions"), ANY_SESSION, "the app's path");
+    let with = Config::parse(
+        br#"{"auth0": {"domain": "t.example", "api": {"identifier": "https://api"}, "cluster": "auth0"},
+             "sidecar": {"cluster": "sc", "token": "t"},
+             "session": {"cookie": {"signing_keys": ["0123456789abcdef0123456789abcdef0123456789ab"]}}}"#,
+    )
+    .unwrap();
+    for path in [
+        &b"/sessions"[..],
+        b"/sessions?x=1",
+        b"/sessions/",
+        b"/sessions/abc",
+        b"/sessions/logout-others",
+        b"//sessions/abc",
+        b"/%73essions",
+    ] {
+        assert_eq!(get(&with, path), Route::Sessions, "{path:?}");
+    }
+    for path in [&b"/sessionsx"[..], b"/session", b"/api/sessions"] {
+        assert_eq!(get(&with, path), ANY_SESSION, "{path:?}");
+    }
 }
