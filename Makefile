@@ -13,15 +13,16 @@ ENVOY := $(VENV)/bin/envoy
 NPM_STAMP := demo/node_modules/.installed
 CHROMIUM := /usr/bin/chromium
 NGINX_BIN := /usr/sbin/nginx
+PG_SERVER := /usr/lib/postgresql/15/bin/postgres
 
-.PHONY: all setup build test unit e2e browser fuzz fuzz-smoke soak bench bench-smoke demo lint fmt validate clean
+.PHONY: all setup build test unit e2e browser fuzz fuzz-smoke soak bench bench-smoke fleet-bench demo lint fmt validate clean
 
 WRK := /usr/bin/wrk
 
 all: build
 
 # --- setup: everything a fresh machine lacks ----------------------------------------------
-setup: .rust-target $(VENV_STAMP) $(NPM_STAMP) $(NGINX_BIN)
+setup: .rust-target $(VENV_STAMP) $(NPM_STAMP) $(PG_SERVER) $(NGINX_BIN)
 
 .rust-target:
 	rustup target add $(WASM_TARGET)
@@ -40,6 +41,12 @@ $(NPM_STAMP): demo/package.json demo/package-lock.json
 $(WRK):
 	apt-get update
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends wrk
+
+# Debian's PostgreSQL 15 server: the sidecar's tests start their own in a temporary
+# directory (as `nobody` when run as root), on a free port.
+$(PG_SERVER):
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql-15
 
 # Debian's NGINX (with auth_request) for the NGINX suite; the tests run it as a plain process
 # with its own prefix directory, so the service the package installs is never needed.
@@ -76,7 +83,7 @@ lint: .rust-target
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy -p auth0-session --target $(WASM_TARGET) -- -D warnings
 
-unit:
+unit: $(PG_SERVER)
 	$(CARGO) test --workspace
 
 # Every Envoy YAML we ship must be accepted by Envoy itself.
@@ -88,7 +95,7 @@ validate: build $(VENV_STAMP)
 # Every e2e test runs against both Envoy hosts, one suite after the other (the churn test
 # measures a rate: two suites sharing two cores would starve it). The NGINX and ext_authz
 # suites (a host of their own, the auth service) run in the wasm pass.
-e2e: build $(VENV_STAMP) $(WRK) $(NGINX_BIN)
+e2e: build $(VENV_STAMP) $(WRK) $(PG_SERVER) $(NGINX_BIN)
 	E2E_HOST=wasm $(PYTEST) -q tests/e2e; wasm=$$?; \
 	E2E_HOST=module $(PYTEST) -q tests/e2e; module=$$?; \
 	exit $$(( wasm | module ))
@@ -121,6 +128,11 @@ bench-build: build
 
 bench: bench-build $(VENV_STAMP) $(WRK)
 	$(VENV)/bin/python bench/bench.py
+
+# Fleets: logins/s and restore latency with PostgreSQL beside SQLite, revocation across two
+# Envoys, PostgreSQL connections per sidecar; appends its section to BENCHMARKS.md.
+fleet-bench: build $(VENV_STAMP) $(WRK) $(PG_SERVER)
+	$(VENV)/bin/python bench/fleet.py
 
 # The harness, once, with a tiny duration: it cannot rot. Figures mean nothing.
 bench-smoke: bench-build $(VENV_STAMP) $(WRK)

@@ -8,7 +8,7 @@ use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{BufferType, ContextType};
 use session_core::config::Config;
 use session_core::engine::Engine;
-use session_core::ports::{Host, Level};
+use session_core::ports::{Call, Host, Level};
 use session_core::timer::{Timer, TimerCall, TICK_MS};
 
 use crate::host::{dispatch, log, response, Shared};
@@ -19,6 +19,17 @@ pub struct Root {
     shared: Option<Rc<Shared>>,
     timer: Timer,
     calls: Vec<(u32, TimerCall, usize)>,
+}
+
+impl Root {
+    fn dispatch(&mut self, shared: &Shared, calls: Vec<(Call, TimerCall)>) {
+        for (call, pending) in calls {
+            match dispatch(&call) {
+                Some(id) => self.calls.push((id, pending, call.max_answer)),
+                None => self.timer.on_dispatch_failed(shared, pending),
+            }
+        }
+    }
 }
 
 impl Context for Root {
@@ -35,9 +46,11 @@ impl Context for Root {
         if let Some(at) = self.calls.iter().position(|(id, _, _)| *id == token_id) {
             let (_, call, max) = self.calls.swap_remove(at);
             let answer = response(num_headers, body_size, max);
-            let now = shared.now();
-            self.timer
+            let now = shared.tick_clock();
+            let next = self
+                .timer
                 .on_response(&shared.engine, &*shared, call, answer, now);
+            self.dispatch(&shared, next);
         }
     }
 }
@@ -70,12 +83,8 @@ impl RootContext for Root {
             return;
         };
         let now = shared.tick_clock();
-        for (call, pending) in self.timer.tick(&shared.engine, &*shared, now) {
-            match dispatch(&call) {
-                Some(id) => self.calls.push((id, pending, call.max_answer)),
-                None => self.timer.on_dispatch_failed(&*shared, pending),
-            }
-        }
+        let calls = self.timer.tick(&shared.engine, &*shared, now);
+        self.dispatch(&shared, calls);
     }
 
     fn create_http_context(&self, _: u32) -> Option<Box<dyn HttpContext>> {

@@ -191,6 +191,10 @@ pub struct Sidecar {
     pub cluster: String,
     /// Required. Equals the sidecar's `SIDECAR_TOKEN`.
     pub token: String,
+    /// Answer a login only once the sidecar has stored its session; when it cannot, 503
+    /// (default false: the login is answered and the session reaches the sidecar when it
+    /// is back, unless this Envoy crashes first).
+    pub login_requires_store: bool,
 }
 
 /// A configuration error: which key, and why.
@@ -427,6 +431,7 @@ impl Config {
                 let sc = Sidecar {
                     cluster: s.required_string("cluster")?,
                     token: s.required_string("token")?,
+                    login_requires_store: s.bool("login_requires_store", false)?,
                 };
                 s.finish()?;
                 Some(sc)

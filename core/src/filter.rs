@@ -525,7 +525,12 @@ impl Filter {
         let session = match sync::parse_restore(&pending.hash, status, body, now) {
             Restored::Found(session) => session,
             Restored::NotFound => {
-                misses.insert(pending.hash, now);
+                let memory = if self.codec.signs() {
+                    sync::SIGNED_MISS_MEMORY_MS
+                } else {
+                    sync::MISS_MEMORY_MS
+                };
+                misses.insert_for(pending.hash, now, memory);
                 host.count(Metric::Rejected, 1);
                 return if pending.keep_alive {
                     Decision::Reply(Reply::unauthorized())
@@ -742,7 +747,9 @@ impl Filter {
 
     /// The answer of a write-through: acknowledged records become clean; otherwise they stay
     /// dirty and the sync timer retries until the sidecar has them. The reply goes out either
-    /// way: a sidecar outage does not stop logins or logouts.
+    /// way: a sidecar outage does not stop logins or logouts. Except, with
+    /// `sidecar.login_requires_store`, a login the sidecar did not store: its session is
+    /// dropped and the answer is 503, so no answered login can be lost with this Envoy.
     pub fn written_through(
         &self,
         host: &dyn Host,
@@ -750,6 +757,22 @@ impl Filter {
         acknowledged: bool,
         now: Millis,
     ) -> Reply {
+        let strict = self
+            .config
+            .sidecar
+            .as_ref()
+            .is_some_and(|s| s.login_requires_store);
+        if !acknowledged && strict && wt.records.iter().all(|r| !r.ended) {
+            for record in &wt.records {
+                if let Ok(written) =
+                    store::end(host, &record.session.hash, now, &store::Ending::Forget)
+                {
+                    host.count(Metric::SessionsLive, written.live_delta);
+                }
+            }
+            host.count(Metric::SyncErrors, 1);
+            return Reply::store_unavailable();
+        }
         for record in &wt.records {
             if acknowledged {
                 host.count(

@@ -353,6 +353,13 @@ fn tombstone_of(mut s: Session) -> Session {
 /// is synced at most once per step, and the sidecar's idle deadline is at most this stale.
 pub const SYNC_STEP_MS: u64 = 5_000;
 
+/// The sync step for an idle window: [`SYNC_STEP_MS`], or a quarter of a shorter window. A
+/// proxy of the fleet that has not seen the session lately asks the store before refusing
+/// it as idle; the store must then trail the busiest proxy by well under the window.
+fn sync_step(inactive_ms: u64) -> u64 {
+    SYNC_STEP_MS.min(inactive_ms / 4).max(1)
+}
+
 /// Slides the idle deadline of a live session to `now + inactive_ms` (never past its absolute
 /// deadline). With `sync`, the record becomes dirty when the deadline crosses a sync step.
 /// Returns the session as it is after the write (`None` if it is not live) and the write.
@@ -378,7 +385,8 @@ pub fn touch(
                 return Edit::Keep;
             }
             let new = slide(&record.to_session());
-            let crossed = new.idle_deadline / SYNC_STEP_MS != record.idle_deadline() / SYNC_STEP_MS;
+            let step = sync_step(inactive_ms);
+            let crossed = new.idle_deadline / step != record.idle_deadline() / step;
             let dirty = if sync && crossed { DIRTY } else { 0 };
             Edit::Replace(Box::new(new), record.flags() | dirty)
         },

@@ -158,6 +158,22 @@ pub struct Applied {
     pub live_delta: i64,
     pub synced: usize,
     pub revoked: usize,
+    /// The batch was full: more dirty records are likely waiting.
+    pub full: bool,
+}
+
+/// Whether the next batch goes out at once, without waiting for the next tick: after a
+/// full batch, records acknowledged while the sidecar was unreachable are still waiting
+/// (thousands, after an outage during a login burst), and until they reach the store an
+/// Envoy crash would lose them. Back-to-back batches drain such a backlog in a few round
+/// trips. While it drains, this VM keeps the sync claim, so that the other VMs' timers do
+/// not send the same records.
+pub fn drain_next(host: &dyn SharedData, applied: &Applied, now: Millis) -> bool {
+    if !applied.full {
+        return false;
+    }
+    let _ = host.set(LOCK_KEY, &now.to_le_bytes(), None);
+    true
 }
 
 /// Applies the sidecar's answer to a batch: acknowledges what was sent (in the bit order
@@ -180,7 +196,10 @@ pub fn apply_answer(
                 .collect()
         })
         .unwrap_or_default();
-    let mut applied = Applied::default();
+    let mut applied = Applied {
+        full: batch.sent.iter().map(|(_, r)| r.len()).sum::<usize>() >= MAX_BATCH,
+        ..Applied::default()
+    };
     for (index, records) in &batch.sent {
         dirty::clear(host, *index);
         match store::acknowledge(host, *index, now, records) {
@@ -258,7 +277,14 @@ pub struct RecentMisses {
     until: HashMap<SessionHash, Millis>,
 }
 
-const MISS_MEMORY_MS: Millis = 10_000;
+/// How long a miss is remembered for a cookie anyone could have made up (no signing keys):
+/// long enough that a flood of them costs few lookups.
+pub const MISS_MEMORY_MS: Millis = 10_000;
+/// How long a miss is remembered for a correctly signed cookie: one of the fleet's proxies
+/// issued it, so the likely reason the store lacks it is a login on another proxy whose
+/// write did not land yet (a drain after an outage, a sync tick). No longer than the sync
+/// interval, so such a session is refused here at most that long after the store has it.
+pub const SIGNED_MISS_MEMORY_MS: Millis = SYNC_INTERVAL_MS;
 const MAX_MISSES: usize = 1_024;
 
 impl RecentMisses {
@@ -267,13 +293,18 @@ impl RecentMisses {
     }
 
     pub fn insert(&mut self, hash: SessionHash, now: Millis) {
+        self.insert_for(hash, now, MISS_MEMORY_MS);
+    }
+
+    /// Remembers a miss for `memory` milliseconds.
+    pub fn insert_for(&mut self, hash: SessionHash, now: Millis, memory: Millis) {
         if self.until.len() >= MAX_MISSES {
             self.until.retain(|_, until| now < *until);
             if self.until.len() >= MAX_MISSES {
                 self.until.clear();
             }
         }
-        self.until.insert(hash, now + MISS_MEMORY_MS);
+        self.until.insert(hash, now.saturating_add(memory));
     }
 
     pub fn forget(&mut self, hash: &SessionHash) {

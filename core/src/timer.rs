@@ -104,7 +104,8 @@ impl Timer {
         calls
     }
 
-    /// A timer call was answered.
+    /// A timer call was answered. Returns the calls to make at once: the next sync batch
+    /// while a backlog drains (see [`sync::drain_next`]).
     pub fn on_response(
         &mut self,
         engine: &Engine,
@@ -112,15 +113,27 @@ impl Timer {
         call: TimerCall,
         response: Response,
         now: Millis,
-    ) {
+    ) -> Vec<(Call, TimerCall)> {
         match call {
             TimerCall::Jwks => {
                 self.jwks_in_flight = false;
                 engine.receive_jwks(host, &response, now);
+                Vec::new()
             }
             TimerCall::Sync(batch) => {
                 self.sync_in_flight = false;
-                receive_sync(host, &batch, response, now);
+                if !receive_sync(host, &batch, response, now) {
+                    return Vec::new();
+                }
+                let mut batch = sync::build_batch(host, now);
+                let body = Some(std::mem::take(&mut batch.body));
+                match sidecar_call(&engine.filter, "POST", "/sync".to_string(), body) {
+                    Some(call) => {
+                        self.sync_in_flight = true;
+                        vec![(call, TimerCall::Sync(batch))]
+                    }
+                    None => Vec::new(),
+                }
             }
         }
     }
@@ -141,7 +154,8 @@ impl Timer {
 }
 
 /// Applies the sidecar's answer to a sync batch; a failed batch is simply built again.
-fn receive_sync(host: &dyn Host, batch: &Batch, response: Response, now: Millis) {
+/// True when the next batch should go out at once (a backlog is draining).
+fn receive_sync(host: &dyn Host, batch: &Batch, response: Response, now: Millis) -> bool {
     let answer = match response.status {
         Some(200) => response.body,
         _ => None,
@@ -156,8 +170,12 @@ fn receive_sync(host: &dyn Host, batch: &Batch, response: Response, now: Millis)
                     &format!("{} session(s) revoked by the sidecar", applied.revoked),
                 );
             }
+            sync::drain_next(host, &applied, now)
         }
-        None => host.count(Metric::SyncErrors, 1),
+        None => {
+            host.count(Metric::SyncErrors, 1);
+            false
+        }
     }
 }
 

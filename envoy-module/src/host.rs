@@ -188,11 +188,17 @@ impl ModuleConfig {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .tick(&self.engine, &host, now);
+        self.dispatch_timer(calls);
+    }
+
+    fn dispatch_timer(&self, calls: Vec<(Call, TimerCall)>) {
+        let host = self.host(std::ptr::null_mut());
         for (call, pending) in calls {
             let max = call.max_answer;
             let envoy = self.envoy.0;
             let id = dispatch(&call, |cluster, headers, n, body, timeout, id| {
-                // SAFETY: main thread (scheduled event); buffers outlive the call.
+                // SAFETY: main thread (scheduled event or callout answer); buffers outlive
+                // the call.
                 unsafe {
                     envoy_dynamic_module_callback_http_filter_config_http_callout(
                         envoy, id, cluster, headers, n, body, timeout,
@@ -229,10 +235,12 @@ impl ModuleConfig {
         if let Some((_, pending, max)) = found {
             let host = self.host(std::ptr::null_mut());
             let now = host.clock();
-            self.timer
+            let next = self
+                .timer
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .on_response(&self.engine, &host, pending, answer.response(max), now);
+            self.dispatch_timer(next);
         }
     }
 }

@@ -12,12 +12,17 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::{json, Value};
-use session_core::session::SessionHash;
+use session_core::session::{Session, SessionHash};
 use session_core::sync::session_from_json;
 use session_core::time::Millis;
 
 use crate::backchannel::Backchannel;
-use crate::store::{SessionStore, StoreError, SyncRequest};
+use crate::store::{SessionStore, StoreError, SyncRequest, KEEP_EXPIRED_MS};
+
+/// The filter's default `session.cookie.max_lifetime` (a month), in milliseconds.
+pub const DEFAULT_MAX_LIFETIME_MS: Millis = 30 * 86_400_000;
+/// How far ahead of this sidecar's clock a filter's clock may be.
+const CLOCK_LEEWAY_MS: Millis = 60_000;
 
 /// Largest request body read.
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -129,8 +134,21 @@ pub struct Api {
     pub sync_token: String,
     pub admin_token: String,
     pub counters: Counters,
+    /// The filters' `session.cookie.max_lifetime`: no session stored here outlives it.
+    pub max_lifetime: Millis,
     /// `POST /backchannel-logout`, when a filter configuration with `code_flow` was given.
     pub backchannel: Option<Backchannel>,
+}
+
+/// A session as a sync may store it: the sync token is held by every proxy, so whoever
+/// holds it must not be able to mint a session that outlives the configured lifetime (nor
+/// one "created" in the future to the same end).
+fn bounded(session: &Session, now: Millis, max_lifetime: Millis) -> Session {
+    let mut s = session.clone();
+    s.created = s.created.min(now.saturating_add(CLOCK_LEEWAY_MS));
+    s.max_deadline = s.max_deadline.min(s.created.saturating_add(max_lifetime));
+    s.idle_deadline = s.idle_deadline.min(s.max_deadline);
+    s
 }
 
 pub struct Request<'a> {
@@ -163,6 +181,23 @@ fn query_param(query: &str, name: &str) -> Option<String> {
 }
 
 impl Api {
+    pub fn new(store: Box<dyn SessionStore>, sync_token: String, admin_token: String) -> Api {
+        Api {
+            store,
+            sync_token,
+            admin_token,
+            counters: Counters::default(),
+            max_lifetime: DEFAULT_MAX_LIFETIME_MS,
+            backchannel: None,
+        }
+    }
+
+    /// How long an ended session's row is kept: while a copy of it anywhere could still be
+    /// live (at most `max_lifetime` after its creation), so that no sync revives it.
+    pub fn keep_ended(&self) -> Millis {
+        self.max_lifetime.max(KEEP_EXPIRED_MS)
+    }
+
     fn authorize(&self, request: &Request<'_>, token: &str) -> Result<(), AppError> {
         let given = request
             .authorization
@@ -325,7 +360,11 @@ impl Api {
             },
             upsert: list("upsert")?
                 .iter()
-                .map(|s| session_from_json(s).ok_or_else(|| bad("upsert")))
+                .map(|s| {
+                    session_from_json(s)
+                        .map(|s| bounded(&s, now, self.max_lifetime))
+                        .ok_or_else(|| bad("upsert"))
+                })
                 .collect::<Result<_, _>>()?,
             end: list("end")?
                 .iter()
@@ -392,12 +431,18 @@ impl Api {
             .backchannel
             .as_ref()
             .map_or(0, Backchannel::jwks_fetches);
-        let rows: [(&str, &str, &str, u64); 10] = [
+        let rows: [(&str, &str, &str, u64); 11] = [
             (
                 "session_sidecar_sessions_live",
                 "gauge",
                 "Live sessions in the store.",
                 self.store.live_sessions(now)?,
+            ),
+            (
+                "session_sidecar_db_connections",
+                "gauge",
+                "Database connections open (SQLite: one).",
+                self.store.connections() as u64,
             ),
             (
                 "session_sidecar_logins_total",

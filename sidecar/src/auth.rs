@@ -172,9 +172,14 @@ impl AuthService {
     pub fn new(mut config: Config, api: Arc<Api>) -> Result<AuthService, String> {
         let timeout = Duration::from_secs(config.auth0.timeout_secs.max(1));
         let idp = IdpClient::new(&config.auth0.issuer, timeout)?;
+        let login_requires_store = config
+            .sidecar
+            .as_ref()
+            .is_some_and(|s| s.login_requires_store);
         config.sidecar = Some(Sidecar {
             cluster: "self".into(),
             token: api.sync_token.clone(),
+            login_requires_store,
         });
         let host = NativeHost {
             shared: MemoryStore::default(),
@@ -330,17 +335,20 @@ impl AuthService {
     /// arrive here), sweeping.
     pub fn tick(&self) {
         let now = now_millis();
-        let calls = self
+        let mut calls = self
             .timer
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .tick(&self.engine, &self.host, now);
-        for (call, pending) in calls {
+        // An answer may ask for the next call at once (a sync backlog draining).
+        while let Some((call, pending)) = calls.pop() {
             let response = self.perform(&call);
-            self.timer
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .on_response(&self.engine, &self.host, pending, response, now_millis());
+            calls.extend(
+                self.timer
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .on_response(&self.engine, &self.host, pending, response, now_millis()),
+            );
         }
     }
 }
@@ -504,7 +512,6 @@ pub fn start(service: Arc<AuthService>, listen: &str) -> Result<Listener, String
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::Counters;
     use crate::store::SqliteStore;
 
     fn service(extra: &str) -> AuthService {
@@ -513,13 +520,11 @@ mod tests {
                 "cluster": "auth0", "issuer": "http://127.0.0.1:9/"}},
                "public": ["/static/"]{extra}}}"#
         );
-        let api = Api {
-            store: Box::new(SqliteStore::open(":memory:").unwrap()),
-            sync_token: "sync".into(),
-            admin_token: "admin".into(),
-            counters: Counters::default(),
-            backchannel: None,
-        };
+        let api = Api::new(
+            Box::new(SqliteStore::open(":memory:").unwrap()),
+            "sync".into(),
+            "admin".into(),
+        );
         AuthService::new(Config::parse(config.as_bytes()).unwrap(), Arc::new(api)).unwrap()
     }
 

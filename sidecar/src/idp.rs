@@ -1,9 +1,9 @@
-//! The sidecar's one outbound client to the identity provider (docs/ARCHITECTURE.md §4):
-//! where the wasm filter names an Envoy cluster, the sidecar reaches the tenant at the
-//! origin of `auth0.issuer`. HTTPS with rustls, the webpki roots and host-name checks; plain
-//! HTTP only for a loopback issuer (a local test provider), never for a remote one. No
-//! redirects are followed and answers are read up to a cap, so a hostile or broken IdP costs
-//! at most one bounded read per call.
+//! The sidecar's one outbound client to the identity provider (README: "Back-channel
+//! logout"; meant for the auth service too): where the wasm filter names an Envoy cluster,
+//! the sidecar reaches the tenant at the origin of `auth0.issuer`. HTTPS with rustls, the
+//! webpki roots and host-name checks; plain HTTP only for a loopback issuer (a local test
+//! provider), never for a remote one. No redirects are followed and answers are read up to a
+//! cap, so a hostile or broken IdP costs at most one bounded read per call.
 
 use std::net::IpAddr;
 use std::time::Duration;

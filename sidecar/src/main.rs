@@ -6,23 +6,30 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 use session_core::config::Config;
-use session_sidecar::api::{Api, Counters};
+use session_core::time::Millis;
+use session_sidecar::api::Api;
 use session_sidecar::auth::{self, AuthService};
 use session_sidecar::backchannel::Backchannel;
 use session_sidecar::server::{now_millis, Server};
-use session_sidecar::store::{SessionStore, SqliteStore};
+use session_sidecar::store::{self, SessionStore};
 
 const USAGE: &str = "\
-usage: session-sidecar [--db FILE] [--listen HOST:PORT]      serve the API
+usage: session-sidecar [--db DB] [--listen HOST:PORT]      serve the API
            [--filter-config FILE [--auth-listen HOST:PORT]]
-       session-sidecar [--db FILE] sessions list [--user SUB]
-       session-sidecar [--db FILE] sessions end ID
-       session-sidecar [--db FILE] users list
-       session-sidecar [--db FILE] users end-sessions SUB   (log a user out everywhere)
+       session-sidecar [--db DB] sessions list [--user SUB]
+       session-sidecar [--db DB] sessions end ID
+       session-sidecar [--db DB] users list
+       session-sidecar [--db DB] users end-sessions SUB   (log a user out everywhere)
        session-sidecar policy check --config FILE METHOD PATH [--permissions A,B] [--roles R]
 
-  --db FILE           SQLite database (default sessions.sqlite; :memory: keeps nothing)
+  --db DB             a SQLite file (default sessions.sqlite; :memory: keeps nothing), or
+                      postgres://user:password@host:port/database (or postgresql://):
+                      every sidecar of a fleet on one PostgreSQL database
+  --db-pool N         most PostgreSQL connections this sidecar opens (default 8)
   --listen HOST:PORT  where to serve (default 127.0.0.1:9700)
+  --max-lifetime D    the filters' session.cookie.max_lifetime (default: the filter
+                      configuration's, else month): no session stored here outlives it,
+                      and ended ones are remembered as long, so that no sync revives them
   --filter-config FILE  the filter's JSON configuration: with code_flow, serves
                       POST /backchannel-logout for that tenant and client
   --auth-listen HOST:PORT
@@ -73,6 +80,8 @@ fn run(args: Vec<String>) -> Result<ExitCode, String> {
     let mut listen = "127.0.0.1:9700".to_string();
     let mut user: Option<String> = None;
     let mut filter_config: Option<String> = None;
+    let mut pool = 8usize;
+    let mut max_lifetime: Option<Millis> = None;
     let mut auth_listen: Option<String> = None;
     let mut words = Vec::new();
     let mut it = args.into_iter();
@@ -87,6 +96,22 @@ fn run(args: Vec<String>) -> Result<ExitCode, String> {
             "--user" => user = Some(value("--user")?),
             "--filter-config" => filter_config = Some(value("--filter-config")?),
             "--auth-listen" => auth_listen = Some(value("--auth-listen")?),
+            "--db-pool" => {
+                let text = value("--db-pool")?;
+                pool = text
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| format!("--db-pool: {text:?} is not a positive number"))?;
+            }
+            "--max-lifetime" => {
+                let text = value("--max-lifetime")?;
+                max_lifetime = Some(
+                    session_core::duration::parse_duration(&Value::String(text))
+                        .map_err(|e| format!("--max-lifetime: {e}"))?
+                        .saturating_mul(1_000),
+                );
+            }
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return Ok(ExitCode::SUCCESS);
@@ -97,12 +122,20 @@ fn run(args: Vec<String>) -> Result<ExitCode, String> {
             _ => words.push(arg),
         }
     }
-    let store = SqliteStore::open(&db).map_err(|e| format!("cannot open {db}: {e}"))?;
+    let shown = store::redacted(&db);
+    let store = store::open(&db, pool).map_err(|e| format!("cannot open {shown}: {e}"))?;
     let now = now_millis();
     let words: Vec<&str> = words.iter().map(String::as_str).collect();
     let fail = |e: session_sidecar::store::StoreError| e.to_string();
     match words.as_slice() {
-        [] | ["serve"] => serve(store, &db, &listen, filter_config.as_deref(), auth_listen),
+        [] | ["serve"] => serve(
+            store,
+            &shown,
+            &listen,
+            filter_config.as_deref(),
+            max_lifetime,
+            auth_listen,
+        ),
         ["sessions", "list"] => {
             print(&json!({ "sessions": store.list_sessions(user.as_deref(), now).map_err(fail)? }));
             Ok(ExitCode::SUCCESS)
@@ -141,28 +174,34 @@ fn read_filter_config(path: &str) -> Result<Config, String> {
     Config::parse(&bytes).map_err(|e| format!("{path}: {e}"))
 }
 
-/// The back-channel logout endpoint of a filter configuration, if it has `code_flow`.
-fn backchannel(path: &str, config: &Config) -> Result<Option<Backchannel>, String> {
+/// The back-channel logout endpoint of a filter configuration, if it has `code_flow`,
+/// and the configuration's `session.cookie.max_lifetime` in milliseconds.
+fn backchannel(path: &str, config: &Config) -> Result<(Option<Backchannel>, Millis), String> {
+    let max_lifetime = config.cookie.max_lifetime.saturating_mul(1_000);
     let endpoint = Backchannel::from_config(config).map_err(|e| format!("{path}: {e}"))?;
     if endpoint.is_none() {
         eprintln!(
             "session-sidecar: {path} has no code_flow: POST /backchannel-logout is not served"
         );
     }
-    Ok(endpoint)
+    Ok((endpoint, max_lifetime))
 }
 
 fn serve(
-    store: SqliteStore,
+    store: Box<dyn SessionStore>,
     db: &str,
     listen: &str,
     filter_config: Option<&str>,
+    max_lifetime: Option<Millis>,
     auth_listen: Option<String>,
 ) -> Result<ExitCode, String> {
     let config = filter_config.map(read_filter_config).transpose()?;
-    let backchannel = match (filter_config, &config) {
-        (Some(path), Some(config)) => backchannel(path, config)?,
-        _ => None,
+    let (backchannel, configured_lifetime) = match (filter_config, &config) {
+        (Some(path), Some(config)) => {
+            let (endpoint, lifetime) = backchannel(path, config)?;
+            (endpoint, Some(lifetime))
+        }
+        _ => (None, None),
     };
     let auth = match (config, auth_listen) {
         (Some(config), Some(listen)) => Some((config, listen)),
@@ -177,13 +216,16 @@ fn serve(
         "SIDECAR_ADMIN_TOKEN",
         "the admin API could not authenticate",
     )?;
-    let api = Arc::new(Api {
-        store: Box::new(store),
-        sync_token,
-        admin_token,
-        counters: Counters::default(),
-        backchannel,
-    });
+    if sync_token == admin_token {
+        // Every proxy holds the sync token; it must not also open the admin API.
+        return Err("SIDECAR_TOKEN and SIDECAR_ADMIN_TOKEN are the same: give the admin API a token of its own".into());
+    }
+    let mut api = Api::new(store, sync_token, admin_token);
+    if let Some(ms) = max_lifetime.or(configured_lifetime) {
+        api.max_lifetime = ms;
+    }
+    api.backchannel = backchannel;
+    let api = Arc::new(api);
     let auth = match auth {
         Some((config, auth_listen)) => {
             let service = Arc::new(AuthService::new(config, Arc::clone(&api))?);

@@ -43,7 +43,7 @@ impl Server {
         let pruner = Arc::clone(&api);
         std::thread::spawn(move || loop {
             std::thread::sleep(Duration::from_secs(60));
-            if let Err(e) = pruner.store.prune(now_millis()) {
+            if let Err(e) = pruner.store.prune(now_millis(), pruner.keep_ended()) {
                 eprintln!("session-sidecar: prune failed: {e}");
             }
         });

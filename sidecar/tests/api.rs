@@ -1,7 +1,11 @@
 // A test crate: failing loudly on unexpected errors is the point.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-//! The sidecar over real HTTP on loopback, against a real SQLite file.
+//! The sidecar over real HTTP on loopback: the shared suite, every case against a real
+//! SQLite file and against a real PostgreSQL database (`both!` below), then what is
+//! particular to each engine.
+
+mod support;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -13,10 +17,11 @@ use serde_json::{json, Value};
 use session_core::session::{Session, SessionHash};
 use session_core::sync::session_json;
 use session_core::token::Identity;
-use session_sidecar::api::{Api, Counters};
+use session_sidecar::api::Api;
 use session_sidecar::migrations;
 use session_sidecar::server::{now_millis, Server};
-use session_sidecar::store::{public_id, SqliteStore};
+use session_sidecar::store::{self, public_id, SqliteStore};
+use support::pg;
 
 const SYNC: &str = "sync-token";
 const ADMIN: &str = "admin-token";
@@ -32,24 +37,51 @@ fn temp_db() -> PathBuf {
     dir.join("sessions.sqlite")
 }
 
+#[derive(Debug, Clone, Copy)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// A new, empty database: a file path or a PostgreSQL URL.
+    fn database(self) -> String {
+        match self {
+            Backend::Sqlite => temp_db().to_str().unwrap().to_string(),
+            Backend::Postgres => pg::server().database(),
+        }
+    }
+}
+
+/// Every case in the list runs twice: `sqlite::case` and `postgres::case`.
+macro_rules! both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[test] fn $name() { super::$name(super::Backend::Sqlite) } )*
+        }
+        mod postgres {
+            $( #[test] fn $name() { super::$name(super::Backend::Postgres) } )*
+        }
+    };
+}
+
 struct Running {
     server: Option<Server>,
-    db: PathBuf,
+    db: String,
 }
 
 impl Running {
-    fn start() -> Running {
-        Running::on(temp_db())
+    fn start(b: Backend) -> Running {
+        Running::on(b.database())
     }
 
-    fn on(db: PathBuf) -> Running {
-        let api = Api {
-            store: Box::new(SqliteStore::open(db.to_str().unwrap()).unwrap()),
-            sync_token: SYNC.into(),
-            admin_token: ADMIN.into(),
-            counters: Counters::default(),
-            backchannel: None,
-        };
+    fn on(db: String) -> Running {
+        Running::with(db, |_| {})
+    }
+
+    fn with(db: String, setup: impl FnOnce(&mut Api)) -> Running {
+        let mut api = Api::new(store::open(&db, 4).unwrap(), SYNC.into(), ADMIN.into());
+        setup(&mut api);
         let server = Server::start(Arc::new(api), "127.0.0.1:0", 4).unwrap();
         Running {
             server: Some(server),
@@ -140,9 +172,8 @@ fn sync(r: &Running, since: Option<u64>, upsert: &[&Session], end: &[&SessionHas
     answer
 }
 
-#[test]
-fn healthz_needs_no_token_everything_else_does() {
-    let r = Running::start();
+fn healthz_needs_no_token_everything_else_does(b: Backend) {
+    let r = Running::start(b);
     assert_eq!(r.call("GET", "/healthz", None, None), (200, "ok\n".into()));
     for (method, path, right) in [
         ("POST", "/sync", SYNC),
@@ -166,9 +197,8 @@ fn healthz_needs_no_token_everything_else_does() {
     }
 }
 
-#[test]
-fn sync_stores_sessions_and_users_idempotently() {
-    let r = Running::start();
+fn sync_stores_sessions_and_users_idempotently(b: Backend) {
+    let r = Running::start(b);
     let a = session(1, "auth0|alice", "alice@example.com");
     let answer = sync(&r, None, &[&a], &[]);
     assert_eq!(answer["ended"], json!([]));
@@ -191,9 +221,8 @@ fn sync_stores_sessions_and_users_idempotently() {
     assert!(u["last_login"].as_str().unwrap() >= u["created"].as_str().unwrap());
 }
 
-#[test]
-fn deadlines_only_move_forward() {
-    let r = Running::start();
+fn deadlines_only_move_forward(b: Backend) {
+    let r = Running::start(b);
     let mut a = session(1, "s", "e@x");
     sync(&r, None, &[&a], &[]);
     let later = a.idle_deadline + 60_000;
@@ -211,9 +240,8 @@ fn deadlines_only_move_forward() {
     assert_eq!(got["idle_deadline"], later);
 }
 
-#[test]
-fn restore_finds_live_sessions_only() {
-    let r = Running::start();
+fn restore_finds_live_sessions_only(b: Backend) {
+    let r = Running::start(b);
     let a = session(1, "auth0|alice", "alice@example.com");
     sync(&r, None, &[&a], &[]);
     let (status, got) = r.json(
@@ -265,9 +293,8 @@ fn restore_finds_live_sessions_only() {
     );
 }
 
-#[test]
-fn admin_revocation_reaches_filters_and_is_never_undone() {
-    let r = Running::start();
+fn admin_revocation_reaches_filters_and_is_never_undone(b: Backend) {
+    let r = Running::start(b);
     let a = session(1, "auth0|alice", "a@x");
     let b = session(2, "auth0|bob", "b@x");
     let first = sync(&r, Some(0), &[&a, &b], &[]);
@@ -328,9 +355,8 @@ fn admin_revocation_reaches_filters_and_is_never_undone() {
 /// Issue 11 item 4: an end that reaches the sidecar before the session's own upsert (the
 /// login's write-through failed; the logout's got through first) must not be undone by that
 /// upsert arriving later; and an ended session is never handed back to a filter.
-#[test]
-fn an_end_before_the_login_is_never_undone() {
-    let r = Running::start();
+fn an_end_before_the_login_is_never_undone(b: Backend) {
+    let r = Running::start(b);
     let a = session(7, "auth0|alice", "a@x");
     sync(&r, None, &[], &[&a.hash]);
     let late = sync(&r, None, &[&a], &[]);
@@ -354,9 +380,8 @@ fn an_end_before_the_login_is_never_undone() {
     assert_eq!(r.call("GET", &path, Some(SYNC), None).0, 404);
 }
 
-#[test]
-fn log_out_everywhere_ends_one_users_sessions_only() {
-    let r = Running::start();
+fn log_out_everywhere_ends_one_users_sessions_only(b: Backend) {
+    let r = Running::start(b);
     let a1 = session(1, "auth0|alice", "a@x");
     let a2 = session(2, "auth0|alice", "a@x");
     let b = session(3, "auth0|bob", "b@x");
@@ -379,9 +404,8 @@ fn log_out_everywhere_ends_one_users_sessions_only() {
     assert_eq!(subs, ["auth0|bob"]);
 }
 
-#[test]
-fn bad_requests_are_refused_clearly() {
-    let r = Running::start();
+fn bad_requests_are_refused_clearly(b: Backend) {
+    let r = Running::start(b);
     for body in [
         json!("x"),
         json!({"upsert": [{"hash": "zz"}]}),
@@ -408,9 +432,8 @@ fn bad_requests_are_refused_clearly() {
     assert_eq!(r.call("GET", "/nowhere", Some(ADMIN), None).0, 404);
 }
 
-#[test]
-fn metrics_in_prometheus_text() {
-    let r = Running::start();
+fn metrics_in_prometheus_text(b: Backend) {
+    let r = Running::start(b);
     let a = session(1, "s", "e@x");
     sync(&r, None, &[&a], &[]);
     r.call(
@@ -437,9 +460,8 @@ fn metrics_in_prometheus_text() {
     }
 }
 
-#[test]
-fn concurrent_writers_lose_nothing() {
-    let r = Arc::new(Running::start());
+fn concurrent_writers_lose_nothing(b: Backend) {
+    let r = Arc::new(Running::start(b));
     let threads: Vec<_> = (0..8u8)
         .map(|t| {
             let r = Arc::clone(&r);
@@ -469,13 +491,13 @@ fn concurrent_writers_lose_nothing() {
 
 #[test]
 fn the_database_is_wal_versioned_and_durable_across_restarts() {
-    let db = temp_db();
+    let db = temp_db().to_str().unwrap().to_string();
     let a = session(1, "s", "e@x");
     {
         let r = Running::on(db.clone());
         sync(&r, None, &[&a], &[]);
     }
-    let store = SqliteStore::open(db.to_str().unwrap()).unwrap();
+    let store = SqliteStore::open(&db).unwrap();
     assert_eq!(store.journal_mode().unwrap(), "wal");
     drop(store);
     let r = Running::on(db.clone());
@@ -516,10 +538,7 @@ fn the_database_is_wal_versioned_and_durable_across_restarts() {
     );
     conn.pragma_update(None, "user_version", 99).unwrap();
     drop(conn);
-    let err = SqliteStore::open(db.to_str().unwrap())
-        .err()
-        .unwrap()
-        .to_string();
+    let err = SqliteStore::open(&db).err().unwrap().to_string();
     assert!(err.contains("newer than this sidecar"), "{err}");
 }
 
@@ -530,7 +549,7 @@ fn a_fresh_database_gets_every_migration() {
     assert_eq!(migrations::migrate(&mut conn).unwrap(), 0);
 }
 
-fn cli(db: &PathBuf, args: &[&str]) -> (i32, Value) {
+fn cli(db: &str, args: &[&str]) -> (i32, Value) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_session-sidecar"))
         .arg("--db")
         .arg(db)
@@ -543,9 +562,8 @@ fn cli(db: &PathBuf, args: &[&str]) -> (i32, Value) {
     )
 }
 
-#[test]
-fn the_cli_does_what_the_admin_api_does() {
-    let r = Running::start();
+fn the_cli_does_what_the_admin_api_does(b: Backend) {
+    let r = Running::start(b);
     let a = session(1, "auth0|alice", "a@x");
     let b = session(2, "auth0|bob", "b@x");
     let c = session(3, "auth0|bob", "b@x");
@@ -593,9 +611,87 @@ fn serving_without_tokens_is_refused() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("SIDECAR_TOKEN is not set"));
 }
 
-#[test]
-fn permissions_roles_sid_and_user_agent_survive_a_restore() {
-    let r = Running::start();
+/// The sync token is held by every proxy: whoever holds it must not be able to store a
+/// session that outlives `max_lifetime`, however it sets `created` and the deadlines.
+fn sync_cannot_outlive_max_lifetime(b: Backend) {
+    let day = 86_400_000;
+    let r = Running::with(b.database(), |api| api.max_lifetime = 2 * day);
+    let now = now_millis();
+    let mut forged = session(1, "auth0|mallory", "m@x");
+    forged.created = now + 3_650 * day;
+    forged.idle_deadline = now + 3_650 * day;
+    forged.max_deadline = now + 3_650 * day;
+    sync(&r, None, &[&forged], &[]);
+    let (status, got) = r.json(
+        "GET",
+        &format!("/sync/sessions/{}", forged.hash.hex()),
+        SYNC,
+        None,
+    );
+    assert_eq!(status, 200, "{got}");
+    let max = got["max_deadline"].as_u64().unwrap();
+    let idle = got["idle_deadline"].as_u64().unwrap();
+    let created = got["created"].as_u64().unwrap();
+    assert!(
+        created <= now_millis() + 60_000,
+        "created moved back to now: {got}"
+    );
+    assert!(max <= created + 2 * day, "max_deadline clamped: {got}");
+    assert!(idle <= max, "{got}");
+
+    // Sliding an existing session cannot push it past its absolute deadline either.
+    let mut honest = session(2, "auth0|alice", "a@x");
+    honest.max_deadline = honest.created + day;
+    honest.idle_deadline = honest.created + 3_600_000;
+    sync(&r, None, &[&honest], &[]);
+    honest.idle_deadline = honest.created + 3_650 * day;
+    sync(&r, None, &[&honest], &[]);
+    let (_, got) = r.json(
+        "GET",
+        &format!("/sync/sessions/{}", honest.hash.hex()),
+        SYNC,
+        None,
+    );
+    assert_eq!(got["idle_deadline"], honest.max_deadline, "{got}");
+}
+
+/// An ended session's row outlives the 24 h prune for as long as a copy of it could be
+/// live anywhere, so a sync (a stale filter, or whoever holds the sync token) cannot
+/// bring it back.
+fn ended_sessions_are_not_revived_after_a_prune(b: Backend) {
+    let day = 86_400_000;
+    let db = b.database();
+    let api = Api::new(store::open(&db, 2).unwrap(), SYNC.into(), ADMIN.into());
+    let now = now_millis();
+    let mut a = session(1, "auth0|alice", "a@x");
+    a.max_deadline = now + 30 * day;
+    let upsert = |a: &Session| store::SyncRequest {
+        since: None,
+        upsert: vec![a.clone()],
+        end: vec![],
+    };
+    api.store.sync(&upsert(&a), now).unwrap();
+    let end = store::SyncRequest {
+        since: None,
+        upsert: vec![],
+        end: vec![a.hash],
+    };
+    api.store.sync(&end, now).unwrap();
+    let later = now + 2 * day;
+    api.store.prune(later, api.keep_ended()).unwrap();
+    a.idle_deadline = later + 3_600_000;
+    let answer = api.store.sync(&upsert(&a), later).unwrap();
+    assert_eq!(answer.ended, vec![a.hash.hex()], "refused as ended");
+    assert_eq!(answer.new_sessions, 0);
+    assert!(api.store.session(&a.hash, later).unwrap().is_none());
+
+    // Once max_lifetime has passed, no copy can be live anywhere: the row may go.
+    let much_later = now + 31 * day;
+    assert!(api.store.prune(much_later, api.keep_ended()).unwrap() >= 1);
+}
+
+fn permissions_roles_sid_and_user_agent_survive_a_restore(b: Backend) {
+    let r = Running::start(b);
     let mut a = session(1, "auth0|alice", "alice@example.com");
     a.identity.sid = Some("auth0-sid-1".into());
     a.identity.permissions = vec!["read:data".into(), "write:data".into()];
@@ -610,6 +706,97 @@ fn permissions_roles_sid_and_user_agent_survive_a_restore() {
     );
     assert_eq!(status, 200);
     assert_eq!(got, session_json(&a));
+}
+
+fn a_filter_asks_for_its_callers_own_sessions_with_the_sync_token_only(b: Backend) {
+    let r = Running::start(b);
+    let a1 = session(1, "auth0|alice", "alice@example.com");
+    let mut a2 = session(2, "auth0|alice", "alice@example.com");
+    a2.user_agent = Some("curl 8.5.0".into());
+    let b = session(3, "auth0|bob", "bob@example.com");
+    sync(&r, None, &[&a1, &a2, &b], &[]);
+    let own = format!("/sync/own/{}", a2.hash.hex());
+    assert_eq!(r.call("GET", &own, Some(ADMIN), None).0, 401);
+    assert_eq!(r.call("GET", &own, None, None).0, 401);
+    let (status, list) = r.json("GET", &own, SYNC, None);
+    assert_eq!(status, 200, "{list}");
+    let list = list["sessions"].as_array().unwrap();
+    assert_eq!(list.len(), 2, "only alice's");
+    let mine = list.iter().find(|s| s["current"] == true).unwrap();
+    assert_eq!(mine["id"], public_id(&a2.hash.hex()));
+    assert_eq!(mine["user_agent"], "curl 8.5.0");
+    assert_eq!(mine["idle_deadline"], a2.idle_deadline);
+
+    // Bob's id through alice's session: nothing ended.
+    let bobs = format!("{own}/{}", public_id(&b.hash.hex()));
+    assert_eq!(
+        r.json("DELETE", &bobs, SYNC, None),
+        (200, json!({"ended": []}))
+    );
+    let (status, ended) = r.json("POST", &format!("{own}/logout-others"), SYNC, None);
+    assert_eq!((status, ended), (200, json!({"ended": [a1.hash.hex()]})));
+    // Every filter hears of it at its next sync.
+    let answer = sync(&r, Some(0), &[], &[]);
+    assert_eq!(answer["ended"], json!([a1.hash.hex()]));
+
+    let gone = format!("/sync/own/{}", a1.hash.hex());
+    let (status, err) = r.json("GET", &gone, SYNC, None);
+    assert_eq!((status, err["error"].as_str()), (404, Some("no_session")));
+    assert_eq!(r.json("GET", "/sync/own/zz", SYNC, None).0, 404);
+    assert_eq!(r.call("PUT", &own, Some(SYNC), None).0, 405);
+}
+
+both!(
+    healthz_needs_no_token_everything_else_does,
+    sync_stores_sessions_and_users_idempotently,
+    deadlines_only_move_forward,
+    restore_finds_live_sessions_only,
+    admin_revocation_reaches_filters_and_is_never_undone,
+    log_out_everywhere_ends_one_users_sessions_only,
+    bad_requests_are_refused_clearly,
+    metrics_in_prometheus_text,
+    concurrent_writers_lose_nothing,
+    the_cli_does_what_the_admin_api_does,
+    sync_cannot_outlive_max_lifetime,
+    ended_sessions_are_not_revived_after_a_prune,
+    an_end_before_the_login_is_never_undone,
+    a_filter_asks_for_its_callers_own_sessions_with_the_sync_token_only,
+    permissions_roles_sid_and_user_agent_survive_a_restore,
+);
+
+#[test]
+fn serving_with_the_sync_token_as_admin_token_is_refused() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_session-sidecar"))
+        .args(["--db", ":memory:", "--listen", "127.0.0.1:0"])
+        .env("SIDECAR_TOKEN", "same-token")
+        .env("SIDECAR_ADMIN_TOKEN", "same-token")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("are the same"), "{err}");
+}
+
+#[test]
+fn bad_durations_and_pool_sizes_are_refused_clearly() {
+    for (args, says) in [
+        (&["--max-lifetime", "5 parsecs"][..], "--max-lifetime"),
+        (&["--max-lifetime", "0"][..], "--max-lifetime"),
+        (&["--db-pool", "0"][..], "--db-pool"),
+        (&["--db-pool", "many"][..], "--db-pool"),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_session-sidecar"))
+            .args(["--db", ":memory:"])
+            .args(args)
+            .args(["users", "list"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(says),
+            "{args:?}"
+        );
+    }
 }
 
 /// The schema of the first release, verbatim: a database it wrote must upgrade in place.
@@ -646,7 +833,7 @@ fn a_first_release_database_upgrades_and_keeps_its_sessions() {
         )
         .unwrap();
     }
-    let r = Running::on(db);
+    let r = Running::on(db.to_str().unwrap().to_string());
     let (status, got) = r.json(
         "GET",
         &format!("/sync/sessions/{}", a.hash.hex()),
@@ -661,41 +848,239 @@ fn a_first_release_database_upgrades_and_keeps_its_sessions() {
     );
 }
 
+// --- PostgreSQL: what only a shared server can show --------------------------------------
+
+/// Two sidecars on one database are interchangeable: a login written through one is
+/// restored by the other, and a revocation made on either reaches a filter polling the
+/// other, with one cursor for both.
 #[test]
-fn a_filter_asks_for_its_callers_own_sessions_with_the_sync_token_only() {
-    let r = Running::start();
-    let a1 = session(1, "auth0|alice", "alice@example.com");
-    let mut a2 = session(2, "auth0|alice", "alice@example.com");
-    a2.user_agent = Some("curl 8.5.0".into());
-    let b = session(3, "auth0|bob", "bob@example.com");
-    sync(&r, None, &[&a1, &a2, &b], &[]);
-    let own = format!("/sync/own/{}", a2.hash.hex());
-    assert_eq!(r.call("GET", &own, Some(ADMIN), None).0, 401);
-    assert_eq!(r.call("GET", &own, None, None).0, 401);
-    let (status, list) = r.json("GET", &own, SYNC, None);
-    assert_eq!(status, 200, "{list}");
-    let list = list["sessions"].as_array().unwrap();
-    assert_eq!(list.len(), 2, "only alice's");
-    let mine = list.iter().find(|s| s["current"] == true).unwrap();
-    assert_eq!(mine["id"], public_id(&a2.hash.hex()));
-    assert_eq!(mine["user_agent"], "curl 8.5.0");
-    assert_eq!(mine["idle_deadline"], a2.idle_deadline);
-
-    // Bob's id through alice's session: nothing ended.
-    let bobs = format!("{own}/{}", public_id(&b.hash.hex()));
+fn two_sidecars_on_one_database_share_sessions_and_the_cursor() {
+    let db = pg::server().database();
+    let one = Running::on(db.clone());
+    let two = Running::on(db.clone());
+    let a = session(1, "auth0|alice", "a@x");
+    let b = session(2, "auth0|alice", "a@x");
+    let start = sync(&one, Some(0), &[&a, &b], &[]);
+    let cursor = start["cursor"].as_u64().unwrap();
     assert_eq!(
-        r.json("DELETE", &bobs, SYNC, None),
-        (200, json!({"ended": []}))
+        sync(&two, Some(0), &[], &[])["cursor"],
+        cursor,
+        "one cursor"
     );
-    let (status, ended) = r.json("POST", &format!("{own}/logout-others"), SYNC, None);
-    assert_eq!((status, ended), (200, json!({"ended": [a1.hash.hex()]})));
-    // Every filter hears of it at its next sync.
-    let answer = sync(&r, Some(0), &[], &[]);
-    assert_eq!(answer["ended"], json!([a1.hash.hex()]));
+    let (status, got) = two.json(
+        "GET",
+        &format!("/sync/sessions/{}", a.hash.hex()),
+        SYNC,
+        None,
+    );
+    assert_eq!((status, got), (200, session_json(&a)));
 
-    let gone = format!("/sync/own/{}", a1.hash.hex());
-    let (status, err) = r.json("GET", &gone, SYNC, None);
-    assert_eq!((status, err["error"].as_str()), (404, Some("no_session")));
-    assert_eq!(r.json("GET", "/sync/own/zz", SYNC, None).0, 404);
-    assert_eq!(r.call("PUT", &own, Some(SYNC), None).0, 405);
+    let id = public_id(&a.hash.hex());
+    assert_eq!(
+        one.json("DELETE", &format!("/admin/sessions/{id}"), ADMIN, None)
+            .0,
+        200
+    );
+    let polled = sync(&two, Some(cursor), &[], &[]);
+    assert_eq!(polled["ended"], json!([a.hash.hex()]));
+    let cursor = polled["cursor"].as_u64().unwrap();
+    // A logout written through the second sidecar reaches a filter on the first.
+    sync(&two, None, &[], &[&b.hash]);
+    let polled = sync(&one, Some(cursor), &[], &[]);
+    assert_eq!(polled["ended"], json!([b.hash.hex()]));
+    assert_eq!(cli(&db, &["sessions", "list"]).1["sessions"], json!([]));
+}
+
+/// Revocations committed concurrently through many connections: a filter polling with
+/// its cursor meanwhile sees every one of them (numbers handed out in one order but
+/// committed in another would make it skip some).
+#[test]
+fn a_polling_filter_never_skips_a_revocation() {
+    let db = pg::server().database();
+    let r = Arc::new(Running::on(db));
+    let sessions: Vec<Session> = (0..200u8)
+        .map(|i| {
+            let mut s = session(0, &format!("user{}", i % 7), "e@x");
+            s.hash.0[0] = i;
+            s.hash.0[15] = 0xaa;
+            s
+        })
+        .collect();
+    sync(&r, Some(0), &sessions.iter().collect::<Vec<_>>(), &[]);
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let poller = {
+        let (r, done) = (Arc::clone(&r), Arc::clone(&done));
+        std::thread::spawn(move || {
+            let mut cursor = 0;
+            let mut seen = std::collections::HashSet::new();
+            loop {
+                let finished = done.load(Ordering::SeqCst);
+                let answer = sync(&r, Some(cursor), &[], &[]);
+                cursor = answer["cursor"].as_u64().unwrap();
+                for h in answer["ended"].as_array().unwrap() {
+                    seen.insert(h.as_str().unwrap().to_string());
+                }
+                if finished {
+                    return seen;
+                }
+            }
+        })
+    };
+    let enders: Vec<_> = sessions
+        .chunks(25)
+        .map(|chunk| {
+            let (r, chunk) = (Arc::clone(&r), chunk.to_vec());
+            std::thread::spawn(move || {
+                for s in &chunk {
+                    sync(&r, None, &[], &[&s.hash]);
+                }
+            })
+        })
+        .collect();
+    for t in enders {
+        t.join().unwrap();
+    }
+    done.store(true, Ordering::SeqCst);
+    let seen = poller.join().unwrap();
+    let missing: Vec<_> = sessions
+        .iter()
+        .map(|s| s.hash.hex())
+        .filter(|h| !seen.contains(h))
+        .collect();
+    assert!(missing.is_empty(), "skipped revocations: {missing:?}");
+}
+
+/// Sidecars starting at once on an empty database: every one migrates or finds the work
+/// done; the schema is there once.
+#[test]
+fn sidecars_starting_at_once_migrate_once() {
+    let db = pg::server().database();
+    let starts: Vec<_> = (0..6)
+        .map(|_| {
+            let db = db.clone();
+            std::thread::spawn(move || store::open(&db, 1).map(|_| ()).map_err(|e| e.0))
+        })
+        .collect();
+    for t in starts {
+        assert_eq!(t.join().unwrap(), Ok(()));
+    }
+    let mut c = ::postgres::Client::connect(&db, ::postgres::NoTls).unwrap();
+    let versions: Vec<i32> = c
+        .query(
+            "SELECT version FROM schema_migrations ORDER BY version",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let expected: Vec<i32> = (1..=migrations::VERSION as i32).collect();
+    assert_eq!(versions, expected);
+    // Newer than this binary: refused, naming why.
+    c.execute("INSERT INTO schema_migrations (version) VALUES (99)", &[])
+        .unwrap();
+    let err = store::open(&db, 1).err().unwrap().0;
+    assert!(err.contains("newer than this sidecar"), "{err}");
+}
+
+/// The two engines' migration lists give the same tables and columns.
+#[test]
+fn both_engines_have_the_same_schema() {
+    assert_eq!(migrations::postgres_version(), migrations::VERSION);
+    let sqlite_db = temp_db();
+    drop(SqliteStore::open(sqlite_db.to_str().unwrap()).unwrap());
+    let conn = rusqlite::Connection::open(&sqlite_db).unwrap();
+    let mut lite: Vec<(String, String)> = conn
+        .prepare(
+            "SELECT m.name, p.name FROM sqlite_master m, pragma_table_info(m.name) p
+             WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%'",
+        )
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let db = pg::server().database();
+    drop(store::open(&db, 1).unwrap());
+    let mut c = ::postgres::Client::connect(&db, ::postgres::NoTls).unwrap();
+    let mut pgs: Vec<(String, String)> = c
+        .query(
+            "SELECT table_name::text, column_name::text FROM information_schema.columns
+             WHERE table_schema = 'public'
+               AND table_name NOT IN ('schema_migrations', 'revocation_sequence')",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    lite.sort();
+    pgs.sort();
+    assert_eq!(lite, pgs);
+}
+
+/// The pool is bounded: a burst of concurrent requests uses at most `--db-pool`
+/// connections (seen by the server itself), and they are reused.
+#[test]
+fn a_burst_uses_at_most_the_pool_size() {
+    let db = pg::server().database();
+    let name = db.rsplit('/').next().unwrap().to_string();
+    let r = Arc::new(Running::on(db.clone()));
+    let threads: Vec<_> = (0..12u8)
+        .map(|t| {
+            let r = Arc::clone(&r);
+            std::thread::spawn(move || {
+                for i in 0..10u8 {
+                    let mut s = session(0, "u", "e@x");
+                    s.hash.0[0] = t;
+                    s.hash.0[1] = i;
+                    sync(&r, Some(0), &[&s], &[]);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let mut c = ::postgres::Client::connect(&db, ::postgres::NoTls).unwrap();
+    let used: i64 = c
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE datname = $1 AND application_name = 'session-sidecar'",
+            &[&name],
+        )
+        .unwrap()
+        .get(0);
+    assert!((1..=4).contains(&used), "{used} connections");
+    let (_, text) = r.call("GET", "/metrics", Some(ADMIN), None);
+    assert!(
+        text.lines()
+            .any(|l| l == format!("session_sidecar_db_connections {used}")),
+        "{text}"
+    );
+}
+
+/// A database that cannot be reached or refuses the password: a clear error, fast, and
+/// the password never printed.
+#[test]
+fn an_unreachable_or_refusing_database_is_named_without_its_password() {
+    let server = pg::server();
+    let wrong = format!(
+        "postgres://postgres:wrong-secret@127.0.0.1:{}/postgres",
+        server.port
+    );
+    let closed = format!(
+        "postgresql://postgres:wrong-secret@127.0.0.1:{}/postgres",
+        pg::free_port()
+    );
+    for db in [wrong, closed] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_session-sidecar"))
+            .args(["--db", &db, "users", "list"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains("cannot open postgres"), "{err}");
+        assert!(!err.contains("wrong-secret"), "{err}");
+    }
 }

@@ -117,7 +117,8 @@ fn a_jti_is_accepted_once_while_it_matters() {
     assert!(!st.remember_jti("j1", NOW + 150_000, NOW + 1).unwrap());
     assert!(st.remember_jti("j2", NOW + 150_000, NOW).unwrap());
     // Pruned once its time has passed; by then the token itself is refused as too old.
-    st.prune(NOW + 150_000).unwrap();
+    st.prune(NOW + 150_000, session_sidecar::store::KEEP_EXPIRED_MS)
+        .unwrap();
     assert!(st.remember_jti("j1", NOW + 300_000, NOW + 150_000).unwrap());
 }
 

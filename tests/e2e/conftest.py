@@ -43,14 +43,16 @@ def make_envoy(idp, app):
     """Starts Envoys with the given config overrides; stops them after the test."""
     started = []
 
-    def make(start=True, raw_config=None, idp_port=None, sidecar=None, **overrides):
-        if sidecar is not None:
-            overrides["sidecar"] = {"cluster": "session_sidecar", "token": SIDECAR_TOKEN}
+    def make(start=True, raw_config=None, idp_port=None, sidecar=None, sidecars=None, **overrides):
+        sidecars = sidecars or ([sidecar] if sidecar is not None else [])
+        if sidecars:
+            overrides["sidecar"] = {"cluster": "session_sidecar", "token": SIDECAR_TOKEN,
+                                    **overrides.pop("sidecar_settings", {})}
             # Required with a sidecar (issue 11 item 8): forged cookies cost no lookup.
             overrides.setdefault("session", {"cookie": {"secure": False}})
             overrides["session"].setdefault("cookie", {}).setdefault("signing_keys", [SIGNING_KEY])
         envoy = Envoy(plugin_config(idp, **overrides), idp_port or idp.port, app.port, raw_config,
-                      sidecar_port=sidecar.port if sidecar else None)
+                      sidecar_ports=[s.port for s in sidecars] or None)
         started.append(envoy)
         return envoy.start() if start else envoy
 

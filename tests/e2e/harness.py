@@ -109,7 +109,21 @@ static_resources:
     connect_timeout: 0.5s
     load_assignment:
       cluster_name: session_sidecar
-      endpoints: [{{lb_endpoints: [{{endpoint: {{address: {{socket_address: {{address: 127.0.0.1, port_value: {sidecar_port}}}}}}}}}]}}]
+      endpoints: [{{lb_endpoints: [{sidecar_endpoints}]}}]
+{sidecar_health}"""
+
+# Several sidecars (a fleet): an endpoint that stops answering its health check is taken
+# out of the rotation within a second, so calls go to the live one.
+SIDECAR_HEALTH = """    health_checks:
+    - timeout: 1s
+      interval: 0.5s
+      unhealthy_threshold: 1
+      healthy_threshold: 1
+      tcp_health_check: {}
+    outlier_detection:
+      consecutive_local_origin_failure: 1
+      split_external_local_origin_errors: true
+      base_ejection_time: 1s
 """
 
 
@@ -145,9 +159,15 @@ def envoy_env() -> dict:
     return dict(os.environ, ENVOY_DYNAMIC_MODULES_SEARCH_PATH=str(MODULE.parent))
 
 
+def sidecar_cluster_settings(ports) -> dict:
+    endpoints = ", ".join(
+        f"{{endpoint: {{address: {{socket_address: {{address: 127.0.0.1, port_value: {p}}}}}}}}}" for p in ports)
+    return dict(sidecar_endpoints=endpoints, sidecar_health=SIDECAR_HEALTH if len(ports) > 1 else "")
+
+
 class Envoy:
     def __init__(self, config: dict, idp_port: int, app_port: int, raw_config: str = None, sidecar_port: int = None,
-                 normalize: bool = True):
+                 sidecar_ports=None, normalize: bool = True):
         # normalize=False: Envoy passes paths as received (no normalize_path, no merge_slashes),
         # to show what the filter refuses by itself.
         self.normalize = normalize
@@ -156,7 +176,8 @@ class Envoy:
         self.yaml_path = self.dir / "envoy.yaml"
         value = raw_config if raw_config is not None else json.dumps(config)
         self.settings = dict(config=json.dumps(value), wasm=json.dumps(str(WASM)), app_port=app_port,
-                             idp_port=idp_port, sidecar_port=sidecar_port or free_port())
+                             idp_port=idp_port,
+                             **sidecar_cluster_settings(sidecar_ports or [sidecar_port or free_port()]))
         self.write_config()
         self.proc = None
 
@@ -282,18 +303,20 @@ class Response:
 
 
 class Sidecar:
-    """The real `session-sidecar` binary on a SQLite file."""
+    """The real `session-sidecar` binary on a SQLite file, or on PostgreSQL when `db` is a
+    postgres:// URL."""
 
-    def __init__(self, db: Path = None, filter_config: dict = None):
+    def __init__(self, db=None, args=(), filter_config: dict = None):
         self.port = free_port()
-        self.db = db or Path(tempfile.mkdtemp(prefix="sidecar-e2e-")) / "sessions.sqlite"
-        self.log_path = self.db.parent / "sidecar.log"
+        self.dir = db.parent if isinstance(db, Path) else Path(tempfile.mkdtemp(prefix="sidecar-e2e-"))
+        self.db = db or self.dir / "sessions.sqlite"
+        self.log_path = self.dir / "sidecar.log"
+        self.args = list(args)
         self.proc = None
-        self.args = []
         if filter_config is not None:
-            path = self.db.parent / "filter.json"
+            path = self.dir / "filter.json"
             path.write_text(json.dumps(filter_config))
-            self.args = ["--filter-config", str(path)]
+            self.args += ["--filter-config", str(path)]
 
     def start(self):
         env = dict(os.environ, SIDECAR_TOKEN=SIDECAR_TOKEN, SIDECAR_ADMIN_TOKEN=ADMIN_TOKEN)
@@ -334,7 +357,13 @@ class Sidecar:
         return out.returncode, json.loads(out.stdout) if out.stdout.strip() else None
 
     def stored_hashes(self) -> set:
-        """Hashes of the sessions in the SQLite file, read directly."""
+        """Hashes of the sessions in the database, read directly."""
+        if str(self.db).startswith("postgres"):
+            out = subprocess.run(["psql", "-X", "-A", "-t", "-q", "-d", str(self.db), "-c", "SELECT hash FROM sessions"],
+                                 capture_output=True, text=True, timeout=30)
+            if out.returncode != 0:
+                raise RuntimeError(out.stderr)
+            return set(out.stdout.split())
         import sqlite3
         conn = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=5)
         try:

@@ -62,3 +62,48 @@ def test_envoy_accepts_the_compose_config():
 def test_the_sidecar_token_matches_the_filter_config():
     sidecar = compose()["services"]["sidecar"]
     assert f'\\"token\\": \\"{sidecar["environment"]["SIDECAR_TOKEN"]}\\"' in (DEMO / "envoy.compose.yaml").read_text()
+
+
+# --- the fleet: demo/docker-compose.fleet.yml ---------------------------------------------
+
+def fleet():
+    return yaml.safe_load((DEMO / "docker-compose.fleet.yml").read_text())
+
+
+def test_the_fleet_has_two_envoys_two_sidecars_and_one_postgres():
+    services = fleet()["services"]
+    assert {"envoy1", "envoy2", "sidecar1", "sidecar2", "postgres"} <= set(services)
+    assert services["postgres"]["image"] == "postgres:15"
+    pg = services["postgres"]["environment"]
+    url = f"postgres://{pg['POSTGRES_USER']}:{pg['POSTGRES_PASSWORD']}@postgres:5432/{pg['POSTGRES_DB']}"
+    for name in ("sidecar1", "sidecar2"):
+        command = services[name]["command"]
+        assert command[command.index("--db") + 1] == url, f"{name} uses the one database"
+        assert services[name]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    for name in ("envoy1", "envoy2"):
+        mounted = {v.split(":")[1]: v.split(":")[0] for v in services[name]["volumes"]}
+        assert (DEMO / mounted["/etc/envoy/auth0_session.wasm"]).resolve() == WASM
+        assert mounted["/etc/envoy/envoy.yaml"] == "./envoy.fleet.yaml"
+        build = services[name].get("build")
+        assert build is None
+    for name in ("sidecar1", "sidecar2"):
+        dockerfile = (DEMO / services[name]["build"]["context"] / services[name]["build"]["dockerfile"]).resolve()
+        assert dockerfile.exists()
+
+
+def test_the_fleets_envoys_reach_both_sidecars_and_envoy_accepts_the_config():
+    config = (DEMO / "envoy.fleet.yaml").read_text()
+    cluster = next(c for c in yaml.safe_load(config)["static_resources"]["clusters"] if c["name"] == "session_sidecar")
+    hosts = [e["endpoint"]["address"]["socket_address"]["address"]
+             for e in cluster["load_assignment"]["endpoints"][0]["lb_endpoints"]]
+    assert hosts == ["sidecar1", "sidecar2"]
+    assert "tcp_health_check" in cluster["health_checks"][0]
+    token = fleet()["services"]["sidecar1"]["environment"]["SIDECAR_TOKEN"]
+    assert f'\\"token\\": \\"{token}\\"' in config
+    local = config.replace("/etc/envoy/auth0_session.wasm", str(WASM))
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "envoy.yaml"
+        path.write_text(local)
+        out = subprocess.run([str(ENVOY), "--mode", "validate", "-c", str(path), "-l", "warning"],
+                             capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "OK" in out.stdout, out.stdout + out.stderr

@@ -35,6 +35,7 @@ fn filter(sidecar: bool) -> Filter {
         c.sidecar = Some(Sidecar {
             cluster: "session_sidecar".into(),
             token: "t".into(),
+            login_requires_store: false,
         });
     }
     Filter::new(c)

@@ -117,7 +117,8 @@ fn the_design_example_parses_with_every_value() {
         c.sidecar,
         Some(Sidecar {
             cluster: "session_sidecar".into(),
-            token: "...".into()
+            token: "...".into(),
+            login_requires_store: false,
         })
     );
 }

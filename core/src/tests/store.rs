@@ -223,3 +223,42 @@ fn slide_is_coalesced() {
         "short windows slide in small steps"
     );
 }
+
+/// In a fleet, another proxy asks the store before refusing a session that looks idle
+/// there; the store's idle deadline must then be fresh enough. Slides are marked for the
+/// sidecar at least every quarter of the idle window (5 s at most), so the store trails by
+/// less than the window even when it is a few seconds long.
+#[test]
+fn slides_reach_the_sidecar_often_enough_for_short_idle_windows() {
+    let host = MemHost::default();
+    let window = 4_000;
+    let s = session(9, NOW, window, HOUR);
+    insert(&host, &s, 0, NOW).unwrap();
+    let mut synced_idle = s.idle_deadline;
+    let mut t = NOW;
+    while t < NOW + 20_000 {
+        t += 200;
+        let (after, written) = touch(&host, &s.hash, t, window, true).unwrap();
+        let after = after.unwrap();
+        if written.dirtied {
+            // What the sync would send: the sidecar's copy from now on.
+            synced_idle = after.idle_deadline;
+            acknowledge(
+                &host,
+                bucket_index(&s.hash),
+                t,
+                &[DirtyRecord {
+                    session: after.clone(),
+                    ended: false,
+                }],
+            )
+            .unwrap();
+        }
+        assert!(
+            after.idle_deadline - synced_idle <= window / 4,
+            "at +{} ms the sidecar trails by {} ms",
+            t - NOW,
+            after.idle_deadline - synced_idle
+        );
+    }
+}

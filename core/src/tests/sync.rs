@@ -10,6 +10,7 @@ fn filter() -> Filter {
     c.sidecar = Some(Sidecar {
         cluster: "session_sidecar".into(),
         token: "t".into(),
+        login_requires_store: false,
     });
     Filter::new(c)
 }
@@ -489,6 +490,7 @@ fn with_signing_keys_forged_cookies_cost_no_lookup_and_no_restore() {
     c.sidecar = Some(Sidecar {
         cluster: "s".into(),
         token: "t".into(),
+        login_requires_store: false,
     });
     c.cookie.signing_keys = vec!["a-signing-key-of-at-least-32-chars!".into()];
     let f = Filter::new(c);
@@ -529,4 +531,137 @@ fn with_signing_keys_forged_cookies_cost_no_lookup_and_no_restore() {
         f.protected(&empty, Some(cookie.as_bytes()), NOW, &misses),
         Decision::Restore(_)
     ));
+}
+
+/// A correctly signed cookie the store did not know a moment ago is most likely a login on
+/// another proxy whose write had not landed: the miss is remembered for at most the sync
+/// interval, not the 10 s an unsigned (possibly forged) cookie gets.
+#[test]
+fn a_miss_for_a_signed_cookie_is_remembered_briefly() {
+    let mut c = config();
+    c.sidecar = Some(Sidecar {
+        cluster: "s".into(),
+        token: "t".into(),
+        login_requires_store: false,
+    });
+    c.cookie.signing_keys = vec!["a-signing-key-of-at-least-32-chars!".into()];
+    let f = Filter::new(c);
+    let issuer = MemHost::default();
+    let Answer::AfterSync(wt) = f.create_session(&issuer, alice(), &[7; 32], NOW, Landing::Json)
+    else {
+        panic!()
+    };
+    let reply = f.written_through(&issuer, wt, true, NOW);
+    let value = serde_json::from_str::<Value>(&reply.body).unwrap()["value"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let cookie = format!("session={value}");
+    // Another proxy, whose shared data never saw the session.
+    let other = MemHost::default();
+    let mut misses = RecentMisses::default();
+    let Decision::Restore(pending) = f.protected(&other, Some(cookie.as_bytes()), NOW, &misses)
+    else {
+        panic!()
+    };
+    assert_eq!(
+        f.restored(&other, pending, Some(404), b"", NOW, &mut misses),
+        Decision::Unauthenticated
+    );
+    assert_eq!(
+        f.protected(&other, Some(cookie.as_bytes()), NOW + 10, &misses),
+        Decision::Unauthenticated,
+        "remembered for a moment"
+    );
+    assert!(
+        matches!(
+            f.protected(
+                &other,
+                Some(cookie.as_bytes()),
+                NOW + SYNC_INTERVAL_MS,
+                &misses
+            ),
+            Decision::Restore(_)
+        ),
+        "asked again once the sync interval has passed"
+    );
+}
+
+/// Logins acknowledged while the sidecar was unreachable are a backlog: a full batch
+/// answered means another is sent at once, and the drain ends with the backlog.
+#[test]
+fn a_backlog_drains_in_back_to_back_batches() {
+    let f = filter();
+    let host = MemHost::default();
+    let total = MAX_BATCH * 2 + 10;
+    for i in 0..total {
+        let mut random = [0u8; 32];
+        random[..8].copy_from_slice(&(i as u64).to_le_bytes());
+        let Answer::AfterSync(wt) = f.create_session(&host, alice(), &random, NOW, Landing::Json)
+        else {
+            panic!()
+        };
+        f.written_through(&host, wt, false, NOW); // the sidecar was unreachable
+    }
+    assert_eq!(dirty_count(&host), total);
+    let mut batches = 0;
+    loop {
+        let batch = build_batch(&host, NOW);
+        batches += 1;
+        let applied = apply_answer(&host, &batch, br#"{"cursor": 0, "ended": []}"#, NOW).unwrap();
+        if !drain_next(&host, &applied, NOW) {
+            break;
+        }
+        assert!(batches < 10, "the drain ends");
+    }
+    assert_eq!(dirty_count(&host), 0, "everything sent");
+    assert_eq!(batches, 3, "two full batches, then the rest, back to back");
+    // An ordinary tick's batch (nothing left) does not start a drain.
+    let batch = build_batch(&host, NOW);
+    let applied = apply_answer(&host, &batch, br#"{"cursor": 0, "ended": []}"#, NOW).unwrap();
+    assert!(!drain_next(&host, &applied, NOW));
+}
+
+/// With `sidecar.login_requires_store`, a login the sidecar did not store is refused (503)
+/// and leaves no session behind: nothing is ever answered that an Envoy crash could lose.
+/// A logout is still answered (the tombstone keeps it ended until the sidecar hears of it).
+#[test]
+fn a_login_the_store_did_not_take_is_refused_when_so_configured() {
+    let mut c = config();
+    c.sidecar = Some(Sidecar {
+        cluster: "s".into(),
+        token: "t".into(),
+        login_requires_store: true,
+    });
+    let f = Filter::new(c);
+    let host = MemHost::default();
+    let Answer::AfterSync(wt) = f.create_session(&host, alice(), &[3; 32], NOW, Landing::Json)
+    else {
+        panic!()
+    };
+    let hash = wt.records_for_tests()[0].session.hash;
+    let reply = f.written_through(&host, wt, false, NOW);
+    assert_eq!(reply.status, 503);
+    assert!(!reply.body.contains("value"), "no secret handed out");
+    assert!(
+        store::lookup(&host, &hash, NOW).is_none(),
+        "no session left"
+    );
+    assert_eq!(dirty_count(&host), 0, "nothing to sync later either");
+
+    // Stored: answered as usual.
+    let (cookie, _) = login(&f, &host, 4);
+    assert!(matches!(
+        f.protected(
+            &host,
+            Some(cookie.as_bytes()),
+            NOW + 1,
+            &RecentMisses::default()
+        ),
+        Decision::Forward(_)
+    ));
+    let Answer::AfterSync(wt) = f.logout(&host, Some(cookie.as_bytes()), NOW + 2, false) else {
+        panic!()
+    };
+    assert_eq!(f.written_through(&host, wt, false, NOW + 2).status, 200);
 }

@@ -21,7 +21,9 @@ fn the_first_tick_fetches_the_keys_once_until_answered() {
         status: Some(200),
         body: Some(jwks_json()),
     };
-    timer.on_response(&engine, &host, pending, answer, NOW + 10_000);
+    assert!(timer
+        .on_response(&engine, &host, pending, answer, NOW + 10_000)
+        .is_empty());
     assert_eq!(host.count_of(Metric::JwksFetchOk), 1);
     // Fresh keys: nothing due.
     assert!(timer.tick(&engine, &host, NOW + 20_000).is_empty());

@@ -1,0 +1,3 @@
+//! Helpers shared by the sidecar test crates.
+
+pub mod pg;
