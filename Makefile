@@ -89,8 +89,8 @@ unit: $(PG_SERVER)
 # Every Envoy YAML we ship must be accepted by Envoy itself.
 validate: build $(VENV_STAMP)
 	$(ENVOY) --mode validate -c envoy/envoy.yaml -l warning
-	$(ENVOY) --mode validate -c envoy/ext_authz.yaml -l warning
 	ENVOY_DYNAMIC_MODULES_SEARCH_PATH=target/release $(ENVOY) --mode validate -c envoy/module.yaml -l warning
+	$(ENVOY) --mode validate -c envoy/ext_authz.yaml -l warning
 
 # Every e2e test runs against both Envoy hosts, one suite after the other (the churn test
 # measures a rate: two suites sharing two cores would starve it). The NGINX and ext_authz

@@ -412,5 +412,5 @@ def test_unauthenticated_idp_calls_are_rate_limited(make_envoy, idp):
     assert {r.status for r in logins} <= {401, 429} and {r.status for r in starts} <= {200, 429}
     calls = (idp.hits["userinfo"] - userinfo) + (idp.hits.get("device", 0) - devices)
     assert calls <= 4 + 2 * (took + 1), (calls, took)
-    assert e.stat("wasmcustom.auth0_session.rate_limited") == len(limited)
+    assert e.stat(STATS + "rate_limited") == len(limited)
     assert e.request("/authorize", headers=bearer(idp.jwt())).status == 200, "a verified token still logs in"

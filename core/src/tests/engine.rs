@@ -93,6 +93,7 @@ fn sidecar_engine() -> Engine {
     c.sidecar = Some(crate::config::Sidecar {
         cluster: "sidecar".into(),
         token: "t".into(),
+        login_requires_store: false,
     });
     c.cookie.signing_keys = vec!["a-signing-key-of-at-least-32-chars!".into()];
     Engine::new(c)
