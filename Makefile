@@ -93,7 +93,8 @@ validate: build $(VENV_STAMP)
 	$(ENVOY) --mode validate -c envoy/ext_authz.yaml -l warning
 
 # Every e2e test runs against both Envoy hosts, one suite after the other (the churn test
-# measures a rate: two suites sharing two cores would starve it).
+# measures a rate: two suites sharing two cores would starve it). The NGINX and ext_authz
+# suites (a host of their own, the auth service) run in the wasm pass.
 e2e: build $(VENV_STAMP) $(WRK) $(PG_SERVER) $(NGINX_BIN)
 	E2E_HOST=wasm $(PYTEST) -q tests/e2e; wasm=$$?; \
 	E2E_HOST=module $(PYTEST) -q tests/e2e; module=$$?; \
@@ -105,8 +106,9 @@ soak: build $(VENV_STAMP) $(WRK)
 	SOAK_SECONDS=$(SOAK_SECONDS) $(VENV)/bin/python tests/load/soak.py
 
 # The demo in a real browser: log in through the provider's page, call the API, log out.
-browser: build $(VENV_STAMP) $(NPM_STAMP) $(CHROMIUM)
+browser: build $(VENV_STAMP) $(NPM_STAMP) $(CHROMIUM) $(NGINX_BIN)
 	node --test demo/tests/
+	NGINX=1 node --test demo/tests/
 
 # libFuzzer on the token, cookie and configuration parsers: a short pass in `make test`,
 # a longer one here (FUZZ_SECONDS per target).
@@ -137,7 +139,8 @@ bench-smoke: bench-build $(VENV_STAMP) $(WRK)
 	$(VENV)/bin/python bench/bench.py --smoke
 
 # --- the demo: Envoy + filter + sidecar + a local OpenID provider + the demo app ----------
-demo: build $(VENV_STAMP) $(NPM_STAMP)
+# `make demo NGINX=1`: NGINX (nginx/nginx.conf) in front instead of Envoy.
+demo: build $(VENV_STAMP) $(NPM_STAMP) $(if $(NGINX),$(NGINX_BIN))
 	node demo/run.mjs
 
 clean:

@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 
 from harness import ENVOY, MODULE, SIDECAR_TOKEN, SIGNING_KEY, WASM, Sidecar, envoy_env, free_port, session_hash  # noqa: E402,F401
+from native import AuthService, NGINX, users_nginx_conf  # noqa: E402
 from idp import TestIdp  # noqa: E402
 
 NOOP = ROOT / "target" / "wasm32-wasip1" / "release" / "noop_filter.wasm"
@@ -68,14 +69,90 @@ def jwt_authn(idp, jwks, cache):
 
 
 def ext_authz(helper_port):
+    """Envoy's HTTP ext_authz to the auth service (on the `helper` cluster's port), set up as
+    envoy/ext_authz.yaml sets it up."""
     return f"""          - name: envoy.filters.http.ext_authz
             typed_config:
               "@type": type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz
               transport_api_version: V3
+              allowed_headers: {{patterns: [{{exact: cookie}}, {{exact: accept}}, {{exact: sec-fetch-mode}}, {{exact: x-requested-with}}, {{exact: x-forwarded-proto}}]}}
               http_service:
                 server_uri: {{uri: "http://127.0.0.1:{helper_port}", cluster: helper, timeout: 1s}}
-                authorization_request: {{allowed_headers: {{patterns: [{{exact: cookie}}]}}}}
-                authorization_response: {{allowed_upstream_headers: {{patterns: [{{exact: x-auth-user}}, {{exact: x-auth-email}}]}}}}"""
+                path_prefix: /_auth/ext_authz
+                authorization_response: {{allowed_upstream_headers: {{patterns: [{{prefix: x-auth-}}, {{exact: cookie}}]}}}}"""
+
+
+def process_cpu(pid) -> float:
+    """User+system CPU seconds of a process and its children (NGINX's workers)."""
+    total = 0.0
+    pids = [pid] + [int(p) for p in subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()]
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+class BenchNginx:
+    """NGINX with the users' nginx/nginx.conf, one worker pinned to CPU 0, in front of a
+    second server block of the same NGINX answering 200 at once (auth_request runs before a
+    location's own `return`, so the app must be upstream); `auth=False` turns the check off."""
+
+    def __init__(self, auth_port, auth=True):
+        self.prefix = Path(tempfile.mkdtemp(prefix="bench-nginx-"))
+        (self.prefix / "logs").mkdir()
+        (self.prefix / "tmp").mkdir()
+        self.port, app_port = free_port(), free_port()
+        conf = users_nginx_conf(self.port, app_port, auth_port).replace("worker_processes 2;", "worker_processes 1;")
+        if not auth:
+            conf = conf.replace("auth_request /_auth/nginx;", "auth_request off;")
+        backend = f"""    server {{
+        listen 127.0.0.1:{app_port};
+        keepalive_requests 100000;
+        location / {{ return 200 "ok"; }}
+    }}
+}}
+"""
+        conf = conf.rstrip()
+        assert conf.endswith("}")
+        conf = conf[:-1] + backend
+        conf = conf.replace("keepalive 16;", "keepalive 64;")
+        (self.prefix / "nginx.conf").write_text(conf)
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen(["taskset", "-c", "0", str(NGINX), "-p", str(self.prefix), "-c", str(self.prefix / "nginx.conf"),
+                                      "-e", str(self.prefix / "logs" / "error.log"), "-g", "daemon off;"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
+                conn.request("GET", "/healthz")
+                conn.getresponse().read()
+                conn.close()
+                return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError((self.prefix / "logs" / "error.log").read_text()[-3000:])
+
+    def cpu(self):
+        return process_cpu(self.proc.pid)
+
+    def get(self, path, headers):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        conn.request("GET", path, headers=headers)
+        r = conn.getresponse()
+        body = r.read()
+        conn.close()
+        return r.status, body, 0
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
 
 
 BENCH_PERMISSIONS = ["read:data"] + [f"read:report{i}" for i in range(9)]
@@ -249,6 +326,7 @@ def main():
               # The bench measures the filter, not its protections against floods.
               "limits": {"idp_calls_per_second": 1_000_000, "sessions_per_user": 1_000_000}}
     results, notes = [], {}
+    service = None
     try:
         time.sleep(0.3)
         # A live session for the filter and, with the same value, for the ext_authz service.
@@ -263,6 +341,21 @@ def main():
                                    "--jwks", str(jwks_file), "--session", cookie_value], stdout=subprocess.DEVNULL)
         time.sleep(0.3)
 
+        # The auth service (NGINX auth_request, Envoy ext_authz), on CPU 1 beside wrk as the
+        # helper was: it reaches the IdP (the helper's JWKS) at its loopback issuer.
+        native_issuer = f"http://127.0.0.1:{helper_port}/"
+        native_token = idp.jwt(aud=idp.audience, iss=native_issuer)
+        service = AuthService(dict(config, auth0=dict(config["auth0"], issuer=native_issuer)))
+        service.start()
+        subprocess.run(["taskset", "-pc", "1", str(service.proc.pid)], capture_output=True)
+        service.wait_ready()
+        conn = http.client.HTTPConnection("127.0.0.1", service.auth_port, timeout=10)
+        conn.request("GET", "/authorize", headers={"Authorization": f"Bearer {native_token}"})
+        answer = conn.getresponse()
+        native_cookie = json.loads(answer.read())["value"]
+        conn.close()
+        assert answer.status == 200
+
         cases = [
             ("1. no filter", [], {}),
             ("2. do-nothing wasm filter", [wasm_filter(NOOP)], {}),
@@ -271,10 +364,16 @@ def main():
             ("3m. this filter as a dynamic module, live session cookie", [module_filter(config)], {"Cookie": f"session={cookie_value}"}),
             ("4a. jwt_authn, RS256, cache off", [jwt_authn(idp, jwks, False)], {"Authorization": f"Bearer {token}"}),
             ("4b. jwt_authn, RS256, cache on", [jwt_authn(idp, jwks, True)], {"Authorization": f"Bearer {token}"}),
-            ("5. ext_authz (HTTP), same cookie lookup", [ext_authz(helper_port)], {"Cookie": f"session={cookie_value}"}),
+            ("5. ext_authz (HTTP) to the auth service", [ext_authz(service.auth_port)], {"Cookie": f"session={native_cookie}"}),
+            ("6a. NGINX, no auth", "nginx-off", {"Cookie": f"session={native_cookie}"}),
+            ("6b. NGINX, auth_request to the auth service", "nginx", {"Cookie": f"session={native_cookie}"}),
         ]
         for name, filters, headers in cases:
-            proxy = Proxy(filters, helper_port).start()
+            if isinstance(filters, str):
+                proxy = BenchNginx(service.auth_port, auth=filters == "nginx").start()
+            else:
+                proxy = Proxy(filters, service.auth_port if name.startswith("5.") else helper_port).start()
+            service_cpu = process_cpu(service.proc.pid)
             try:
                 if name.startswith(("3.", "3b.", "3m.")):
                     # The session lives in this Envoy's shared data: log in again with the same
@@ -284,7 +383,9 @@ def main():
                 status, _, _ = proxy.get("/", headers)
                 assert status == 200, (name, status)
                 wrk(proxy, "/", headers, 1, conns)  # warm-up
+                service_cpu = process_cpu(service.proc.pid)
                 r = wrk(proxy, "/", headers, seconds, conns)
+                r["service_cpu_us"] = (process_cpu(service.proc.pid) - service_cpu) * 1e6 / max(r["requests"], 1)
                 results.append((name, r))
                 print(f"bench: {name}: {r['rps']:.0f} req/s, p50 {r['p50']:.3f} ms, p99 {r['p99']:.3f} ms, "
                       f"{r['cpu_us']:.1f} CPU µs/request, {r['errors']} errors", flush=True)
@@ -335,6 +436,8 @@ def main():
     finally:
         helper.kill()
         helper.wait()
+        if service:
+            service.stop()
 
     report = render(results, notes, seconds, conns, args.smoke)
     out = ROOT / ("target/bench-smoke.md" if args.smoke else "BENCHMARKS.md")
@@ -369,6 +472,7 @@ def render(results, notes, seconds, conns, smoke):
     ours = dict(results)["3. this filter, live session cookie"]
     module = dict(results)["3m. this filter as a dynamic module, live session cookie"]
     jwt_off = dict(results)["4a. jwt_authn, RS256, cache off"]
+    envoy_results = [(n, r) for n, r in results if not n.startswith("6")]
     jwt_on = dict(results)["4b. jwt_authn, RS256, cache on"]
     mod_mem = notes["memory_module"]
     mod_per_100k = mod_mem["rss"] / max(mod_mem["live"], 1) * 100_000
@@ -376,7 +480,14 @@ def render(results, notes, seconds, conns, smoke):
     login_ratio = notes["logins_jwt_module"]["rps"] / max(notes["logins_jwt_wasm"]["rps"], 1)
     rows = [f"| {name} | {r['rps']:,.0f} | {r['p50']:.3f} | {r['p99']:.3f} | {r['cpu_us']:.1f} | "
             f"{r['cpu_us'] - base['cpu_us']:+.1f} | {r['rps'] / base['rps']:.2f} | {r['rps'] / noop['rps']:.2f} |"
-            for name, r in results]
+            for name, r in envoy_results]
+    ext = dict(results)["5. ext_authz (HTTP) to the auth service"]
+    ngx_off = dict(results)["6a. NGINX, no auth"]
+    ngx_on = dict(results)["6b. NGINX, auth_request to the auth service"]
+    nginx_rows = [f"| {name} | {r['rps']:,.0f} | {r['p50']:.3f} | {r['p99']:.3f} | {r['cpu_us']:.1f} | "
+                  f"{r['service_cpu_us']:.1f} | {r['rps'] / ngx_off['rps']:.2f} |"
+                  for name, r in results if name.startswith("6")]
+    per_core = lambda r: 1e6 / r["service_cpu_us"] if r["service_cpu_us"] > 0 else float("nan")
     mem = notes["memory"]
     per_session_store = mem["store_bytes"] / max(mem["live"], 1)
     per_100k = mem["allocated"] / max(mem["live"], 1) * 100_000
@@ -404,6 +515,24 @@ def render(results, notes, seconds, conns, smoke):
         "| case | requests/s | p50 ms | p99 ms | Envoy CPU µs/request | added over no filter | × no filter | × do-nothing wasm |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
         *rows,
+        "",
+        "Row 5 is Envoy's HTTP `ext_authz` to session-sidecar's auth service (`--auth-listen`, pinned",
+        "to CPU 1 beside wrk): the service is a host of the same core, keeping sessions in memory.",
+        "",
+        "### NGINX",
+        "",
+        "Debian's NGINX with the users' `nginx/nginx.conf`, one worker pinned to CPU 0, in front of a",
+        "second server block of the same NGINX that answers 200 at once; row 6a has the check turned",
+        "off (`auth_request off`), row 6b checks every request with the auth service (on CPU 1, beside",
+        "wrk). NGINX CPU counts its master and worker; service CPU is the auth service's.",
+        "",
+        "| case | requests/s | p50 ms | p99 ms | NGINX CPU µs/request | service CPU µs/request | × no auth |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+        *nginx_rows,
+        "",
+        f"- Checks per second per core of the auth service: **{per_core(ngx_on):,.0f}/s** behind NGINX "
+        f"({ngx_on['service_cpu_us']:.1f} CPU µs each, one `auth_request` subrequest per request), "
+        f"**{per_core(ext):,.0f}/s** behind Envoy's ext_authz ({ext['service_cpu_us']:.1f} µs).",
         "",
         f"- Logins per second, one worker, JWKS cached: **{notes['logins_jwt']['rps']:,.0f}/s** with a JWT "
         f"(RS256 verified in wasm), **{notes['logins_opaque']['rps']:,.0f}/s** with an opaque token (one `/userinfo` "

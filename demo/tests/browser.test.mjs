@@ -43,7 +43,7 @@ let browser;
 before(async () => {
   ports = {
     DEMO_PORT: await freePort(), OIDC_PORT: await freePort(), APP_PORT: await freePort(),
-    SIDECAR_PORT: await freePort(), ADMIN_PORT: await freePort(),
+    SIDECAR_PORT: await freePort(), ADMIN_PORT: await freePort(), AUTH_PORT: await freePort(),
   };
   const env = { ...process.env };
   for (const name of ['AUTH0_DOMAIN', 'AUTH0_CLIENT_ID', 'AUTH0_AUDIENCE']) delete env[name];
