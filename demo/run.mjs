@@ -164,6 +164,14 @@ if (withNginx) {
     ['server 127.0.0.1:3000;', `server 127.0.0.1:${ports.APP_PORT};`],
     ['server 127.0.0.1:9701;', `server 127.0.0.1:${ports.AUTH_PORT};`],
     ['server 127.0.0.1:9700;', `server 127.0.0.1:${ports.SIDECAR_PORT};`],
+    // The demo's configuration adds x-auth-permissions to `headers`: its own pair, as the
+    // file's header comment tells users to do.
+    ['            auth_request_set $auth_email $upstream_http_x_auth_email;\n',
+      '            auth_request_set $auth_email $upstream_http_x_auth_email;\n'
+      + '            auth_request_set $auth_permissions $upstream_http_x_auth_permissions;\n'],
+    ['            proxy_set_header X-Auth-Email $auth_email;\n',
+      '            proxy_set_header X-Auth-Email $auth_email;\n'
+      + '            proxy_set_header X-Auth-Permissions $auth_permissions;\n'],
   ]) {
     if (!conf.includes(from)) throw new Error(`nginx/nginx.conf no longer has ${from}`);
     conf = conf.replace(from, to);

@@ -235,7 +235,8 @@ test('device login: the example client in a terminal, approved on the provider\'
   cli.stdout.on('data', (d) => { said += d; });
   cli.stderr.on('data', (d) => { said += d; });
   const deadline = Date.now() + 15_000;
-  while (!/open (\S+)/.test(said)) {
+  // Both lines: they may arrive in separate reads.
+  while (!/open (\S+)[\s\S]*shows the code (\S+)\./.test(said)) {
     assert.ok(Date.now() < deadline && cli.exitCode === null, said);
     await new Promise((done) => setTimeout(done, 100));
   }
