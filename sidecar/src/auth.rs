@@ -48,8 +48,8 @@ pub const EXT_AUTHZ_PREFIX: &str = "/_auth/ext_authz";
 /// that is a 503), else 503. For a proxy's health check or an orchestrator's probe.
 pub const READY: &str = "/_auth/ready";
 
-/// No endpoint reads a request body (credentials are headers; DESIGN §6 "authenticate before
-/// reading a body"): anything larger than this is refused unread.
+/// No endpoint reads a request body (credentials are headers; docs/ARCHITECTURE.md §8, rule
+/// 8: bounded cost of unauthenticated traffic): anything larger than this is refused unread.
 const MAX_BODY_BYTES: usize = 16 * 1024;
 
 /// The service's host: process memory for shared data, counters, the log, the OS's randomness.
