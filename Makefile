@@ -66,11 +66,14 @@ MODULE := target/release/libauth0_session_module.so
 
 # The dynamic module is built with panic = "unwind" (profile `module`) so that its FFI
 # boundary can catch a panic; it is copied beside the other release artifacts.
+# The .so is copied then renamed: an Envoy running the old one has it mapped, and
+# overwriting it in place crashes that Envoy (SIGBUS; seen in a test run); a rename leaves
+# the old file to it.
 build: .rust-target
 	$(CARGO) build --release --target $(WASM_TARGET) -p auth0-session
 	$(CARGO) build --release -p session-sidecar
 	$(CARGO) build --profile module -p auth0-session-module
-	cp target/module/libauth0_session_module.so $(MODULE)
+	cp target/module/libauth0_session_module.so $(MODULE).tmp && mv -f $(MODULE).tmp $(MODULE)
 	@ls -l $(WASM) $(SIDECAR) $(MODULE)
 
 # --- checks -------------------------------------------------------------------------------
