@@ -76,12 +76,12 @@ def test_a_single_user_login_loop_keeps_memory_flat(make_envoy, idp):
     while time.time() - started < LOOP_SECONDS:
         subprocess.run(["wrk", "-t2", "-c4", "-d5s", "-s", str(LOGIN_LOOP), f"http://127.0.0.1:{e.port}"],
                        env=dict(os.environ, TOKEN=token), capture_output=True, check=True, timeout=60)
-        samples.append((round(time.time() - started), memory(e), e.stat("wasmcustom.auth0_session.sessions_live")))
+        samples.append((round(time.time() - started), memory(e), e.stat(STATS + "sessions_live")))
     time.sleep(2 * 8 + 1)  # two whole sweep passes: the store gauges are current
-    logins = e.stat("wasmcustom.auth0_session.login.ok")
-    capped = e.stat("wasmcustom.auth0_session.sessions_capped")
-    live = e.stat("wasmcustom.auth0_session.sessions_live")
-    stored = e.stat("wasmcustom.auth0_session.store.bytes")
+    logins = e.stat(STATS + "login.ok")
+    capped = e.stat(STATS + "sessions_capped")
+    live = e.stat(STATS + "sessions_live")
+    stored = e.stat(STATS + "store.bytes")
     report = f"{logins} logins, {capped} capped, live={live}, store bytes={stored}; samples (s, bytes, live) {samples}"
     print(report)
     assert logins >= 2_000, report
