@@ -86,7 +86,9 @@ test('log in through the provider, call the API, log out', async () => {
     await page.screenshot({ path: join(screenshotDir, 'stuck.png'), fullPage: true });
     throw new Error(`${e.message}\nat ${page.url()}\n${(await page.textContent('body')).slice(0, 2000)}`);
   });
-  await page.waitForSelector('#signed-in:not([hidden])', { timeout: 15_000 });
+  await page.waitForSelector('#signed-in:not([hidden])', { timeout: 15_000 }).catch(async (e) => {
+    throw new Error(`${e.message}\nerror shown: ${await page.textContent('#error')}\napi: ${await page.textContent('#api')}`);
+  });
   assert.equal(await page.isHidden('#error'), true, await page.textContent('#error'));
   assert.equal(await page.textContent('#user'), 'alice');
   assert.equal(await page.textContent('#email'), 'alice@example.com');
