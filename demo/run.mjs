@@ -3,13 +3,15 @@
 // open; Ctrl-C stops all of them. If any of them dies, the others are stopped too.
 //
 // Environment: DEMO_PORT (8080), OIDC_PORT (9000), APP_PORT (8000), SIDECAR_PORT (9700),
-// ADMIN_PORT (9901), DEMO_DB (a SQLite file; default in the run directory).
+// ADMIN_PORT (9901), AUTH_PORT (9701), DEMO_DB (a SQLite file; default in the run directory).
+// With NGINX=1 (`make demo NGINX=1`), NGINX (nginx/nginx.conf, the users' file) is in front
+// instead of Envoy, every request checked by session-sidecar's auth service.
 // With AUTH0_DOMAIN, AUTH0_CLIENT_ID and AUTH0_AUDIENCE set, your Auth0 tenant is used
 // instead of the local provider.
 
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,7 +26,14 @@ const ports = {
   APP_PORT: port('APP_PORT', 8000),
   SIDECAR_PORT: port('SIDECAR_PORT', 9700),
   ADMIN_PORT: port('ADMIN_PORT', 9901),
+  AUTH_PORT: port('AUTH_PORT', 9701),
 };
+const withNginx = Boolean(env.NGINX) && env.NGINX !== '0';
+const nginxBin = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p));
+if (withNginx && !nginxBin) {
+  console.error('demo: NGINX=1 needs nginx; run it with `make demo NGINX=1`, which installs it');
+  process.exit(2);
+}
 const auth0 = env.AUTH0_DOMAIN
   ? { domain: env.AUTH0_DOMAIN, clientId: env.AUTH0_CLIENT_ID, audience: env.AUTH0_AUDIENCE }
   : null;
@@ -143,6 +152,35 @@ if (process.argv.includes('--print-envoy-config')) {
 const envoyConfig = join(runDir, 'envoy.yaml');
 writeFileSync(envoyConfig, envoyYaml);
 
+// NGINX: the users' nginx/nginx.conf with the demo's ports, in its own prefix directory.
+const filterConfigFile = join(runDir, 'filter.json');
+writeFileSync(filterConfigFile, JSON.stringify(filterConfig, null, 2));
+const nginxPrefix = join(runDir, 'nginx');
+const nginxConfig = join(nginxPrefix, 'nginx.conf');
+if (withNginx) {
+  let conf = readFileSync(join(root, 'nginx', 'nginx.conf'), 'utf8');
+  for (const [from, to] of [
+    ['listen 127.0.0.1:8080;', `listen 127.0.0.1:${ports.DEMO_PORT};`],
+    ['server 127.0.0.1:3000;', `server 127.0.0.1:${ports.APP_PORT};`],
+    ['server 127.0.0.1:9701;', `server 127.0.0.1:${ports.AUTH_PORT};`],
+    ['server 127.0.0.1:9700;', `server 127.0.0.1:${ports.SIDECAR_PORT};`],
+    // The demo's configuration adds x-auth-permissions to `headers`: its own pair, as the
+    // file's header comment tells users to do.
+    ['            auth_request_set $auth_email $upstream_http_x_auth_email;\n',
+      '            auth_request_set $auth_email $upstream_http_x_auth_email;\n'
+      + '            auth_request_set $auth_permissions $upstream_http_x_auth_permissions;\n'],
+    ['            proxy_set_header X-Auth-Email $auth_email;\n',
+      '            proxy_set_header X-Auth-Email $auth_email;\n'
+      + '            proxy_set_header X-Auth-Permissions $auth_permissions;\n'],
+  ]) {
+    if (!conf.includes(from)) throw new Error(`nginx/nginx.conf no longer has ${from}`);
+    conf = conf.replace(from, to);
+  }
+  mkdirSync(join(nginxPrefix, 'logs'), { recursive: true });
+  mkdirSync(join(nginxPrefix, 'tmp'), { recursive: true });
+  writeFileSync(nginxConfig, conf);
+}
+
 const children = [];
 let stopping = false;
 
@@ -199,21 +237,34 @@ const spaEnv = {
   OIDC_PORT: String(ports.OIDC_PORT),
   REDIRECT_URIS: `${demoUrl},${base}/callback`,
 };
-start('sidecar', sidecarBin, ['--db', db, '--listen', `127.0.0.1:${ports.SIDECAR_PORT}`], {
+const authArgs = withNginx
+  ? ['--filter-config', filterConfigFile, '--auth-listen', `127.0.0.1:${ports.AUTH_PORT}`]
+  : [];
+start('sidecar', sidecarBin, ['--db', db, '--listen', `127.0.0.1:${ports.SIDECAR_PORT}`, ...authArgs], {
   SIDECAR_TOKEN: sidecarToken,
   SIDECAR_ADMIN_TOKEN: adminToken,
 });
 if (!auth0) start('provider', process.execPath, [join(here, 'provider.mjs')], spaEnv);
 start('app', process.execPath, [join(here, 'app.mjs')], spaEnv);
-start('envoy', envoyBin, ['-c', envoyConfig, '--concurrency', '2', '--disable-hot-restart', '-l', 'warning']);
+if (withNginx) {
+  start('nginx', nginxBin, ['-p', nginxPrefix, '-c', nginxConfig, '-e', join(nginxPrefix, 'logs', 'error.log'),
+    '-g', 'daemon off;']);
+} else {
+  start('envoy', envoyBin, ['-c', envoyConfig, '--concurrency', '2', '--disable-hot-restart', '-l', 'warning']);
+}
 
 await ready('sidecar', `http://127.0.0.1:${ports.SIDECAR_PORT}/healthz`);
 if (!auth0) await ready('provider', `${issuer}.well-known/openid-configuration`);
 await ready('app', `http://127.0.0.1:${ports.APP_PORT}/healthz`);
-await ready('envoy', `http://127.0.0.1:${ports.ADMIN_PORT}/ready`);
+if (withNginx) {
+  await ready('the auth service', `http://127.0.0.1:${ports.AUTH_PORT}/_auth/ready`);
+  await ready('nginx', `${base}/demo/`);
+} else {
+  await ready('envoy', `http://127.0.0.1:${ports.ADMIN_PORT}/ready`);
+}
 if (!stopping) {
   console.log(`
-envoy-auth0-session demo is running${auth0 ? ` against ${auth0.domain}` : ''}:
+envoy-auth0-session demo is running${auth0 ? ` against ${auth0.domain}` : ''}, ${withNginx ? 'NGINX with the auth service' : 'Envoy with the filter'} in front:
 
   open ${demoUrl}            (an SPA: it gets a token itself)
     or ${base}/app/         (a server-rendered page: login happens at the proxy)

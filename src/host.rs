@@ -1,21 +1,29 @@
-//! The one place the filter's logic meets Envoy's shared data and stats.
+//! The core's host ports over proxy-wasm: each port call is exactly one host call, so the
+//! core's call counts (core/src/tests/engine.rs) are the wasm filter's.
+
+use std::cell::{Cell, OnceCell};
+use std::time::Duration;
 
 use proxy_wasm::hostcalls;
-use proxy_wasm::types::{MetricType, Status};
-use session_core::filter::Host;
+use proxy_wasm::types::{Action, BufferType, MapType, MetricType, Status};
+use session_core::engine::Engine;
+use session_core::filter::HeaderEdit;
 use session_core::metrics::Metric;
-use session_core::store::{SetError, SharedData};
+use session_core::ports::{Call, Host, Request, Response, SetError, SharedData};
+use session_core::reply::Reply;
 
-/// Stat ids, defined once per VM. Envoy hands every VM the same stat for the same name, so
-/// counts from all workers add up.
-#[derive(Debug, Default)]
-pub struct Stats {
-    ids: Vec<Option<u32>>,
+/// What every context of a VM shares: the engine, stat ids, and the clock of the last tick.
+pub struct Shared {
+    pub engine: Engine,
+    stats: Vec<Option<u32>>,
+    clock: Cell<u64>,
 }
 
-impl Stats {
-    pub fn define() -> Stats {
-        let ids = Metric::ALL
+impl Shared {
+    /// Defines the stats once per VM. Envoy hands every VM the same stat for the same name,
+    /// so counts from all workers add up.
+    pub fn new(engine: Engine) -> Shared {
+        let stats = Metric::ALL
             .iter()
             .map(|m| {
                 let kind = if m.is_gauge() {
@@ -26,15 +34,37 @@ impl Stats {
                 hostcalls::define_metric(kind, m.name()).ok()
             })
             .collect();
-        Stats { ids }
+        Shared {
+            engine,
+            stats,
+            clock: Cell::new(0),
+        }
+    }
+
+    /// Reads the host's clock; the timer does this once per tick for every request.
+    pub fn tick_clock(&self) -> u64 {
+        let now = read_clock();
+        self.clock.set(now);
+        now
+    }
+
+    /// The time of the last tick; before the first tick, the host's clock.
+    pub fn now(&self) -> u64 {
+        match self.clock.get() {
+            0 => self.tick_clock(),
+            now => now,
+        }
     }
 }
 
-pub struct EnvoyHost<'a> {
-    pub stats: &'a Stats,
+fn read_clock() -> u64 {
+    hostcalls::get_current_time()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
-impl SharedData for EnvoyHost<'_> {
+impl SharedData for Shared {
     fn get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {
         hostcalls::get_shared_data(key).unwrap_or((None, None))
     }
@@ -48,60 +78,127 @@ impl SharedData for EnvoyHost<'_> {
     }
 }
 
-impl Host for EnvoyHost<'_> {
+impl Host for Shared {
     fn count(&self, metric: Metric, delta: i64) {
         if delta == 0 {
             return;
         }
-        if let Some(Some(id)) = self.stats.ids.get(metric.index()) {
+        if let Some(Some(id)) = self.stats.get(metric.index()) {
             // A stat that cannot be updated is not worth failing a request for.
             let _ = hostcalls::increment_metric(*id, delta);
         }
     }
 
     fn record(&self, metric: Metric, value: u64) {
-        if let Some(Some(id)) = self.stats.ids.get(metric.index()) {
+        if let Some(Some(id)) = self.stats.get(metric.index()) {
             let _ = hostcalls::record_metric(*id, value);
+        }
+    }
+
+    fn clock(&self) -> u64 {
+        read_clock()
+    }
+
+    fn random(&self, buf: &mut [u8]) -> bool {
+        getrandom::getrandom(buf).is_ok()
+    }
+}
+
+/// The current request's headers, all read in one host call the first time the core asks.
+#[derive(Default)]
+pub struct Headers(OnceCell<Vec<(String, Vec<u8>)>>);
+
+impl Headers {
+    fn all(&self) -> &[(String, Vec<u8>)] {
+        self.0.get_or_init(|| {
+            hostcalls::get_map_bytes(MapType::HttpRequestHeaders)
+                .map(|map| map.into_iter().map(|(k, v)| (k, v.to_vec())).collect())
+                .unwrap_or_default()
+        })
+    }
+}
+
+impl Request for Headers {
+    fn header(&self, name: &str) -> Option<Vec<u8>> {
+        self.all()
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    }
+
+    fn names(&self) -> Vec<&[u8]> {
+        self.all().iter().map(|(k, _)| k.as_bytes()).collect()
+    }
+}
+
+pub fn send(reply: &Reply) -> Action {
+    let headers: Vec<(&str, &str)> = reply
+        .headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    if let Err(status) =
+        hostcalls::send_http_response(reply.status, headers, Some(reply.body.as_bytes()))
+    {
+        log::error!("could not send a reply: {status:?}");
+    }
+    Action::Pause
+}
+
+pub fn forward(edits: Vec<HeaderEdit<'_>>) -> Action {
+    for edit in edits {
+        let _ = match edit {
+            HeaderEdit::Set(name, value) => {
+                hostcalls::set_map_value_bytes(MapType::HttpRequestHeaders, name, Some(&value))
+            }
+            HeaderEdit::Remove(name) => {
+                hostcalls::set_map_value_bytes(MapType::HttpRequestHeaders, name, None)
+            }
+            HeaderEdit::RemoveName(name) => {
+                hostcalls::set_map_value_bytes(MapType::HttpRequestHeaders, &name, None)
+            }
+        };
+    }
+    Action::Continue
+}
+
+/// Dispatches a call; the answer comes to the context that called this.
+pub fn dispatch(call: &Call) -> Option<u32> {
+    let headers: Vec<(&str, &str)> = call.headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let timeout = Duration::from_millis(call.timeout_ms);
+    match hostcalls::dispatch_http_call(
+        &call.cluster,
+        headers,
+        call.body.as_deref(),
+        vec![],
+        timeout,
+    ) {
+        Ok(id) => Some(id),
+        Err(status) => {
+            log::warn!("call to cluster {:?} failed to start: {status:?}", call.cluster);
+            None
         }
     }
 }
 
-/// Milliseconds since the epoch, read once per callback and passed down.
-pub fn now_millis() -> u64 {
-    hostcalls::get_current_time()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
-/// The `:status` of a callout answer, or `None` when there was no answer (timeout, reset,
-/// connection refused: Envoy then reports zero headers).
-pub fn callout_status(num_headers: usize) -> Option<u32> {
+/// A callout's answer. Envoy reports zero headers when there was none (timeout, reset,
+/// connection refused).
+pub fn response(num_headers: usize, body_size: usize, max: usize) -> Response {
     if num_headers == 0 {
-        return None;
+        return Response::none();
     }
-    hostcalls::get_map_value_bytes(
-        proxy_wasm::types::MapType::HttpCallResponseHeaders,
-        ":status",
-    )
-    .ok()
-    .flatten()
-    .and_then(|v| std::str::from_utf8(&v).ok().and_then(|s| s.parse().ok()))
-}
-
-/// The body of a callout answer, if it is no larger than `max` bytes.
-pub fn callout_body(body_size: usize, max: usize) -> Option<Vec<u8>> {
-    if body_size > max {
-        return None;
-    }
-    if body_size == 0 {
-        return Some(Vec::new());
-    }
-    hostcalls::get_buffer(
-        proxy_wasm::types::BufferType::HttpCallResponseBody,
-        0,
-        body_size,
-    )
-    .ok()
-    .flatten()
+    let status = hostcalls::get_map_value_bytes(MapType::HttpCallResponseHeaders, ":status")
+        .ok()
+        .flatten()
+        .and_then(|v| std::str::from_utf8(&v).ok().and_then(|s| s.parse().ok()));
+    let body = if body_size > max {
+        None
+    } else if body_size == 0 {
+        Some(Vec::new())
+    } else {
+        hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
+            .ok()
+            .flatten()
+    };
+    Response { status, body }
 }

@@ -29,8 +29,7 @@ pub const LOGIN_TTL_MS: Millis = 10 * 60_000;
 /// Random bytes a login start needs: state, PKCE verifier, nonce, and a login-cookie key
 /// should none exist yet.
 pub const START_RANDOM_BYTES: usize = 128;
-/// Largest token-endpoint answer read.
-pub const MAX_TOKEN_ANSWER_BYTES: usize = 64 * 1024;
+pub use crate::idp::MAX_TOKEN_ANSWER_BYTES;
 
 /// Whether a request is a browser navigating to a page (which gets a redirect to the login
 /// page) rather than an API call (which gets the 401 JSON, never a redirect).
@@ -137,7 +136,7 @@ const LOGIN_KEY: &str = "auth0_session/login_cookie_key";
 const LOGIN_KEY_BYTES: usize = 32;
 const LOGIN_TAG_BYTES: usize = 16;
 
-/// The keys that MAC the per-login cookie (DESIGN §8 rule 4), so that a cookie planted by
+/// The keys that MAC the per-login cookie (docs/ARCHITECTURE.md §8 rule 4), so that a cookie planted by
 /// someone else (login CSRF: the victim ends up in the attacker's account; or a return path
 /// of the attacker's choosing) is refused: `session.cookie.signing_keys` when configured,
 /// otherwise one random key per Envoy process, kept in shared data because the callback may
@@ -368,7 +367,7 @@ enum Stage {
         access_token: Option<String>,
     },
     /// The ID token is good; the access token is being checked exactly as the login
-    /// endpoint checks one (DESIGN §8 rule 2), so that the code flow cannot grant a session
+    /// endpoint checks one (docs/ARCHITECTURE.md §8 rule 2), so that the code flow cannot grant a session
     /// the token login would refuse (another API's token, a missing scope).
     Access {
         login: Box<Login>,

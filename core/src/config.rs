@@ -1,4 +1,4 @@
-//! The plugin configuration (DESIGN §4): JSON in the filter's `configuration`, with
+//! The plugin configuration (docs/ARCHITECTURE.md §3): JSON in the filter's `configuration`, with
 //! mo-auth's names. Read by `serde` into the private `Raw*` shapes below, which mirror the
 //! document and refuse unknown keys; `serde_path_to_error` names the key of a type error.
 //! The public [`Config`] is then built from them, with the defaults and the checks that
@@ -707,7 +707,7 @@ impl Config {
         };
         if sidecar.is_some() && cookie.signing_keys.is_empty() {
             // Without them every well-formed random cookie costs a sidecar lookup: an
-            // unauthenticated client could turn its requests into database reads (DESIGN §8).
+            // unauthenticated client could turn its requests into database reads (docs/ARCHITECTURE.md §8).
             return Err(error(
                 "session.cookie.signing_keys",
                 "is required with sidecar (a forged cookie is then refused without asking the sidecar); use a key of 32 random bytes, base64",

@@ -18,11 +18,10 @@ use crate::session::SessionHash;
 use crate::store::{SharedData, CAS_MISSING, CAS_RETRIES};
 use crate::time::Millis;
 
-pub const DEVICE_CODE_PATH: &str = "/oauth/device/code";
+pub use crate::idp::DEVICE_CODE_PATH;
 const BUCKETS: usize = 256;
 const PER_BUCKET: usize = 32;
-/// Largest IdP answer read.
-pub const MAX_ANSWER: usize = 16 * 1024;
+pub use crate::idp::MAX_DEVICE_ANSWER as MAX_ANSWER;
 
 fn bucket_key(hash: &SessionHash) -> String {
     format!("auth0_session/device/{:02x}", hash.0[0] as usize % BUCKETS)
@@ -105,7 +104,7 @@ pub fn start_body(d: &Device) -> Vec<u8> {
 }
 
 /// Whether the pending-login bucket the handle made of `random` falls in has room: asked
-/// before the IdP is (DESIGN §8 rule 8), so that a full table costs no device-code call.
+/// before the IdP is (docs/ARCHITECTURE.md §8 rule 8), so that a full table costs no device-code call.
 pub fn has_room(host: &dyn SharedData, random: &[u8; 32], now: Millis) -> bool {
     let hash = SessionHash::of_secret(random);
     let (value, _) = host.get(&bucket_key(&hash));

@@ -1,4 +1,4 @@
-//! What the filter does with each request (DESIGN §5), as values the glue carries out: a
+//! What the filter does with each request (docs/ARCHITECTURE.md §4), as values the glue carries out: a
 //! local reply, or forwarding with header edits. All host access goes through [`Host`].
 
 use serde_json::json;
@@ -8,23 +8,20 @@ use crate::config::{Claim, Config};
 use crate::cookie::{clear_cookie, set_cookie, take_session_cookies, CookieEdit};
 use crate::cookie_mac::CookieCodec;
 use crate::dirty;
-use crate::login::Callout;
 use crate::metrics::Metric;
 use crate::own_sessions;
 use crate::reply::Reply;
 use crate::routing::{route, Access, Refusal, Route};
 use crate::session::{new_secret, RecordView, Session, SessionHash, DIRTY, SECRET_BYTES};
-use crate::store::{self, DirtyRecord, SharedData};
+#[cfg(test)]
+use crate::store::SharedData;
+use crate::store::{self, DirtyRecord};
 use crate::sync::{self, RecentMisses, Restored};
 use crate::time::{rfc3339, Millis};
 use crate::token::Identity;
+use crate::users;
 
-/// Everything the filter needs from Envoy besides headers: shared data and stats.
-pub trait Host: SharedData {
-    fn count(&self, metric: Metric, delta: i64);
-    /// Sets a gauge to a value measured (rather than counted by deltas).
-    fn record(&self, metric: Metric, value: u64);
-}
+pub use crate::ports::Host;
 
 /// A change to the request before it is forwarded.
 #[derive(Debug, PartialEq, Eq)]
@@ -163,9 +160,6 @@ pub struct Filter {
 /// Shared-data key of the IdP-call budget (see [`Filter::admit_idp_call`]).
 const IDP_BUDGET_KEY: &str = "auth0_session/idp_budget";
 
-/// Auth0's token endpoint.
-pub const TOKEN_PATH: &str = "/oauth/token";
-
 /// Where a successful login leaves the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Landing {
@@ -247,7 +241,7 @@ impl Filter {
     }
 
     /// Spends one IdP call of the process-wide budget for calls unauthenticated requests
-    /// cause (DESIGN §8 rule 8): without it, every garbage opaque token, device start or
+    /// cause (docs/ARCHITECTURE.md §8): without it, every garbage opaque token, device start or
     /// callback would be one call to the tenant (and its rate limits are the tenant's, for
     /// every application). `Some`: the 429 to answer instead.
     pub fn admit_idp_call(&self, host: &dyn Host, now: Millis) -> Option<Reply> {
@@ -304,7 +298,7 @@ impl Filter {
 
     /// Client-sent headers that are an identity header under another spelling: Envoy
     /// lowercases names, but `X_Auth_User` stays, and WSGI, PHP and Rack read it as
-    /// `HTTP_X_AUTH_USER`, exactly as they read `x-auth-user` (DESIGN §8 rule 5). Every such
+    /// `HTTP_X_AUTH_USER`, exactly as they read `x-auth-user` (docs/ARCHITECTURE.md §8 rule 5). Every such
     /// name the request carries is removed, on every path. `names` are the request's header
     /// names; the configured spellings themselves are handled by [`Filter::public`] and the
     /// identity edits.
@@ -338,7 +332,7 @@ impl Filter {
         edits
     }
 
-    /// Logout must not work from another site (DESIGN §5): a cross-site link or image makes
+    /// Logout must not work from another site (docs/ARCHITECTURE.md §4): a cross-site link or image makes
     /// a GET that carries a SameSite=Lax cookie, and with `logout_redirect` it would end the
     /// IdP session too. POST is accepted (Lax cookies are not sent with a cross-site POST);
     /// GET only when the browser says it is its own navigation (`Sec-Fetch-Site:
@@ -404,7 +398,7 @@ impl Filter {
             match store::probe(host, &hash, now) {
                 store::Probe::Live(found) => return (Lookup::Live(hash, found), edit),
                 // Ended here: the sidecar may not know yet (it was down at the logout), so
-                // asking it could bring the session back (DESIGN §8 rule 6).
+                // asking it could bring the session back (docs/ARCHITECTURE.md §8 rule 6).
                 store::Probe::Ended => {}
                 store::Probe::Missing => {
                     if restorable.is_none() && !misses.contains(&hash, now) {
@@ -708,6 +702,7 @@ impl Filter {
                             });
                         }
                         if let Some(session) = written.before {
+                            let _ = users::remove(host, &session.identity.sub, &hash, now);
                             ended.push(DirtyRecord {
                                 session,
                                 ended: true,
@@ -829,10 +824,34 @@ impl Filter {
         match store::insert(host, &session, flags, now) {
             Ok(written) => {
                 host.count(Metric::SessionsLive, written.live_delta);
-                host.count(Metric::LoginOk, 1);
             }
             Err(_) => return Answer::Now(Reply::store_unavailable()),
         }
+        // Listed under its user before the answer goes out, so that the cap always sees it.
+        let alive = |h: &SessionHash| matches!(store::probe(host, h, now), store::Probe::Live(_));
+        match users::add(
+            host,
+            &session.identity.sub,
+            &hash,
+            session.max_deadline,
+            now,
+            self.config.limits.sessions_per_user,
+            &alive,
+        ) {
+            Ok(evicted) => {
+                for old in evicted {
+                    self.end_capped(host, &old, now);
+                }
+            }
+            Err(_) => {
+                // Not listed, so not capped: this login does not happen.
+                if let Ok(written) = store::end(host, &hash, now, &store::Ending::Forget) {
+                    host.count(Metric::SessionsLive, written.live_delta);
+                }
+                return Answer::Now(Reply::store_unavailable());
+            }
+        }
+        host.count(Metric::LoginOk, 1);
         let c = &self.config.cookie;
         let session_cookie = set_cookie(c, &secret, now, session.max_deadline);
         if let Landing::Redirect {
@@ -874,30 +893,23 @@ impl Filter {
         )
     }
 
-    /// The request headers of an IdP callout.
-    pub fn callout_headers(&self, callout: &Callout, token: &str) -> Vec<(&'static str, String)> {
-        let a = &self.config.auth0;
-        let (method, path) = match callout {
-            Callout::Jwks => ("GET", a.jwks_path.as_str()),
-            Callout::Userinfo => ("GET", a.userinfo_path.as_str()),
-            Callout::TokenExchange => ("POST", TOKEN_PATH),
-            Callout::DeviceCode => ("POST", crate::device::DEVICE_CODE_PATH),
+    /// Ends a user's oldest session beyond `limits.sessions_per_user`, as a logout would
+    /// (the sidecar hears of it through the sync, the tombstone keeping it ended meanwhile).
+    fn end_capped(&self, host: &dyn Host, hash: &SessionHash, now: Millis) {
+        let ending = if self.syncs() {
+            store::Ending::Tell { absent: None }
+        } else {
+            store::Ending::Forget
         };
-        let mut headers = vec![
-            (":method", method.to_string()),
-            (":path", path.to_string()),
-            (":authority", a.domain.clone()),
-            ("accept", "application/json".to_string()),
-        ];
-        match callout {
-            Callout::Userinfo => headers.push(("authorization", format!("Bearer {token}"))),
-            Callout::TokenExchange | Callout::DeviceCode => headers.push((
-                "content-type",
-                "application/x-www-form-urlencoded".to_string(),
-            )),
-            Callout::Jwks => {}
+        if let Ok(written) = store::end(host, hash, now, &ending) {
+            host.count(Metric::SessionsLive, written.live_delta);
+            if written.before.is_some() {
+                host.count(Metric::SessionsCapped, 1);
+            }
+            if written.dirtied {
+                dirty::mark(host, store::bucket_index(hash));
+            }
         }
-        headers
     }
 
     /// Drops expired sessions from one bucket (the timer walks all of them in turn), and

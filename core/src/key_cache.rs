@@ -1,9 +1,9 @@
-//! The JWKS shared by all workers (DESIGN §8 rule 3): one copy in shared data, refreshed on
+//! The JWKS shared by all workers (docs/ARCHITECTURE.md §8 rule 3): one copy in shared data, refreshed on
 //! a timer by whichever worker claims the refresh first, refetched on an unknown `kid` at most
 //! once per 30 s across the whole process. Each VM keeps the parsed keys until the shared
 //! copy changes (its CAS moves), so a login re-parses nothing in the common case.
 
-use std::rc::Rc;
+use std::sync::Arc;
 
 use crate::jwks::{decode_cached, encode_cached, KeySet};
 use crate::limiter::claim;
@@ -25,12 +25,12 @@ pub const REFRESH_RETRY_MS: Millis = 5_000;
 #[derive(Debug, Default)]
 pub struct KeyCache {
     cas: Option<u32>,
-    keys: Option<Rc<KeySet>>,
+    keys: Option<Arc<KeySet>>,
 }
 
 impl KeyCache {
     /// The current keys, re-parsed only when the shared copy changed.
-    pub fn current(&mut self, host: &dyn SharedData) -> Option<Rc<KeySet>> {
+    pub fn current(&mut self, host: &dyn SharedData) -> Option<Arc<KeySet>> {
         let (value, cas) = host.get(JWKS_KEY);
         if cas.is_none() || cas != self.cas {
             self.cas = cas;
@@ -38,7 +38,7 @@ impl KeyCache {
                 .as_deref()
                 .and_then(decode_cached)
                 .and_then(|(_, json)| KeySet::parse(json).ok())
-                .map(Rc::new);
+                .map(Arc::new);
         }
         self.keys.clone()
     }

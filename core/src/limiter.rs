@@ -18,7 +18,7 @@ pub fn claim(host: &dyn SharedData, key: &str, now: Millis, interval: Millis) ->
         .is_ok()
 }
 
-/// A process-wide token bucket in one shared-data key (DESIGN §8 rule 8): `per_second`
+/// A process-wide token bucket in one shared-data key (docs/ARCHITECTURE.md §8 rule 8): `per_second`
 /// tokens a second, at most `burst` saved up. Takes one token, or says in how many seconds
 /// one will be there. Contention beyond the CAS retries counts as "no token" (fail closed).
 pub fn take(

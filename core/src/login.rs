@@ -1,4 +1,4 @@
-//! Trading an access token for a session (DESIGN §1 steps 1-2). A login is a small state
+//! Trading an access token for a session (docs/ARCHITECTURE.md §5). A login is a small state
 //! machine: the glue feeds it the token, carries out the callouts it asks for (JWKS fetch,
 //! `/userinfo`), feeds back the answers, and finally creates the session it names.
 
@@ -14,8 +14,7 @@ use crate::token::{
     TokenError, TokenErrorKind, TokenShape, VerifyError,
 };
 
-/// Largest `/userinfo` answer read.
-pub const MAX_USERINFO_BYTES: usize = 16 * 1024;
+pub use crate::idp::MAX_USERINFO_BYTES;
 
 /// A callout the glue must make to the IdP cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,7 +129,7 @@ impl Login {
     ) -> LoginStep {
         if !self.is_jwt {
             // `/userinfo` accepts any token of the tenant, whatever application or API it
-            // was issued for: it proves a user, not a grant for this API (DESIGN §4).
+            // was issued for: it proves a user, not a grant for this API (docs/ARCHITECTURE.md §3).
             if !env.config.auth0.scope.is_empty() {
                 return fail(&TokenError {
                     kind: TokenErrorKind::InsufficientScope,

@@ -1,4 +1,4 @@
-//! Local answers (DESIGN §5): JSON bodies with a stable `error` code, never echoing a token,
+//! Local answers (docs/ARCHITECTURE.md §4): JSON bodies with a stable `error` code, never echoing a token,
 //! never cached.
 
 use serde_json::{json, Value};

@@ -1,7 +1,7 @@
-//! Which of the filter's routes a request belongs to (DESIGN §5). Every decision is taken on
-//! the normalized path ([`crate::policy::path`]), the query string ignored: the endpoints
-//! first (exact paths), then the rules in order (`public` included); a path the normalizer
-//! cannot settle is refused outright, never guessed.
+//! Which of the filter's routes a request belongs to (docs/ARCHITECTURE.md §4). Every
+//! decision is taken on the normalized path ([`crate::policy::path`]), the query string
+//! ignored: the endpoints first (exact paths), then the rules in order (`public` included); a
+//! path the normalizer cannot settle is refused outright, never guessed.
 
 use crate::config::Config;
 use crate::policy::path::{normalize, PathError};

@@ -1,4 +1,4 @@
-//! Sessions (DESIGN §8 rule 1): a 256-bit random secret goes to the client; the proxy keeps
+//! Sessions (docs/ARCHITECTURE.md §8 rule 1): a 256-bit random secret goes to the client; the proxy keeps
 //! only a hash of it, with the deadlines and the identity. Records are a compact binary form
 //! because every authenticated request copies a bucket of them out of shared data.
 

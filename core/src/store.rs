@@ -1,4 +1,4 @@
-//! Sessions in Envoy's shared data (DESIGN §7). Shared data never frees a key, so sessions
+//! Sessions in Envoy's shared data (docs/ARCHITECTURE.md §6). Shared data never frees a key, so sessions
 //! live in a fixed set of bucket keys chosen by the secret's hash; every write rewrites one
 //! bucket with compare-and-swap and drops the expired records it finds, so memory is bounded
 //! by live sessions, not by sessions ever created.
@@ -21,18 +21,7 @@ pub const CAS_RETRIES: usize = 8;
 /// retry, rather than overwriting their session.
 pub(crate) const CAS_MISSING: u32 = u32::MAX;
 
-/// Shared data as the filter sees it; the glue implements it over the host, tests over a map.
-pub trait SharedData {
-    /// The value and its CAS, or `(None, None)` when the key does not exist.
-    fn get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>);
-    fn set(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), SetError>;
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SetError {
-    CasMismatch,
-    Host,
-}
+pub use crate::ports::{SetError, SharedData};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoreError {
@@ -40,7 +29,15 @@ pub enum StoreError {
     Contended,
     /// The host refused the write.
     Host,
+    /// The bucket holds [`MAX_BUCKET_RECORDS`] already: a new session is refused rather than
+    /// let shared data grow past its bound.
+    Full,
 }
+
+/// Most records one bucket holds (about 4 million sessions in all, some 330 MB at most):
+/// with the per-user cap, only that many distinct users could fill it, and memory stays
+/// bounded even then.
+pub const MAX_BUCKET_RECORDS: usize = 1_024;
 
 pub fn bucket_index(hash: &SessionHash) -> usize {
     (usize::from(hash.0[0]) << 8 | usize::from(hash.0[1])) % BUCKETS
@@ -214,6 +211,7 @@ fn rewrite(
                 }
             }
         }
+        let kept = records(&out[1..]).count();
         let append = match append {
             Append::Nothing => None,
             Append::Always(session, flags) => Some((session, flags)),
@@ -221,6 +219,9 @@ fn rewrite(
             Append::UnlessEnded(session, flags) => (!written.ended).then_some((session, flags)),
         };
         if let Some((session, flags)) = append {
+            if flags & TOMBSTONE == 0 && kept >= MAX_BUCKET_RECORDS {
+                return Err(StoreError::Full);
+            }
             encode_record(session, flags, &mut out);
             written.live_delta += i64::from(flags & TOMBSTONE == 0);
             written.dirtied |= flags & DIRTY != 0;

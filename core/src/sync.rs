@@ -1,4 +1,4 @@
-//! Sync with `session-sidecar`, the durable copy of sessions (DESIGN §2, §6): the wire format,
+//! Sync with `session-sidecar`, the durable copy of sessions (docs/ARCHITECTURE.md §7): the wire format,
 //! the batches the timer sends, and what is done with the answers.
 //!
 //! Protocol (JSON, `Authorization: Bearer <sidecar.token>`):

@@ -1,4 +1,4 @@
-//! Access and ID tokens (DESIGN §8 rule 2), verified by `jsonwebtoken`: RS256 pinned by
+//! Access and ID tokens (docs/ARCHITECTURE.md §8 rule 2), verified by `jsonwebtoken`: RS256 pinned by
 //! configuration — the token's header never chooses the algorithm; `jku`/`x5u` are ignored;
 //! `kid` only selects a cached key; `iss` and `aud` checked by its `Validation`. What Auth0
 //! needs beyond it stays here: `iss` a single string, `exp`/`nbf` on the host's clock, scopes

@@ -43,7 +43,7 @@ let browser;
 before(async () => {
   ports = {
     DEMO_PORT: await freePort(), OIDC_PORT: await freePort(), APP_PORT: await freePort(),
-    SIDECAR_PORT: await freePort(), ADMIN_PORT: await freePort(),
+    SIDECAR_PORT: await freePort(), ADMIN_PORT: await freePort(), AUTH_PORT: await freePort(),
   };
   const env = { ...process.env };
   for (const name of ['AUTH0_DOMAIN', 'AUTH0_CLIENT_ID', 'AUTH0_AUDIENCE']) delete env[name];
@@ -86,7 +86,9 @@ test('log in through the provider, call the API, log out', async () => {
     await page.screenshot({ path: join(screenshotDir, 'stuck.png'), fullPage: true });
     throw new Error(`${e.message}\nat ${page.url()}\n${(await page.textContent('body')).slice(0, 2000)}`);
   });
-  await page.waitForSelector('#signed-in:not([hidden])', { timeout: 15_000 });
+  await page.waitForSelector('#signed-in:not([hidden])', { timeout: 15_000 }).catch(async (e) => {
+    throw new Error(`${e.message}\nerror shown: ${await page.textContent('#error')}\napi: ${await page.textContent('#api')}`);
+  });
   assert.equal(await page.isHidden('#error'), true, await page.textContent('#error'));
   assert.equal(await page.textContent('#user'), 'alice');
   assert.equal(await page.textContent('#email'), 'alice@example.com');
@@ -235,7 +237,8 @@ test('device login: the example client in a terminal, approved on the provider\'
   cli.stdout.on('data', (d) => { said += d; });
   cli.stderr.on('data', (d) => { said += d; });
   const deadline = Date.now() + 15_000;
-  while (!/open (\S+)/.test(said)) {
+  // Both lines: they may arrive in separate reads.
+  while (!/open (\S+)[\s\S]*shows the code (\S+)\./.test(said)) {
     assert.ok(Date.now() < deadline && cli.exitCode === null, said);
     await new Promise((done) => setTimeout(done, 100));
   }

@@ -1,4 +1,4 @@
-//! The HTTP API (DESIGN §6) as one function from a request to a response, so that it is
+//! The HTTP API (docs/ARCHITECTURE.md §7) as one function from a request to a response, so that it is
 //! tested without sockets; `server` puts it on a listener.
 //!
 //! - Filter (bearer `SIDECAR_TOKEN`): `POST /sync`, `GET /sync/sessions/{hash}`, and a
@@ -208,6 +208,36 @@ impl Api {
         } else {
             Err(AppError::Unauthorized)
         }
+    }
+
+    /// What to answer from the request line and headers alone, before any body is read
+    /// (DESIGN §6): a call to a route that needs a token, without the right one, is refused
+    /// here, so an unauthenticated client cannot make the sidecar read (or wait for) a body.
+    /// `None`: read the body and [`Api::handle`] the request, which checks again.
+    pub fn precheck(
+        &self,
+        method: &str,
+        url: &str,
+        authorization: Option<&str>,
+    ) -> Option<Response> {
+        let path = url.split_once('?').map_or(url, |(p, _)| p);
+        let under = |prefix: &str| path == prefix || path.starts_with(&format!("{prefix}/"));
+        let token = if under("/sync") {
+            &self.sync_token
+        } else if under("/admin") || under("/metrics") {
+            &self.admin_token
+        } else {
+            return None;
+        };
+        let request = Request {
+            method,
+            url,
+            authorization,
+            body: &[],
+        };
+        self.authorize(&request, token)
+            .err()
+            .map(AppError::into_response)
     }
 
     pub fn handle(&self, request: &Request<'_>, now: Millis) -> Response {

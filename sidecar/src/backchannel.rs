@@ -88,8 +88,8 @@ impl Backchannel {
                     status => Err(format!("status {status}")),
                 }) {
                 Ok(keys) => {
-                    eprintln!(
-                        "session-sidecar: JWKS fetched from {}, {} signing key(s)",
+                    log::info!(
+                        "JWKS fetched from {}, {} signing key(s)",
                         self.idp.origin(),
                         keys.len()
                     );
@@ -99,8 +99,8 @@ impl Backchannel {
                     }
                 }
                 // A failed fetch keeps the keys we had.
-                Err(why) => eprintln!(
-                    "session-sidecar: JWKS fetch from {} failed: {why}",
+                Err(why) => log::warn!(
+                    "JWKS fetch from {} failed: {why}",
                     self.idp.origin()
                 ),
             }
@@ -162,8 +162,8 @@ impl Backchannel {
         };
         match ended {
             Ok(ended) => {
-                eprintln!(
-                    "session-sidecar: back-channel logout by {}: {} session(s) ended",
+                log::info!(
+                    "back-channel logout by {}: {} session(s) ended",
                     if token.sid.is_some() { "sid" } else { "sub" },
                     ended.len()
                 );
@@ -185,13 +185,13 @@ fn refused(reply: Reply) -> Reply {
         .ok()
         .and_then(|v| v.get("reason").and_then(|r| r.as_str()).map(str::to_string))
     {
-        eprintln!("session-sidecar: back-channel logout refused: {reason}");
+        log::warn!("back-channel logout refused: {reason}");
     }
     reply
 }
 
 fn store_failed(why: &str) -> Reply {
-    eprintln!("session-sidecar: back-channel logout failed: {why}");
+    log::error!("back-channel logout failed: {why}");
     Reply::error(
         503,
         "store_unavailable",

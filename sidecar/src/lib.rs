@@ -3,8 +3,10 @@
 //! here for sessions it no longer has; admins list and revoke sessions here.
 
 pub mod api;
+pub mod auth;
 pub mod backchannel;
 pub mod idp;
+pub mod listener;
 pub mod logging;
 pub mod migrations;
 pub mod policy;

@@ -8,12 +8,14 @@ use serde_json::{json, Value};
 use session_core::config::Config;
 use session_core::time::Millis;
 use session_sidecar::api::Api;
+use session_sidecar::auth::{self, AuthService};
 use session_sidecar::backchannel::Backchannel;
 use session_sidecar::server::{now_millis, Server};
 use session_sidecar::store::{self, SessionStore};
 
 const USAGE: &str = "\
-usage: session-sidecar [--db DB] [--listen HOST:PORT] [--filter-config FILE]   serve the API
+usage: session-sidecar [--db DB] [--listen HOST:PORT]      serve the API
+           [--filter-config FILE [--auth-listen HOST:PORT]]
        session-sidecar [--db DB] sessions list [--user SUB]
        session-sidecar [--db DB] sessions end ID
        session-sidecar [--db DB] users list
@@ -30,10 +32,17 @@ usage: session-sidecar [--db DB] [--listen HOST:PORT] [--filter-config FILE]   s
                       and ended ones are remembered as long, so that no sync revives them
   --filter-config FILE  the filter's JSON configuration: with code_flow, serves
                       POST /backchannel-logout for that tenant and client
+  --auth-listen HOST:PORT
+                      with --filter-config, serve the auth service for NGINX
+                      auth_request and Envoy ext_authz here (checks, login, logout,
+                      keep-alive, callback, device)
 
 Serving needs SIDECAR_TOKEN (the filter's sidecar.token) and SIDECAR_ADMIN_TOKEN (admin API
 and /metrics) in the environment. Commands work on the database directly, beside a running
 server; the filters see their effect at their next sync (within seconds).";
+
+/// Workers serving requests: a slow client holds one for at most the request timeout.
+const WORKERS: usize = 16;
 
 fn main() -> ExitCode {
     session_sidecar::logging::init();
@@ -78,6 +87,7 @@ fn run(args: Vec<String>) -> Result<ExitCode, String> {
     let mut filter_config: Option<String> = None;
     let mut pool = 8usize;
     let mut max_lifetime: Option<Millis> = None;
+    let mut auth_listen: Option<String> = None;
     let mut words = Vec::new();
     let mut it = args.into_iter();
     while let Some(arg) = it.next() {
@@ -90,6 +100,7 @@ fn run(args: Vec<String>) -> Result<ExitCode, String> {
             "--listen" => listen = value("--listen")?,
             "--user" => user = Some(value("--user")?),
             "--filter-config" => filter_config = Some(value("--filter-config")?),
+            "--auth-listen" => auth_listen = Some(value("--auth-listen")?),
             "--db-pool" => {
                 let text = value("--db-pool")?;
                 pool = text
@@ -128,6 +139,7 @@ fn run(args: Vec<String>) -> Result<ExitCode, String> {
             &listen,
             filter_config.as_deref(),
             max_lifetime,
+            auth_listen,
         ),
         ["sessions", "list"] => {
             print(&json!({ "sessions": store.list_sessions(user.as_deref(), now).map_err(fail)? }));
@@ -161,22 +173,21 @@ fn token(name: &str, why: &str) -> Result<String, String> {
     }
 }
 
-/// The back-channel logout endpoint of a filter configuration file, if it has `code_flow`,
-/// and the configuration's `session.cookie.max_lifetime` in milliseconds.
-fn backchannel(path: Option<&str>) -> Result<(Option<Backchannel>, Option<Millis>), String> {
-    let Some(path) = path else {
-        return Ok((None, None));
-    };
+/// The filter's JSON configuration, checked as the filter checks it.
+fn read_filter_config(path: &str) -> Result<Config, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}"))?;
-    let config = Config::parse(&bytes).map_err(|e| format!("{path}: {e}"))?;
+    Config::parse(&bytes).map_err(|e| format!("{path}: {e}"))
+}
+
+/// The back-channel logout endpoint of a filter configuration, if it has `code_flow`,
+/// and the configuration's `session.cookie.max_lifetime` in milliseconds.
+fn backchannel(path: &str, config: &Config) -> Result<(Option<Backchannel>, Millis), String> {
     let max_lifetime = config.cookie.max_lifetime.saturating_mul(1_000);
-    let endpoint = Backchannel::from_config(&config).map_err(|e| format!("{path}: {e}"))?;
+    let endpoint = Backchannel::from_config(config).map_err(|e| format!("{path}: {e}"))?;
     if endpoint.is_none() {
-        eprintln!(
-            "session-sidecar: {path} has no code_flow: POST /backchannel-logout is not served"
-        );
+        log::warn!("{path} has no code_flow: POST /backchannel-logout is not served");
     }
-    Ok((endpoint, Some(max_lifetime)))
+    Ok((endpoint, max_lifetime))
 }
 
 fn serve(
@@ -185,8 +196,21 @@ fn serve(
     listen: &str,
     filter_config: Option<&str>,
     max_lifetime: Option<Millis>,
+    auth_listen: Option<String>,
 ) -> Result<ExitCode, String> {
-    let (backchannel, configured_lifetime) = backchannel(filter_config)?;
+    let config = filter_config.map(read_filter_config).transpose()?;
+    let (backchannel, configured_lifetime) = match (filter_config, &config) {
+        (Some(path), Some(config)) => {
+            let (endpoint, lifetime) = backchannel(path, config)?;
+            (endpoint, Some(lifetime))
+        }
+        _ => (None, None),
+    };
+    let auth = match (config, auth_listen) {
+        (Some(config), Some(listen)) => Some((config, listen)),
+        (_, None) => None,
+        (None, Some(_)) => return Err(format!("--auth-listen needs --filter-config\n\n{USAGE}")),
+    };
     let sync_token = token(
         "SIDECAR_TOKEN",
         "the filter's sync calls could not authenticate",
@@ -205,11 +229,23 @@ fn serve(
     }
     api.backchannel = backchannel;
     let api = Arc::new(api);
-    let server = Server::start(api, listen, 4)?;
+    let auth = match auth {
+        Some((config, auth_listen)) => {
+            let service = Arc::new(AuthService::new(config, Arc::clone(&api))?);
+            let server = auth::start(service, &auth_listen)?;
+            log::info!("auth service on http://{}", server.addr);
+            Some(server)
+        }
+        None => None,
+    };
+    let server = Server::start(api, listen, WORKERS)?;
     if !server.addr.ip().is_loopback() {
         log::warn!("listening on {}, not a loopback address", server.addr);
     }
     log::info!("serving {db} on http://{}", server.addr);
     server.wait();
+    if let Some(auth) = auth {
+        auth.wait();
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -8,10 +8,11 @@
 mod support;
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::{json, Value};
 use session_core::session::{Session, SessionHash};
@@ -422,11 +423,17 @@ fn bad_requests_are_refused_clearly(b: Backend) {
         raw_call(addr, "POST", "/sync", Some(SYNC), Some(b"{not json")).0,
         400
     );
-    let huge = vec![b' '; 5 * 1024 * 1024];
-    assert_eq!(
-        raw_call(addr, "POST", "/sync", Some(SYNC), Some(&huge)).0,
-        413
-    );
+    // Too large a body is refused on its Content-Length, before any of it is read.
+    let mut huge = TcpStream::connect(addr).unwrap();
+    write!(
+        huge,
+        "POST /sync HTTP/1.1\r\nAuthorization: Bearer {SYNC}\r\nContent-Length: {}\r\n\r\n",
+        5 * 1024 * 1024
+    )
+    .unwrap();
+    let mut answer = String::new();
+    huge.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     assert_eq!(r.call("GET", "/sync", Some(SYNC), None).0, 405);
     assert_eq!(r.call("POST", "/admin/users", Some(ADMIN), None).0, 405);
     assert_eq!(r.call("GET", "/nowhere", Some(ADMIN), None).0, 404);
@@ -846,6 +853,109 @@ fn a_first_release_database_upgrades_and_keeps_its_sessions() {
         session_json(&a),
         "no permissions, roles or sid: none granted"
     );
+}
+
+fn short_timeout_server() -> (Server, SocketAddr) {
+    let api = Api::new(
+        Box::new(SqliteStore::open(temp_db().to_str().unwrap()).unwrap()),
+        SYNC.into(),
+        ADMIN.into(),
+    );
+    let server =
+        Server::start_with_timeout(Arc::new(api), "127.0.0.1:0", 2, Duration::from_millis(800))
+            .unwrap();
+    let addr = server.addr;
+    (server, addr)
+}
+
+/// What the server sends before closing, read until EOF (bounded by a generous deadline).
+fn read_until_closed(stream: &mut TcpStream) -> String {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut out = Vec::new();
+    let _ = stream.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Issue 11 item 8: the sidecar read up to 4 MiB before checking the token.
+#[test]
+fn a_wrong_token_is_refused_before_any_body_is_read() {
+    let (server, addr) = short_timeout_server();
+    for (path, token) in [("/sync", "wrong"), ("/admin/users", SYNC), ("/metrics", "")] {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        // Announces a large body and sends none of it: only the headers can be answered.
+        write!(stream, "POST {path} HTTP/1.1\r\nHost: s\r\nAuthorization: Bearer {token}\r\nContent-Length: 4000000\r\n\r\n").unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        let mut first = [0u8; 12];
+        stream.read_exact(&mut first).unwrap();
+        assert_eq!(
+            &first, b"HTTP/1.1 401",
+            "{path}: answered before the body and the timeout"
+        );
+    }
+    server.stop();
+}
+
+/// Issue 11 item 8: a connection that sends nothing, or drips its request, held a thread for
+/// ever.
+#[test]
+fn idle_and_slow_connections_are_dropped() {
+    let (server, addr) = short_timeout_server();
+    // Idle: closed without an answer once the request timeout passes.
+    let mut idle = TcpStream::connect(addr).unwrap();
+    assert_eq!(read_until_closed(&mut idle), "");
+    // Headers dripped a byte at a time, slower than the deadline allows.
+    let mut slow = TcpStream::connect(addr).unwrap();
+    let request = format!("POST /sync HTTP/1.1\r\nAuthorization: Bearer {SYNC}\r\n");
+    let mut closed = false;
+    for b in request.bytes() {
+        if slow.write_all(&[b]).is_err() {
+            closed = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        closed,
+        "dropped once the deadline passed, long before the drip ended"
+    );
+    // A body that never comes in full: 408, then closed.
+    let mut body = TcpStream::connect(addr).unwrap();
+    write!(body, "POST /sync HTTP/1.1\r\nAuthorization: Bearer {SYNC}\r\nContent-Length: 100\r\n\r\n{{\"since\"").unwrap();
+    let answer = read_until_closed(&mut body);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    // Meanwhile, and afterwards, the server answers others: two workers were not held.
+    let (status, _) = raw_call(addr, "GET", "/healthz", None, None);
+    assert_eq!(status, 200);
+    server.stop();
+}
+
+#[test]
+fn one_request_per_connection_and_a_bounded_head() {
+    let (server, addr) = short_timeout_server();
+    // An idle keep-alive connection would hold a worker: the answer closes it.
+    for _ in 0..6 {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        write!(stream, "GET /healthz HTTP/1.1\r\nHost: s\r\n\r\n").unwrap();
+        let answer = read_until_closed(&mut stream);
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(
+            answer.contains("Connection: close") && answer.ends_with("ok\n"),
+            "{answer}"
+        );
+    }
+    let mut big = TcpStream::connect(addr).unwrap();
+    // The server answers once 16 KiB have come, and may close before the rest is written.
+    let _ = write!(
+        big,
+        "GET /healthz HTTP/1.1\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(20_000)
+    );
+    assert!(read_until_closed(&mut big).starts_with("HTTP/1.1 431"));
+    server.stop();
 }
 
 // --- PostgreSQL: what only a shared server can show --------------------------------------

@@ -1,12 +1,12 @@
 import pytest
 
-from harness import ENVOY, SIDECAR, SIDECAR_TOKEN, SIGNING_KEY, STARTED, WASM, Envoy, Sidecar, plugin_config
+from harness import HOST, ARTIFACT, ENVOY, SIDECAR, SIDECAR_TOKEN, SIGNING_KEY, STARTED, Envoy, Sidecar, plugin_config
 from idp import TestIdp
 from upstream import EchoApp
 
 
 def pytest_sessionstart(session):
-    for needed in (ENVOY, WASM, SIDECAR):
+    for needed in (ENVOY, ARTIFACT, SIDECAR):
         if not needed.exists():
             raise pytest.UsageError(f"{needed} is missing: run `make build` (make test does)")
 
@@ -83,3 +83,46 @@ def pytest_runtest_makereport(item, call):
     if report.when == "call" and report.failed:
         for e in STARTED[-3:]:
             report.sections.append((f"envoy log {e.log_path}", e.log()[-6000:]))
+
+
+# The NGINX and ext_authz suites test a host of their own (the auth service): they run in the
+# wasm pass of `make e2e`, not again in the dynamic module's.
+collect_ignore = ["test_nginx.py"] if HOST == "module" else []
+
+
+@pytest.fixture(scope="session")
+def loopback_idp():
+    """A test IdP whose issuer is its loopback address: the auth service reaches the IdP at
+    `auth0.issuer` (plain HTTP only for loopback), where Envoy uses a cluster."""
+    server = TestIdp().start()
+    server.issuer = f"http://127.0.0.1:{server.port}/"
+    server.userinfo_url = f"{server.issuer}userinfo"
+    yield server
+    server.stop()
+
+
+def native_config(idp, **overrides) -> dict:
+    """The test filter configuration, its issuer the IdP's loopback address."""
+    config = plugin_config(idp, **overrides)
+    config["auth0"]["issuer"] = idp.issuer
+    return config
+
+
+@pytest.fixture
+def make_native(loopback_idp, app):
+    """Starts an auth service (session-sidecar --auth-listen) with the given config overrides
+    and a proxy in front of it: kind "nginx" (nginx/nginx.conf) or "ext_authz"
+    (envoy/ext_authz.yaml). Returns (service, proxy); stops both after the test."""
+    from native import AuthService, ExtAuthzEnvoy, Nginx
+    started = []
+
+    def make(kind="nginx", db=None, **overrides):
+        service = AuthService(native_config(loopback_idp, **overrides), db=db).start().wait_ready()
+        started.append(service)
+        front = (Nginx if kind == "nginx" else ExtAuthzEnvoy)(service.auth_port, app.port, service.port).start()
+        started.append(front)
+        return service, front
+
+    yield make
+    for thing in reversed(started):
+        thing.stop()

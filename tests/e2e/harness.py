@@ -15,6 +15,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 ENVOY = ROOT / ".venv" / "bin" / "envoy"
 WASM = ROOT / "target" / "wasm32-wasip1" / "release" / "auth0_session.wasm"
+MODULE = ROOT / "target" / "release" / "libauth0_session_module.so"
+# Which Envoy host runs the filter: the proxy-wasm build or the native dynamic module. The
+# whole suite runs once per host (`make e2e` runs both); nothing else differs.
+HOST = os.environ.get("E2E_HOST", "wasm")
+if HOST not in ("wasm", "module"):
+    raise SystemExit(f"E2E_HOST must be wasm or module, not {HOST!r}")
+ARTIFACT = WASM if HOST == "wasm" else MODULE
+# Where each host's stats appear on Envoy's admin /stats.
+STATS = {"wasm": "wasmcustom.", "module": "dynamicmodulescustom."}[HOST] + "auth0_session."
 SIDECAR = ROOT / "target" / "release" / "session-sidecar"
 SIDECAR_TOKEN = "e2e-sync-token"
 ADMIN_TOKEN = "e2e-admin-token"
@@ -32,7 +41,7 @@ def free_port() -> int:
 
 
 def plugin_config(idp, **overrides) -> dict:
-    """The filter configuration used by the tests: DESIGN §4, pointed at the test IdP."""
+    """The filter configuration used by the tests: docs/ARCHITECTURE.md §3, pointed at the test IdP."""
     config = {
         "auth0": {
             "domain": idp.domain,
@@ -79,21 +88,7 @@ static_resources:
               - match: {{prefix: "/"}}
                 route: {{cluster: app}}
           http_filters:
-          - name: envoy.filters.http.wasm
-            typed_config:
-              "@type": type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm
-              config:
-                name: auth0_session
-                root_id: auth0_session
-                failure_policy: FAIL_CLOSED
-                configuration:
-                  "@type": type.googleapis.com/google.protobuf.StringValue
-                  value: {config}
-                vm_config:
-                  vm_id: auth0_session
-                  runtime: envoy.wasm.runtime.v8
-                  code: {{local: {{filename: {wasm}}}}}
-          - name: envoy.filters.http.router
+{http_filter}          - name: envoy.filters.http.router
             typed_config:
               "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
   clusters:
@@ -132,6 +127,38 @@ SIDECAR_HEALTH = """    health_checks:
 """
 
 
+WASM_FILTER = """          - name: envoy.filters.http.wasm
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm
+              config:
+                name: auth0_session
+                root_id: auth0_session
+                failure_policy: FAIL_CLOSED
+                configuration:
+                  "@type": type.googleapis.com/google.protobuf.StringValue
+                  value: {config}
+                vm_config:
+                  vm_id: auth0_session
+                  runtime: envoy.wasm.runtime.v8
+                  code: {{local: {{filename: {wasm}}}}}
+"""
+
+MODULE_FILTER = """          - name: envoy.filters.http.dynamic_modules
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilter
+              dynamic_module_config: {{name: auth0_session_module}}
+              filter_name: auth0_session
+              filter_config:
+                "@type": type.googleapis.com/google.protobuf.StringValue
+                value: {config}
+"""
+
+
+def envoy_env() -> dict:
+    """The environment Envoy runs in: the module host finds the .so on its search path."""
+    return dict(os.environ, ENVOY_DYNAMIC_MODULES_SEARCH_PATH=str(MODULE.parent))
+
+
 def sidecar_cluster_settings(ports) -> dict:
     endpoints = ", ".join(
         f"{{endpoint: {{address: {{socket_address: {{address: 127.0.0.1, port_value: {p}}}}}}}}}" for p in ports)
@@ -158,7 +185,8 @@ class Envoy:
         """New free ports for the listener and the admin interface."""
         self.port = free_port()
         self.admin = free_port()
-        text = ENVOY_YAML.format(admin=self.admin, port=self.port, **self.settings)
+        http_filter = (WASM_FILTER if HOST == "wasm" else MODULE_FILTER).format(**self.settings)
+        text = ENVOY_YAML.format(admin=self.admin, port=self.port, http_filter=http_filter, **self.settings)
         if not self.normalize:
             text = text.replace("normalize_path: true", "normalize_path: false").replace(
                 "merge_slashes: true", "merge_slashes: false")
@@ -170,6 +198,7 @@ class Envoy:
              "-l", "info", "--log-path", str(self.log_path)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.STDOUT,
+            env=envoy_env(),
         )
         STARTED.append(self)
         if wait:

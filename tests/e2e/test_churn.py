@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import ROOT
+from harness import ROOT, STATS
 
 CHURN = ROOT / "tests" / "load" / "churn.lua"
 TARGET = 200_000
@@ -30,19 +30,19 @@ def test_200k_sessions_churn_with_bounded_memory(make_envoy, idp):
     baseline = memory(e)
     samples = []
     started = time.time()
-    while e.stat("wasmcustom.auth0_session.login.ok") < TARGET and time.time() - started < 300:
+    while e.stat(STATS + "login.ok") < TARGET and time.time() - started < 300:
         subprocess.run(["wrk", "-t2", "-c8", "-d15s", "-s", str(CHURN), f"http://127.0.0.1:{e.port}"],
                        env=dict(os.environ, TOKEN=token), capture_output=True, check=True, timeout=60)
-        samples.append((round(time.time() - started), memory(e), e.stat("wasmcustom.auth0_session.sessions_live")))
-    logins = e.stat("wasmcustom.auth0_session.login.ok")
-    logouts = e.stat("wasmcustom.auth0_session.logout")
+        samples.append((round(time.time() - started), memory(e), e.stat(STATS + "sessions_live")))
+    logins = e.stat(STATS + "login.ok")
+    logouts = e.stat(STATS + "logout")
     took = time.time() - started
     peak = max(m for _, m, _ in samples)
 
     time.sleep(3 + 2 * 8 + 2)  # every session expired, then a whole sweep pass (8 s) ran
-    live = e.stat("wasmcustom.auth0_session.sessions_live")
-    keys = e.stat("wasmcustom.auth0_session.store.keys")
-    stored = e.stat("wasmcustom.auth0_session.store.bytes")
+    live = e.stat(STATS + "sessions_live")
+    keys = e.stat(STATS + "store.keys")
+    stored = e.stat(STATS + "store.bytes")
     end = memory(e)
     report = (f"{logins} logins and {logouts} logouts in {took:.0f}s ({logins / took:.0f} logins/s); "
               f"Envoy allocated: {baseline / 1e6:.1f} MB before, {peak / 1e6:.1f} MB peak, {end / 1e6:.1f} MB after; "
@@ -57,3 +57,36 @@ def test_200k_sessions_churn_with_bounded_memory(make_envoy, idp):
     assert stored <= 4096 + 16 * 300, f"the store holds only live sessions: {report}"
     assert peak - baseline < 64e6, f"memory bounded while {samples[-1][2]} sessions were live: {report}"
     assert end - baseline < 16e6, f"memory back near the baseline after churn: {report}"
+
+
+LOGIN_LOOP = ROOT / "tests" / "load" / "login_loop.lua"
+LOOP_SECONDS = 25  # `make soak` runs it for 5 minutes
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is installed by make test")
+def test_a_single_user_login_loop_keeps_memory_flat(make_envoy, idp):
+    """Issue 11 item 6: one valid login repeated in a loop (sessions never logged out, long
+    lifetimes) grew shared data without limit. The user keeps at most 50 sessions (the
+    oldest end), so the store's size and Envoy's memory stay flat."""
+    e = make_envoy()
+    token = idp.jwt(aud=idp.audience, sub="auth0|looper")
+    assert e.request("/authorize", headers={"Authorization": f"Bearer {token}"}).status == 200
+    samples = []
+    started = time.time()
+    while time.time() - started < LOOP_SECONDS:
+        subprocess.run(["wrk", "-t2", "-c4", "-d5s", "-s", str(LOGIN_LOOP), f"http://127.0.0.1:{e.port}"],
+                       env=dict(os.environ, TOKEN=token), capture_output=True, check=True, timeout=60)
+        samples.append((round(time.time() - started), memory(e), e.stat(STATS + "sessions_live")))
+    time.sleep(2 * 8 + 1)  # two whole sweep passes: the store gauges are current
+    logins = e.stat(STATS + "login.ok")
+    capped = e.stat(STATS + "sessions_capped")
+    live = e.stat(STATS + "sessions_live")
+    stored = e.stat(STATS + "store.bytes")
+    report = f"{logins} logins, {capped} capped, live={live}, store bytes={stored}; samples (s, bytes, live) {samples}"
+    print(report)
+    assert logins >= 2_000, report
+    assert live <= 50 and max(s[2] for s in samples) <= 50, report
+    assert capped >= logins - 50, report
+    assert stored <= 4096 + 50 * 120, f"the store holds 50 sessions, not {logins}: {report}"
+    first, last = samples[0][1], samples[-1][1]
+    assert last - first < 4e6, f"Envoy's memory flat over the loop: {report}"

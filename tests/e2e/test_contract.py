@@ -1,4 +1,4 @@
-"""Every row of DESIGN §5's HTTP contract, against a real Envoy running the built filter."""
+"""Every row of the README's HTTP contract, against a real Envoy running the built filter."""
 
 import json
 

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from harness import free_port
+from harness import STATS, free_port
 from helpers import bearer, error_code, login, with_session
 
 
@@ -28,7 +28,7 @@ def test_idp_refusing_connections_gives_503(make_envoy, idp):
     e = make_envoy(idp_port=free_port())  # nothing listens there
     r = e.request("/authorize", headers=bearer(idp.jwt()))
     assert r.status == 503 and error_code(r) == "idp_unavailable"
-    assert e.stat("wasmcustom.auth0_session.login.idp_unavailable") >= 1
+    assert e.stat(STATS + "login.idp_unavailable") >= 1
 
 
 def test_key_rotation_is_picked_up(make_envoy, idp):

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from harness import ROOT, SIDECAR, Sidecar, session_hash
+from harness import STATS, ROOT, SIDECAR, Sidecar, session_hash
 from helpers import bearer, login, with_session
 from pg import PgServer
 
@@ -65,7 +65,7 @@ def test_sessions_and_revocations_cross_proxies_whichever_sidecar_each_talks_to(
     seen = e2.request("/x", headers=with_session(a))
     assert seen.status == 200, seen
     assert seen.json()["headers"]["x-auth-user"] == ["auth0|alice"]
-    assert e2.stat("wasmcustom.auth0_session.sidecar.restored") == 1
+    assert e2.stat(STATS + "sidecar.restored") == 1
 
     def refused_everywhere(secret):
         return all(status(e, secret) == 401 for e in (e1, e2))
@@ -118,10 +118,10 @@ def test_alternating_proxies_for_longer_than_the_idle_window_never_expires_the_s
     for _ in range(12):  # 6 s on the second only: longer than the idle window
         statuses.append(status(e2, secret))
         time.sleep(0.5)
-    restored_before = e1.stat("wasmcustom.auth0_session.sidecar.restored")
+    restored_before = e1.stat(STATS + "sidecar.restored")
     statuses.append(status(e1, secret))
     assert statuses == [200] * len(statuses), statuses
-    assert e1.stat("wasmcustom.auth0_session.sidecar.restored") == restored_before + 1, \
+    assert e1.stat(STATS + "sidecar.restored") == restored_before + 1, \
         "the first proxy asked the store"
     # Absolute expiry, everywhere (16 s after the login).
     time.sleep(max(0.0, started + 16.5 - time.time()))
@@ -180,7 +180,7 @@ def test_logins_answered_while_the_store_was_unreachable_reach_it_within_5s(make
         f"{stored_count(pg, db)} of {answered + 1} stored 5 s after the sidecar came back"
     print(f"{answered} logins answered while the sidecar was down; all stored {time.time() - back:.2f}s after it came back")
     e.restart()
-    assert e.stat("wasmcustom.auth0_session.sessions_live") == 0
+    assert e.stat(STATS + "sessions_live") == 0
 
 
 def health_checked(envoy, dead, alive):

@@ -5,7 +5,7 @@ filter refuses whatever Envoy's own normalization."""
 
 import pytest
 
-from harness import Envoy, plugin_config
+from harness import STATS, Envoy, plugin_config
 from helpers import bearer, login, with_session
 
 ROLES = "https://app.example/roles"
@@ -103,7 +103,7 @@ def test_a_refusal_names_what_is_missing(ruled, idp):
     assert (r.status, r.json()["missing"]) == (403, {"one_of_roles": ["admin"]})
     r = ruled.request("/api/internal/x", headers=with_session(secret))
     assert (r.status, r.json()["error"]) == (403, "forbidden")
-    assert ruled.stat("wasmcustom.auth0_session.forbidden") >= 3
+    assert ruled.stat(STATS + "forbidden") >= 3
 
 
 def test_permissions_fall_back_to_scope_and_are_forwarded(ruled, idp):
@@ -123,7 +123,7 @@ def test_a_restored_session_keeps_its_permissions(make_envoy, sidecar, idp):
     assert envoy.request("/api/items", headers=with_session(secret)).status == 200
     envoy.restart()
     assert envoy.request("/api/items", method="POST", headers=with_session(secret)).status == 403
-    assert envoy.stat("wasmcustom.auth0_session.sidecar.restored") == 1
+    assert envoy.stat(STATS + "sidecar.restored") == 1
     assert envoy.request("/admin/", headers=with_session(secret)).status == 200
     assert envoy.request("/api/items", headers=with_session(secret)).status == 200
 

@@ -3,7 +3,7 @@
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from harness import session_hash
+from harness import STATS, session_hash
 from helpers import bearer, login, with_session
 
 
@@ -30,7 +30,7 @@ def test_sessions_survive_an_envoy_restart_with_the_same_deadlines(make_envoy, s
     assert seen.json()["headers"]["x-auth-email"] == ["d@example.com"]
     ping = e.request("/ping", headers=with_session(secret)).json()
     assert ping["expires"] == expires, "the absolute deadline is the original one"
-    assert e.stat("wasmcustom.auth0_session.sidecar.restored") == 1
+    assert e.stat(STATS + "sidecar.restored") == 1
     assert e.request("/x", headers=with_session("E" * 43)).status == 401
 
 

@@ -1,8 +1,9 @@
 """The filter's counters and the live-sessions gauge, on Envoy's admin /stats."""
 
+from harness import HOST, STATS
 from helpers import bearer, login, with_session
 
-P = "wasmcustom.auth0_session."
+P = STATS
 
 
 def test_counters_and_gauge(make_envoy, idp):
@@ -28,4 +29,5 @@ def test_counters_and_gauge(make_envoy, idp):
     assert s[P + "rejected"] == 1
     assert s[P + "sessions_live"] == 1
     assert s[P + "jwks.fetch_ok"] >= 1
-    assert e.stat("wasm.envoy.wasm.runtime.v8.active") >= 0
+    if HOST == "wasm":
+        assert e.stat("wasm.envoy.wasm.runtime.v8.active") >= 1

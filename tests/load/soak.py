@@ -81,7 +81,48 @@ def main():
     print(f"\nsoak: {total} requests in {seconds}s, {rate:.0f} requests/s, p50 {p50}, p99 {p99}; "
           f"errors: {non2xx} non-2xx{', socket errors: ' + socket.group(1) if socket else ''}; "
           f"Envoy allocated {samples[0]['allocated'] / 1e6:.1f} -> {samples[-1]['allocated'] / 1e6:.1f} MB")
-    return 1 if errors else 0
+    return 1 if errors else login_loop()
+
+
+def login_loop():
+    """One user logging in again and again for LOGIN_LOOP_SECONDS (default 300), never logging
+    out, against Envoy with the sidecar (issue 11 item 6): the per-user cap keeps the store,
+    the sidecar's live sessions and Envoy's memory flat. Fails if they grow."""
+    seconds = min(int(os.environ.get("LOGIN_LOOP_SECONDS", "300")), 900)
+    idp, app, sidecar = TestIdp().start(), EchoApp().start(), Sidecar().start()
+    config = plugin_config(idp, sidecar={"cluster": "session_sidecar", "token": SIDECAR_TOKEN},
+                           session={"cookie": {"secure": False, "signing_keys": ["soak-signing-key-0123456789abcdef"]}})
+    envoy = Envoy(config, idp.port, app.port, sidecar_port=sidecar.port).start()
+    token = idp.jwt(aud=idp.audience, sub="auth0|looper")
+    stat = lambda name: envoy.stat(f"wasmcustom.auth0_session.{name}")
+    deadline = time.time() + 10
+    while stat("jwks.fetch_ok") < 1 and time.time() < deadline:
+        time.sleep(0.05)
+    print(f"\nsoak: {seconds}s of one user's login loop (wrk, 4 connections)...", flush=True)
+    samples = []
+    started = time.time()
+    try:
+        while time.time() - started < seconds:
+            subprocess.run(["wrk", "-t2", "-c4", "-d30s", "-s", str(HERE / "login_loop.lua"),
+                            f"http://127.0.0.1:{envoy.port}"], env=dict(os.environ, TOKEN=token),
+                           capture_output=True, check=True, timeout=120)
+            with urllib.request.urlopen(f"http://127.0.0.1:{envoy.admin}/memory", timeout=5) as r:
+                allocated = int(json.loads(r.read())["allocated"])
+            samples.append((round(time.time() - started), allocated, stat("sessions_live"), stat("login.ok"),
+                            stat("store.bytes"), len(sidecar.stored_hashes())))
+    finally:
+        envoy.stop()
+        sidecar.stop()
+        idp.stop()
+        app.stop()
+    print(f"  {'time':>6} {'allocated':>11} {'live':>6} {'logins':>8} {'store B':>8} {'sidecar rows':>12}")
+    for t, allocated, live, logins, stored, rows in samples:
+        print(f"  {t:>5}s {allocated / 1e6:>9.1f}MB {live:>6} {logins:>8} {stored:>8} {rows:>12}")
+    grew = samples[-1][1] - samples[len(samples) // 2][1]
+    ok = all(live <= 50 for _, _, live, _, _, _ in samples) and grew < 4e6
+    print(f"soak: login loop {'flat' if ok else 'NOT flat'}: at most 50 live sessions, Envoy allocated "
+          f"{samples[0][1] / 1e6:.1f} -> {samples[-1][1] / 1e6:.1f} MB over {samples[-1][3]} logins")
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -323,18 +323,6 @@ fn duplicate_cookies_find_the_live_one() {
     ));
 }
 
-#[test]
-fn callouts_go_to_the_tenant() {
-    let f = filter();
-    let h = f.callout_headers(&Callout::Userinfo, "TOKEN");
-    assert!(h.contains(&(":authority", "tenant.test".to_string())));
-    assert!(h.contains(&(":path", "/userinfo".to_string())));
-    assert!(h.contains(&("authorization", "Bearer TOKEN".to_string())));
-    let h = f.callout_headers(&Callout::Jwks, "");
-    assert!(h.contains(&(":path", "/.well-known/jwks.json".to_string())));
-    assert!(!h.iter().any(|(k, _)| *k == "authorization"));
-}
-
 /// Issue 11 item 9: `Authorization: Session` reached the app on public paths, and on any
 /// path when the Cookie header also named our cookie.
 #[test]

@@ -17,6 +17,40 @@ use crate::jwks::KeySet;
 use crate::metrics::Metric;
 use crate::store::{SetError, SharedData};
 
+thread_local! {
+    static LOGGED: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The `log` facade's lines, kept per thread: the core logs on the caller's thread, so each
+/// test sees only its own lines although tests run in parallel.
+struct Capture;
+
+impl log::Log for Capture {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+    fn log(&self, record: &log::Record<'_>) {
+        LOGGED.with(|l| l.borrow_mut().push(record.args().to_string()));
+    }
+    fn flush(&self) {}
+}
+
+/// Starts capturing this thread's log lines (dropping any captured before).
+pub fn capture_logs() {
+    static CAPTURE: Capture = Capture;
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        let _ = log::set_logger(&CAPTURE);
+        log::set_max_level(log::LevelFilter::Trace);
+    });
+    LOGGED.with(|l| l.borrow_mut().clear());
+}
+
+/// The lines this thread logged since [`capture_logs`].
+pub fn logged() -> Vec<String> {
+    LOGGED.with(|l| l.borrow().clone())
+}
+
 /// Shared data as Envoy implements it: a missing key always inserts, CAS 0 overwrites,
 /// any other CAS must match. `fail_next_sets` simulates other workers winning races.
 #[derive(Default)]
@@ -25,6 +59,10 @@ pub struct MemHost {
     next_cas: Cell<u32>,
     pub fail_next_sets: Cell<usize>,
     pub counts: RefCell<HashMap<&'static str, i64>>,
+    randoms: Cell<u32>,
+    pub no_randomness: Cell<bool>,
+    /// Milliseconds past NOW_SECS that [`Host::clock`] reports.
+    pub elapsed: Cell<u64>,
 }
 
 impl MemHost {
@@ -71,6 +109,23 @@ impl Host for MemHost {
 
     fn record(&self, metric: Metric, value: u64) {
         self.counts.borrow_mut().insert(metric.name(), value as i64);
+    }
+
+    fn clock(&self) -> u64 {
+        NOW_SECS * 1_000 + self.elapsed.get()
+    }
+
+    fn random(&self, buf: &mut [u8]) -> bool {
+        // A different stream per call, so that two logins never share a secret.
+        self.randoms.set(self.randoms.get() + 1);
+        let mut x = u64::from(self.randoms.get()).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        for b in buf.iter_mut() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            *b = x as u8;
+        }
+        !self.no_randomness.get()
     }
 }
 
