@@ -142,7 +142,7 @@ test: setup lint unit validate fuzz-smoke e2e browser bench-smoke
 # --- benchmarks: this filter beside no filter, a do-nothing wasm filter, jwt_authn, ext_authz --
 bench-build: build
 	$(CARGO) build --release --target $(WASM_TARGET) -p noop-filter
-	$(CARGO) build --release -p bench-helper
+	$(CARGO) build --release -p bench-helper -p noop-module
 
 bench: bench-build $(VENV_STAMP) $(WRK)
 	$(VENV)/bin/python bench/bench.py

@@ -25,6 +25,12 @@ from idp import TestIdp  # noqa: E402
 
 NOOP = ROOT / "target" / "wasm32-wasip1" / "release" / "noop_filter.wasm"
 HELPER = ROOT / "target" / "release" / "bench-helper"
+MANY_USERS = ROOT / "bench" / "many_users.lua"
+# Logins spread over this many users, as real sessions are (one user looping logins is what
+# limits.sessions_per_user is for, and costs what that cap costs).
+USERS = 2_000
+# Rounds of the request-rate cases (see main()).
+ROUNDS = 3
 
 ROUTER = """          - name: envoy.filters.http.router
             typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}"""
@@ -42,13 +48,14 @@ def wasm_filter(path, config=None):
                 vm_config: {{vm_id: bench, runtime: envoy.wasm.runtime.v8, code: {{local: {{filename: {json.dumps(str(path))}}}}}}}"""
 
 
-def module_filter(config):
-    """The same filter as a native dynamic module (target/release/libauth0_session_module.so)."""
+def module_filter(config, module="auth0_session_module"):
+    """The same filter as a native dynamic module (target/release/libauth0_session_module.so);
+    or, with module="noop_module", the do-nothing one (bench/noop-module)."""
     value = json.dumps(json.dumps(config))
     return f"""          - name: envoy.filters.http.dynamic_modules
             typed_config:
               "@type": type.googleapis.com/envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilter
-              dynamic_module_config: {{name: auth0_session_module}}
+              dynamic_module_config: {{name: {module}}}
               filter_name: auth0_session
               filter_config: {{"@type": type.googleapis.com/google.protobuf.StringValue, value: {value}}}"""
 
@@ -284,13 +291,18 @@ class Proxy:
         return r.status, body, took
 
 
-def wrk(proxy, path, headers, seconds, connections):
+def wrk(proxy, path, headers, seconds, connections, tokens=None):
+    """wrk on `path` with `headers`; or, with `tokens` (a file, one access token per line),
+    logins cycling through those users' tokens (bench/many_users.lua)."""
     args = ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
     for k, v in headers.items():
         args += ["-H", f"{k}: {v}"]
+    if tokens:
+        args += ["-s", str(MANY_USERS)]
     args.append(f"http://127.0.0.1:{proxy.port}{path}")
     cpu0 = proxy.cpu()
-    out = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 60).stdout
+    env = dict(os.environ, TOKENS_FILE=str(tokens)) if tokens else None
+    out = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 60, env=env).stdout
     cpu = proxy.cpu() - cpu0
     unit = {"us": 1e-3, "ms": 1.0, "s": 1e3}
     def latency(pct):
@@ -320,6 +332,12 @@ def main():
     # API-only: what jwt_authn checks, and a login without /userinfo. Ten permissions, as Auth0
     # RBAC puts them in access tokens: the memory figure is per session carrying them.
     token = idp.jwt(aud=idp.audience, permissions=BENCH_PERMISSIONS)
+    users = 50 if args.smoke else USERS
+    jwt_tokens, opaque_tokens = jwks_file.parent / "jwt-tokens", jwks_file.parent / "opaque-tokens"
+    # An 11-byte `sub`, as the memory figure below says.
+    jwt_tokens.write_text("".join(idp.jwt(aud=idp.audience, sub=f"auth0|{i:05d}", permissions=BENCH_PERMISSIONS) + "\n"
+                                  for i in range(users)))
+    opaque_tokens.write_text("".join(f"opaqueBenchToken{i:05d}\n" for i in range(users)))
     helper_port = free_port()
     helper = subprocess.Popen(["taskset", "-c", "1", str(HELPER), "--listen", f"127.0.0.1:{helper_port}",
                                "--jwks", str(jwks_file), "--session", "placeholder"], stdout=subprocess.DEVNULL)
@@ -364,6 +382,7 @@ def main():
             ("2. do-nothing wasm filter", [wasm_filter(NOOP)], {}),
             ("3. this filter, live session cookie", [wasm_filter(WASM, config)], {"Cookie": f"session={cookie_value}"}),
             rules_case(config),
+            ("2m. do-nothing dynamic module", [module_filter({}, "noop_module")], {}),
             ("3m. this filter as a dynamic module, live session cookie", [module_filter(config)], {"Cookie": f"session={cookie_value}"}),
             ("4a. jwt_authn, RS256, cache off", [jwt_authn(idp, jwks, False)], {"Authorization": f"Bearer {token}"}),
             ("4b. jwt_authn, RS256, cache on", [jwt_authn(idp, jwks, True)], {"Authorization": f"Bearer {token}"}),
@@ -371,29 +390,38 @@ def main():
             ("6a. NGINX, no auth", "nginx-off", {"Cookie": f"session={native_cookie}"}),
             ("6b. NGINX, auth_request to the auth service", "nginx", {"Cookie": f"session={native_cookie}"}),
         ]
-        for name, filters, headers in cases:
-            if isinstance(filters, str):
-                proxy = BenchNginx(service.auth_port, auth=filters == "nginx").start()
-            else:
-                proxy = Proxy(filters, service.auth_port if name.startswith("5.") else helper_port).start()
-            service_cpu = process_cpu(service.proc.pid)
-            try:
-                if name.startswith(("3.", "3b.", "3m.")):
-                    # The session lives in this Envoy's shared data: log in again with the same
-                    # secret is impossible, so make one and use it.
-                    status, body, _ = proxy.get("/authorize", {"Authorization": f"Bearer {token}"})
-                    headers = {"Cookie": f"session={json.loads(body)['value']}"}
-                status, _, _ = proxy.get("/", headers)
-                assert status == 200, (name, status)
-                wrk(proxy, "/", headers, 1, conns)  # warm-up
-                service_cpu = process_cpu(service.proc.pid)
-                r = wrk(proxy, "/", headers, seconds, conns)
-                r["service_cpu_us"] = (process_cpu(service.proc.pid) - service_cpu) * 1e6 / max(r["requests"], 1)
-                results.append((name, r))
-                print(f"bench: {name}: {r['rps']:.0f} req/s, p50 {r['p50']:.3f} ms, p99 {r['p99']:.3f} ms, "
-                      f"{r['cpu_us']:.1f} CPU µs/request, {r['errors']} errors", flush=True)
-            finally:
-                proxy.stop()
+        # Every case once per round, the rounds one after the other, each case's figures
+        # those of its median round: this machine's speed drifts by 10-20 % over minutes, and
+        # interleaving spreads the drift over all cases instead of favouring the early ones.
+        runs = {name: [] for name, _, _ in cases}
+        for round_no in range(1 if args.smoke else ROUNDS):
+            for name, filters, headers in cases:
+                if isinstance(filters, str):
+                    proxy = BenchNginx(service.auth_port, auth=filters == "nginx").start()
+                else:
+                    proxy = Proxy(filters, service.auth_port if name.startswith("5.") else helper_port).start()
+                try:
+                    if name.startswith(("3.", "3b.", "3m.")):
+                        # The session lives in this Envoy's shared data: log in again with
+                        # the same secret is impossible, so make one and use it.
+                        status, body, _ = proxy.get("/authorize", {"Authorization": f"Bearer {token}"})
+                        headers = {"Cookie": f"session={json.loads(body)['value']}"}
+                    status, _, _ = proxy.get("/", headers)
+                    assert status == 200, (name, status)
+                    wrk(proxy, "/", headers, 1, conns)  # warm-up
+                    service_cpu = process_cpu(service.proc.pid)
+                    r = wrk(proxy, "/", headers, seconds, conns)
+                    r["service_cpu_us"] = (process_cpu(service.proc.pid) - service_cpu) * 1e6 / max(r["requests"], 1)
+                    runs[name].append(r)
+                    print(f"bench: round {round_no + 1}: {name}: {r['rps']:.0f} req/s, p50 {r['p50']:.3f} ms, "
+                          f"p99 {r['p99']:.3f} ms, {r['cpu_us']:.1f} CPU µs/request, {r['errors']} errors", flush=True)
+                finally:
+                    proxy.stop()
+        notes["runs"] = runs
+        for name, rounds in runs.items():
+            median = sorted(rounds, key=lambda r: r["rps"])[len(rounds) // 2]
+            median["errors"] = sum(r["errors"] for r in rounds)
+            results.append((name, median))
 
         # Logins per second on one worker, the JWKS cached; then memory per live session; for
         # each host.
@@ -401,17 +429,17 @@ def main():
             proxy = Proxy([make()], helper_port).start()
             try:
                 before, rss_before = proxy.allocated(), proxy.rss()
-                r = wrk(proxy, "/authorize", {"Authorization": f"Bearer {token}"}, seconds, conns)
+                r = wrk(proxy, "/authorize", {}, seconds, conns, tokens=jwt_tokens)
                 notes[f"logins_jwt_{host}"] = r
                 print(f"bench: {host}: JWT logins: {r['rps']:.0f}/s ({r['errors']} errors)", flush=True)
                 while proxy.stat(proxy.stats + "sessions_live") < memory_sessions:
-                    wrk(proxy, "/authorize", {"Authorization": f"Bearer {token}"}, 5 if not args.smoke else 1, conns)
+                    wrk(proxy, "/authorize", {}, 5 if not args.smoke else 1, conns, tokens=jwt_tokens)
                 live = proxy.stat(proxy.stats + "sessions_live")
                 time.sleep(9)  # a full sweep pass measures the store
                 notes[f"memory_{host}"] = {"live": live, "allocated": proxy.allocated() - before,
                                            "rss": proxy.rss() - rss_before,
                                            "store_bytes": proxy.stat(proxy.stats + "store.bytes")}
-                r = wrk(proxy, "/authorize", {"Authorization": "Bearer opaqueBenchToken123"}, seconds, conns)
+                r = wrk(proxy, "/authorize", {}, seconds, conns, tokens=opaque_tokens)
                 notes[f"logins_opaque_{host}"] = r
                 print(f"bench: {host}: opaque logins: {r['rps']:.0f}/s ({r['errors']} errors)", flush=True)
             finally:
@@ -430,7 +458,9 @@ def main():
                 for which, path in (("baseline", Path(args.baseline_wasm)), ("this", WASM)):
                     proxy = Proxy([wasm_filter(path, plain)], helper_port).start()
                     try:
-                        r = wrk(proxy, "/authorize", {"Authorization": f"Bearer {token}"}, seconds, conns)
+                        # Many users, as for the logins above: one user's logins beyond the
+                        # per-user cap would also measure the cap's evictions.
+                        r = wrk(proxy, "/authorize", {}, seconds, conns, tokens=jwt_tokens)
                         assert r["errors"] == 0, (which, r)
                         rates[which].append(r["rps"])
                     finally:
@@ -490,12 +520,21 @@ def machine():
     return f"{cpu}, {os.cpu_count()} cores, {mem} GiB; Linux {platform.release()}; Envoy {version} (V8)"
 
 
-def rules_target(results):
+def rules_target(results, notes):
     ours, ruled = dict(results)["3. this filter, live session cookie"], dict(results).get("3b. this filter, 20 rules, last one matches")
     if ruled is None:
         return []
-    return [("20 rules cost ≤ 5 % of throughput (no host call, no allocation added)",
-             f"{ruled['rps'] / ours['rps']:.2f} ×", ruled["rps"] >= 0.95 * ours["rps"])]
+    r = ratio(notes, "3b.", "3.")
+    return [("20 rules cost ≤ 5 % of throughput (no host call, no allocation added)", f"{r:.2f} ×", r >= 0.95)]
+
+
+def ratio(notes, case, other):
+    """`case`'s throughput over `other`'s, the median over rounds of the ratio within each
+    round (the two measured minutes apart at most, not in different states of the machine)."""
+    runs = notes["runs"]
+    name = lambda prefix: next(n for n in runs if n.startswith(prefix))
+    ratios = sorted(a["rps"] / b["rps"] for a, b in zip(runs[name(case)], runs[name(other)]))
+    return ratios[len(ratios) // 2]
 
 
 def baseline_lines(notes):
@@ -539,29 +578,38 @@ def render(results, notes, seconds, conns, smoke):
     per_session_store = mem["store_bytes"] / max(mem["live"], 1)
     per_100k = mem["allocated"] / max(mem["live"], 1) * 100_000
     wasm_kb = WASM.stat().st_size / 1000
+    # Throughput targets are ratios within a round (see ratio()), the median over rounds.
+    r_module, r_module_noop = ratio(notes, "3m.", "1."), ratio(notes, "3m.", "2m.")
+    r_module_jwt, r_wasm, r_wasm_jwt = ratio(notes, "3m.", "4b."), ratio(notes, "3.", "2."), ratio(notes, "3.", "4a.")
     targets = [
-        ("module: throughput ≥ 0.92 × no filter", f"{module['rps'] / base['rps']:.2f} ×", module["rps"] >= 0.92 * base["rps"]),
-        ("module: ahead of jwt_authn with its cache", f"{module['rps'] / jwt_on['rps']:.2f} ×", module["rps"] > jwt_on["rps"]),
+        ("module: throughput ≥ 0.92 × no filter", f"{r_module:.2f} ×", r_module >= 0.92),
+        ("module: throughput ≥ 0.92 × the do-nothing dynamic module (Envoy's own cost of any module taken out)",
+         f"{r_module_noop:.2f} ×", r_module_noop >= 0.92),
+        ("module: ahead of jwt_authn with its cache", f"{r_module_jwt:.2f} ×", r_module_jwt > 1),
         ("module: logins/s per worker ≥ 5 × the wasm build's (JWT)", f"{login_ratio:.1f} ×", login_ratio >= 5),
-        ("wasm: throughput ≥ 0.80 × the do-nothing wasm filter", f"{ours['rps'] / noop['rps']:.2f} ×", ours["rps"] >= 0.8 * noop["rps"]),
-        ("ahead of jwt_authn without its cache", f"{ours['rps'] / jwt_off['rps']:.2f} ×", ours["rps"] > jwt_off["rps"]),
+        ("wasm: throughput ≥ 0.80 × the do-nothing wasm filter", f"{r_wasm:.2f} ×", r_wasm >= 0.8),
+        ("ahead of jwt_authn without its cache", f"{r_wasm_jwt:.2f} ×", r_wasm_jwt > 1),
         ("≥ 1,000 logins/s per worker (JWT, JWKS cached)", f"{notes['logins_jwt']['rps']:,.0f}/s", notes["logins_jwt"]["rps"] >= 1000),
         ("≤ 300 bytes of shared data per live session", f"{per_session_store:.0f} B", per_session_store <= 300),
         (".wasm ≤ 1 MB", f"{wasm_kb:.0f} KB", wasm_kb <= 1000),
-        *rules_target(results),
+        *rules_target(results, notes),
     ]
     lines = [
         "# Benchmarks" + (" (smoke run: figures mean nothing)" if smoke else ""),
         "",
         f"Measured by `make bench` on {machine()}.",
         f"Envoy with one worker pinned to CPU 0; wrk (1 thread, {conns} connections, {seconds} s after a 1 s",
-        "warm-up) pinned to CPU 1; every case routes to a `direct_response`, so what is measured is the",
+        f"warm-up) pinned to CPU 1; every case run once in each of {1 if smoke else ROUNDS} rounds, its row the median round;",
+        "every case routes to a `direct_response`, so what is measured is the",
         "proxy's own cost. CPU µs/request is Envoy's user+system CPU time over the run divided by the",
         "requests served.",
         "",
         "| case | requests/s | p50 ms | p99 ms | Envoy CPU µs/request | added over no filter | × no filter | × do-nothing wasm |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
         *rows,
+        "",
+        "Row 2m is a dynamic module that does nothing (`bench/noop-module`): what Envoy 1.40 itself",
+        "spends on any dynamic-module filter, the floor of row 3m as row 2 is of row 3.",
         "",
         "Row 5 is Envoy's HTTP `ext_authz` to session-sidecar's auth service (`--auth-listen`, pinned",
         "to CPU 1 beside wrk): the service is a host of the same core, keeping sessions in memory.",
@@ -583,11 +631,12 @@ def render(results, notes, seconds, conns, smoke):
         "",
         f"- Logins per second, one worker, JWKS cached: **{notes['logins_jwt']['rps']:,.0f}/s** with a JWT "
         f"(RS256 verified in wasm), **{notes['logins_opaque']['rps']:,.0f}/s** with an opaque token (one `/userinfo` "
-        "call each, to a local stand-in that answers at once).",
+        f"call each, to a local stand-in that answers at once); each login is one of {USERS:,} users'.",
         f"- Memory: {mem['live']:,} live sessions held {mem['store_bytes']:,} bytes of shared data "
         f"(**{per_session_store:.0f} bytes per session**: a record is 50 bytes plus its `sub`, `email`, "
         "`name`, `sid`, user agent, permissions and roles; these sessions carry an 11-byte `sub` and ten "
-        f"permissions, {len(' '.join(BENCH_PERMISSIONS))} bytes); "
+        f"permissions, {len(' '.join(BENCH_PERMISSIONS))} bytes; the per-user index of the cap adds 32 bytes per "
+        f"session, in other keys), over {USERS:,} users; "
         f"Envoy's allocated memory grew by {mem['allocated'] / 1e6:.1f} MB, "
         f"**{per_100k / 1e6:.1f} MB per 100,000 live sessions**.",
         f"- The dynamic module: **{notes['logins_jwt_module']['rps']:,.0f} JWT logins/s** per worker (RS256 verified "
@@ -625,6 +674,12 @@ def render(results, notes, seconds, conns, smoke):
         f"runtime (about {(ours['cpu_us'] - noop['cpu_us']) / 5:.1f} µs each here, the core's own work included).",
         "Fewer calls would mean not removing client-sent identity headers and our cookie (a security",
         "rule): we keep them.",
+        "",
+        "The dynamic module's gap to the do-nothing module is mostly Envoy's own work: `perf` on one",
+        "worker at full load (this machine, this filter against `bench/noop-module`) put 3.9 µs per",
+        "request in `libauth0_session_module.so` (the whole core: cookie, hash, bucket scan, rules)",
+        "and about 12.5 µs more inside Envoy, in what the module's five callbacks (two to read the",
+        "headers, three header edits) make it do; the kernel and libc add 2.4 µs.",
         "",
         "`session-core` is built with `opt-level = \"s\"` (serde_json, rsa, jsonwebtoken, serde_path_to_error",
         "and the RustCrypto algorithms jsonwebtoken links but never runs with `\"z\"`), and `make build` passes",

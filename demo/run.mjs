@@ -216,13 +216,13 @@ async function stop(code) {
 process.on('SIGINT', () => stop(0));
 process.on('SIGTERM', () => stop(0));
 
-async function ready(name, url, timeoutMs = 30_000) {
+async function ready(name, url, timeoutMs = 30_000, accept = () => true) {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (stopping) return;
     try {
       const r = await fetch(url, { signal: AbortSignal.timeout(1_000) });
-      if (r.ok) return;
+      if (r.ok && accept(await r.text())) return;
     } catch { /* not yet */ }
     await new Promise((done) => setTimeout(done, 100));
   }
@@ -261,6 +261,11 @@ if (withNginx) {
   await ready('nginx', `${base}/demo/`);
 } else {
   await ready('envoy', `http://127.0.0.1:${ports.ADMIN_PORT}/ready`);
+  // Envoy is ready once its listeners are, but a login is refused (503 idp_unavailable)
+  // until the filter holds the provider's signing keys: wait for the first good fetch, so
+  // "running" below means a login works (a slow first fetch is retried every 5 s).
+  await ready('the filter\'s signing keys', `http://127.0.0.1:${ports.ADMIN_PORT}/stats?filter=auth0_session%5C.jwks%5C.fetch_ok`,
+    60_000, (body) => /fetch_ok: [1-9]/.test(body));
 }
 if (!stopping) {
   console.log(`

@@ -11,8 +11,8 @@
 //!   session (ending one that already ended or expired costs nothing).
 //!
 //! Entries leave when their session's absolute deadline passes (every rewrite of a key drops
-//! those), when the session is logged out, and at the user's next login when the session is no
-//! longer in the store (idle expiry, revocation). So the index holds at most `cap` entries per
+//! those), when the session is logged out, and at a login of the user beyond the cap when the
+//! session is no longer in the store (idle expiry, revocation). So the index holds at most `cap` entries per
 //! user and none older than `max_lifetime`: one user looping logins costs at most `cap`
 //! entries, and in all at most one entry per session created within `max_lifetime`.
 
@@ -120,13 +120,21 @@ pub fn add(
 ) -> Result<Vec<SessionHash>, StoreError> {
     let cap = cap.max(1) as usize;
     update(host, sub, now, &mut |tag, list| {
-        list.retain(|e| e.tag != *tag || (e.hash != *hash && alive(&e.hash)));
+        list.retain(|e| e.tag != *tag || e.hash != *hash);
         list.push(Entry {
             tag: *tag,
             hash: *hash,
             max_deadline,
         });
-        let mine = list.iter().filter(|e| e.tag == *tag).count();
+        let mut mine = list.iter().filter(|e| e.tag == *tag).count();
+        if mine > cap {
+            // Over the cap: first forget the user's sessions already gone from the store
+            // (idle expiry, revocation), so that none costs a live session its place. Only
+            // a login beyond the cap pays for these lookups (one per listed session): a
+            // login below it reads and writes one key and nothing else.
+            list.retain(|e| e.tag != *tag || e.hash == *hash || alive(&e.hash));
+            mine = list.iter().filter(|e| e.tag == *tag).count();
+        }
         let mut evicted = Vec::new();
         let mut excess = mine.saturating_sub(cap);
         list.retain(|e| {

@@ -1,7 +1,8 @@
 //! `bench-helper --listen ADDR --jwks FILE --session VALUE`: what `make bench` needs besides
 //! Envoy, answering fast enough not to be what is measured:
 //! - `GET /.well-known/jwks.json`: the JWKS in FILE;
-//! - `GET /userinfo`: a fixed profile for any bearer token (the opaque-token login path);
+//! - `GET /userinfo`: a profile for any bearer token (the opaque-token login path), its `sub`
+//!   ending in the token's last five characters: many tokens, many users;
 //! - anything else: an `ext_authz` check doing the same lookup as the filter's hot path — the
 //!   `session` cookie against the live sessions (here: VALUE) — 200 with the identity headers,
 //!   or 401.
@@ -64,9 +65,23 @@ fn main() {
                     let json = header("Content-Type", "application/json");
                     let response = match request.url() {
                         "/.well-known/jwks.json" => tiny_http::Response::from_string(jwks.clone()),
-                        "/userinfo" => tiny_http::Response::from_string(
-                            r#"{"sub":"auth0|bench","email":"bench@example.com","name":"Bench"}"#,
-                        ),
+                        "/userinfo" => {
+                            let token = request
+                                .headers()
+                                .iter()
+                                .find(|h| h.field.equiv("Authorization"))
+                                .map(|h| h.value.as_str())
+                                .unwrap_or_default();
+                            let tail: String = token
+                                .chars()
+                                .rev()
+                                .take(5)
+                                .filter(char::is_ascii_alphanumeric)
+                                .collect();
+                            tiny_http::Response::from_string(format!(
+                                r#"{{"sub":"auth0|{tail}","email":"bench@example.com","name":"Bench"}}"#
+                            ))
+                        }
                         _ => {
                             let cookie = request
                                 .headers()

@@ -168,3 +168,25 @@ fn a_full_bucket_refuses_new_sessions_not_old_ones() {
     );
     assert!(store::lookup(&host, &s(0).hash, NOW).is_some());
 }
+
+#[test]
+fn a_login_below_the_cap_looks_up_no_other_session() {
+    // The store lookups that tell a dead listed session from a live one are paid only by a
+    // login beyond the cap: a user with many sessions (or one index key shared by many users)
+    // must not make every login cost a lookup per listed session.
+    let host = MemHost::default();
+    let lookups = std::cell::Cell::new(0);
+    let alive = |_: &SessionHash| {
+        lookups.set(lookups.get() + 1);
+        true
+    };
+    for i in 0..5u8 {
+        let evicted = add(&host, "auth0|u", &SessionHash([i; 16]), NOW + 1_000, NOW, 5, &alive).unwrap();
+        assert!(evicted.is_empty());
+    }
+    assert_eq!(lookups.get(), 0, "below the cap: no lookup");
+    let evicted = add(&host, "auth0|u", &SessionHash([9; 16]), NOW + 1_000, NOW, 5, &alive).unwrap();
+    assert_eq!(evicted, vec![SessionHash([0; 16])], "the oldest live one ends");
+    assert_eq!(lookups.get(), 5, "beyond it: each listed session is looked up once");
+    assert_eq!(listed(&host, "auth0|u", NOW).len(), 5);
+}
