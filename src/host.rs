@@ -175,7 +175,10 @@ pub fn dispatch(call: &Call) -> Option<u32> {
     ) {
         Ok(id) => Some(id),
         Err(status) => {
-            log::warn!("call to cluster {:?} failed to start: {status:?}", call.cluster);
+            log::warn!(
+                "call to cluster {:?} failed to start: {status:?}",
+                call.cluster
+            );
             None
         }
     }

@@ -74,7 +74,7 @@ impl Timer {
             calls.push((call, TimerCall::Jwks));
         }
         self.ticks += 1;
-        if self.ticks % TICKS_PER_SECOND != 0 {
+        if !self.ticks.is_multiple_of(TICKS_PER_SECOND) {
             return calls;
         }
         if !self.sync_in_flight

@@ -99,10 +99,7 @@ impl Backchannel {
                     }
                 }
                 // A failed fetch keeps the keys we had.
-                Err(why) => log::warn!(
-                    "JWKS fetch from {} failed: {why}",
-                    self.idp.origin()
-                ),
+                Err(why) => log::warn!("JWKS fetch from {} failed: {why}", self.idp.origin()),
             }
         }
         self.keys.lock().ok().and_then(|k| k.keys.clone())
