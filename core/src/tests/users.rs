@@ -181,12 +181,38 @@ fn a_login_below_the_cap_looks_up_no_other_session() {
         true
     };
     for i in 0..5u8 {
-        let evicted = add(&host, "auth0|u", &SessionHash([i; 16]), NOW + 1_000, NOW, 5, &alive).unwrap();
+        let evicted = add(
+            &host,
+            "auth0|u",
+            &SessionHash([i; 16]),
+            NOW + 1_000,
+            NOW,
+            5,
+            &alive,
+        )
+        .unwrap();
         assert!(evicted.is_empty());
     }
     assert_eq!(lookups.get(), 0, "below the cap: no lookup");
-    let evicted = add(&host, "auth0|u", &SessionHash([9; 16]), NOW + 1_000, NOW, 5, &alive).unwrap();
-    assert_eq!(evicted, vec![SessionHash([0; 16])], "the oldest live one ends");
-    assert_eq!(lookups.get(), 5, "beyond it: each listed session is looked up once");
+    let evicted = add(
+        &host,
+        "auth0|u",
+        &SessionHash([9; 16]),
+        NOW + 1_000,
+        NOW,
+        5,
+        &alive,
+    )
+    .unwrap();
+    assert_eq!(
+        evicted,
+        vec![SessionHash([0; 16])],
+        "the oldest live one ends"
+    );
+    assert_eq!(
+        lookups.get(),
+        5,
+        "beyond it: each listed session is looked up once"
+    );
     assert_eq!(listed(&host, "auth0|u", NOW).len(), 5);
 }
