@@ -9,9 +9,11 @@
 //! - Anyone: `GET /healthz`; `POST /backchannel-logout` (OIDC Back-Channel Logout, with
 //!   `--filter-config`: Auth0 calls it, the logout token authenticates it).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use serde_json::{json, Value};
+use session_core::metrics::Metric;
 use session_core::session::{Session, SessionHash};
 use session_core::sync::session_from_json;
 use session_core::time::Millis;
@@ -138,6 +140,9 @@ pub struct Api {
     pub max_lifetime: Millis,
     /// `POST /backchannel-logout`, when a filter configuration with `code_flow` was given.
     pub backchannel: Option<Backchannel>,
+    /// The auth service's counters (the filter's stats, indexed by [`Metric::index`]), when
+    /// `--auth-listen` runs one: `/metrics` lists them beside the store's.
+    pub service_stats: OnceLock<Arc<[AtomicI64]>>,
 }
 
 /// A session as a sync may store it: the sync token is held by every proxy, so whoever
@@ -189,6 +194,7 @@ impl Api {
             counters: Counters::default(),
             max_lifetime: DEFAULT_MAX_LIFETIME_MS,
             backchannel: None,
+            service_stats: OnceLock::new(),
         }
     }
 
@@ -535,6 +541,14 @@ impl Api {
                 "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
             ));
         }
+        if let Some(stats) = self.service_stats.get() {
+            for metric in Metric::ALL {
+                let value = stats
+                    .get(metric.index())
+                    .map_or(0, |v| v.load(Ordering::Relaxed));
+                body.push_str(&service_metric(metric, value));
+            }
+        }
         Ok(Response {
             status: 200,
             content_type: "text/plain; version=0.0.4",
@@ -542,4 +556,20 @@ impl Api {
             headers: Vec::new(),
         })
     }
+}
+
+/// One of the auth service's stats in Prometheus form: `auth0_session.login.ok` is
+/// `session_sidecar_auth_login_ok_total`, a gauge keeps its name without `_total`.
+fn service_metric(metric: Metric, value: i64) -> String {
+    let base = metric.name();
+    let short = base.strip_prefix("auth0_session.").unwrap_or(base);
+    let (kind, suffix) = if metric.is_gauge() {
+        ("gauge", "")
+    } else {
+        ("counter", "_total")
+    };
+    let name = format!("session_sidecar_auth_{}{suffix}", short.replace('.', "_"));
+    format!(
+        "# HELP {name} The auth service's {base} (the filter's stat of that name).\n# TYPE {name} {kind}\n{name} {value}\n"
+    )
 }

@@ -55,7 +55,8 @@ const MAX_BODY_BYTES: usize = 16 * 1024;
 /// The service's host: process memory for shared data, counters, the log, the OS's randomness.
 struct NativeHost {
     shared: MemoryStore,
-    counters: Vec<AtomicI64>,
+    /// Shared with the store API, whose `/metrics` lists them.
+    counters: Arc<[AtomicI64]>,
 }
 
 impl SharedData for NativeHost {
@@ -177,9 +178,12 @@ impl AuthService {
             token: api.sync_token.clone(),
             login_requires_store,
         });
+        let counters: Arc<[AtomicI64]> = Metric::ALL.iter().map(|_| AtomicI64::new(0)).collect();
+        // One service per process: a second would keep its own counters, unlisted.
+        let _ = api.service_stats.set(Arc::clone(&counters));
         let host = NativeHost {
             shared: MemoryStore::default(),
-            counters: Metric::ALL.iter().map(|_| AtomicI64::new(0)).collect(),
+            counters,
         };
         let mut seed = [0u8; 2];
         let _ = getrandom::getrandom(&mut seed);

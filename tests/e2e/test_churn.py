@@ -17,12 +17,17 @@ CHURN = ROOT / "tests" / "load" / "churn.lua"
 TARGET = 200_000
 
 
+@pytest.fixture(autouse=True)
+def wrk_installed():
+    # `make test` installs wrk; without it these tests fail, never skip.
+    assert shutil.which("wrk"), "wrk is not installed: run the tests through make test (make setup)"
+
+
 def memory(envoy):
     with urllib.request.urlopen(f"http://127.0.0.1:{envoy.admin}/memory", timeout=5) as r:
         return int(json.loads(r.read())["allocated"])
 
 
-@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is installed by make test")
 def test_200k_sessions_churn_with_bounded_memory(make_envoy, idp):
     e = make_envoy(session={"cookie": {"secure": False, "inactive_lifetime": 3, "max_lifetime": 3}})
     token = idp.jwt(aud=idp.audience)  # API-only: no /userinfo call per login
@@ -63,7 +68,6 @@ LOGIN_LOOP = ROOT / "tests" / "load" / "login_loop.lua"
 LOOP_SECONDS = 25  # `make soak` runs it for 5 minutes
 
 
-@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is installed by make test")
 def test_a_single_user_login_loop_keeps_memory_flat(make_envoy, idp):
     """Issue 11 item 6: one valid login repeated in a loop (sessions never logged out, long
     lifetimes) grew shared data without limit. The user keeps at most 50 sessions (the

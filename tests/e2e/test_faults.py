@@ -69,3 +69,24 @@ def test_login_works_when_the_first_jwks_fetch_failed(make_envoy, idp):
             break
         time.sleep(0.5)
     assert r.status == 200, r
+
+
+def test_a_jwks_fetch_failing_at_once_is_retried(make_envoy, idp):
+    """The IdP's cluster has no endpoint: Envoy answers each JWKS fetch (503, no healthy
+    upstream) possibly from inside the call that starts it. The timer must still see each
+    answer and retry, instead of waiting forever for an answer it missed."""
+    e = make_envoy(start=False)
+    text = e.yaml_path.read_text()
+    cluster = text.index("  - name: auth0\n")
+    start = text.index("endpoints: [", cluster)
+    end = text.index("\n", start)
+    e.yaml_path.write_text(text[:start] + "endpoints: []" + text[end:])
+    e.write_config = lambda: None  # keep the edited file
+    e.start()
+    deadline = time.time() + 20
+    while e.stats().get(STATS + "jwks.fetch_failed", 0) < 2:
+        assert time.time() < deadline, f"the failed fetch was not retried: {e.stats()}"
+        time.sleep(0.5)
+    assert e.stats().get(STATS + "jwks.fetch_ok", 0) == 0
+    r = e.request("/authorize", headers=bearer(idp.jwt()))
+    assert r.status == 503 and error_code(r) == "idp_unavailable", r

@@ -153,6 +153,31 @@ def test_admin_revocation_is_seen_within_seconds(stack, loopback_idp):
         time.sleep(0.2)
 
 
+def service_metrics(service) -> dict:
+    import urllib.request
+    from harness import ADMIN_TOKEN
+    req = urllib.request.Request(f"http://127.0.0.1:{service.port}/metrics",
+                                 headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    with urllib.request.urlopen(req, timeout=5) as r:
+        lines = r.read().decode().splitlines()
+    return {l.split()[0]: int(l.split()[1]) for l in lines if l and not l.startswith("#")}
+
+
+def test_the_services_stats_are_on_the_sidecars_metrics(stack, loopback_idp):
+    """The service counts what the filter counts (logins, refusals, keys), listed on the
+    sidecar's /metrics beside the store's rows."""
+    service, proxy = stack
+    before = service_metrics(service)
+    assert before["session_sidecar_auth_jwks_fetch_ok_total"] >= 1, before
+    login(proxy, loopback_idp.jwt(sub="auth0|counted"))
+    assert proxy.request("/x").status == 401
+    after = service_metrics(service)
+    assert after["session_sidecar_auth_login_ok_total"] == before["session_sidecar_auth_login_ok_total"] + 1
+    assert after["session_sidecar_auth_rejected_total"] > before["session_sidecar_auth_rejected_total"]
+    assert "session_sidecar_auth_sessions_live" in after, "gauges keep their name"
+    assert after["session_sidecar_logins_total"] >= 1, "the store's own rows are still there"
+
+
 def test_sessions_outlive_a_restart_of_the_service(make_native, loopback_idp):
     service, proxy = make_native("nginx")
     secret = login(proxy, loopback_idp.jwt(sub="auth0|durable"))
@@ -277,3 +302,84 @@ def test_one_session_across_nginx_and_a_wasm_envoy_on_the_same_store(make_native
         ended_on(envoy, via_envoy)
     finally:
         envoy.stop()
+
+
+def readme_walkthrough():
+    """The README's NGINX walkthrough: [(curl arguments, the output it shows)]."""
+    import shlex
+    from pathlib import Path
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = text.split("With the service and NGINX above", 1)[1].split("```\n", 2)[1]
+    steps, command, shown = [], None, []
+    lines = iter(block.splitlines())
+    for line in lines:
+        if line.startswith("$ "):
+            if command:
+                steps.append((command, shown))
+            command, shown = line[2:], []
+            while command.endswith("\\"):
+                command = command[:-1] + next(lines)
+            command = shlex.split(command, comments=True)
+        else:
+            shown.append(line)
+    steps.append((command, shown))
+    return steps
+
+
+def curl(proxy, args, replace):
+    """Runs one of the README's curl commands against `proxy` (what curl would send)."""
+    assert args[0] == "curl", args
+    method, headers, url, it = "GET", {}, None, iter(args[1:])
+    for arg in it:
+        if arg == "-s":
+            continue
+        elif arg == "-X":
+            method = next(it)
+        elif arg == "-H":
+            name, value = next(it).split(":", 1)
+            headers[name] = replace(value.strip())
+        elif arg == "-b":
+            headers["Cookie"] = replace(next(it))
+        elif arg.startswith("http://127.0.0.1:8080/"):
+            url = arg[len("http://127.0.0.1:8080"):]
+        else:
+            raise AssertionError(f"the test does not know curl's {arg!r}: teach it")
+    return proxy.request(url, method=method, headers=headers)
+
+
+def test_the_readme_walkthrough_does_what_it_shows(make_native, loopback_idp):
+    """Every command of the README's NGINX walkthrough, run through NGINX and the service:
+    the answers have the keys, values and statuses the README prints (… stands for anything)."""
+    import re
+    _, proxy = make_native("nginx")
+    token = loopback_idp.jwt(sub="auth0|alice", email="alice@example.com")
+    steps = readme_walkthrough()
+    assert len(steps) == 5, steps
+    secret = None
+
+    def replace(value):
+        value = value.replace("$TOKEN", token)
+        return value.replace("kq3…", secret) if secret else value
+
+    for args, shown in steps:
+        r = curl(proxy, args, replace)
+        first = shown[0]
+        if first.startswith("{"):
+            status = int(m.group(1)) if (m := re.search(r"\((\d{3})\)\s*$", first)) else 200
+            assert r.status == status, (args, r)
+            answer = r.json()
+            body = first.split("}")[0] + "}"
+            for key, value in re.findall(r'"(\w+)":("[^"]*"|[\d.]+|true|false)', body):
+                assert key in answer, (args, key, answer)
+                if "…" not in value and key != "inactive_lifetime":  # the tests' config sets its own
+                    assert answer[key] == json.loads(value), (args, key, answer)
+            if answer.get("name") == "session":
+                secret = answer["value"]
+        else:
+            assert r.status == 200, (args, r)
+            seen = r.json()["headers"]
+            for line in shown:
+                name, value = re.match(r"([\w-]+): (\S+)", line).groups()
+                assert seen[name] == [value], (name, seen)
+            assert "x_auth_user" not in seen and "cookie" not in seen, seen
+    assert secret, "the walkthrough's login gave a session"
