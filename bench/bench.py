@@ -511,7 +511,7 @@ def main():
         report += "\n" + FLEET_HEADING + out.read_text().split(FLEET_HEADING, 1)[1]
     out.write_text(report)
     print(f"\n{report}\nbench: written to {out.relative_to(ROOT)}")
-    bad = [n for n, r in results if r["errors"]] + [k for k in notes if k.startswith("logins_") and notes[k]["errors"]]
+    bad = [n for n, r in results if r["errors"]] + [k for k in notes if k.startswith("logins_") and notes[k].get("errors")]
     if bad:
         print(f"bench: errors in {bad}", file=sys.stderr)
         return 1
