@@ -655,8 +655,8 @@ def render(results, notes, seconds, conns, smoke):
         *baseline_lines(notes),
         f"- Logins in a native host, one thread (`bench-helper logins`: the core's token login, RS256 through "
         f"jsonwebtoken's aws-lc backend): **{notes['native']['native_logins_per_s']:,.0f}/s**; the bare RS256 "
-        f"verification with the `rsa` crate (RustCrypto, what the filter used before, and still the .wasm's "
-        f"backend): {notes['native']['rsa_crate_verifies_per_s']:,.0f}/s.",
+        f"verification with the `rsa` crate (what the filter used before, and still the .wasm's, under "
+        f"jsonwebtoken): {notes['native']['rsa_crate_verifies_per_s']:,.0f}/s.",
         "",
         "## Targets",
         "",
@@ -686,8 +686,8 @@ def render(results, notes, seconds, conns, smoke):
         "and about 12.5 µs more inside Envoy, in what the module's five callbacks (two to read the",
         "headers, three header edits) make it do; the kernel and libc add 2.4 µs.",
         "",
-        "`session-core` is built with `opt-level = \"s\"` (serde_json, rsa, jsonwebtoken, serde_path_to_error",
-        "and the RustCrypto algorithms jsonwebtoken links but never runs with `\"z\"`), and `make build` passes",
+        "`session-core` is built with `opt-level = \"s\"` (serde_json, rsa, jsonwebtoken and serde_path_to_error",
+        "with `\"z\"`), and `make build` passes",
         "the `.wasm` through Binaryen's `wasm-opt -O2`, to keep it under 1 MB; the bignum arithmetic of RS256",
         "and the hashing stay at `opt-level = 3`.",
         "Between runs the do-nothing filter's own cost varies by a few µs: compare within one run.",

@@ -245,6 +245,10 @@ pub fn check(
     if token.len() > MAX_TOKEN_BYTES {
         return Err(Refusal::Malformed("logout token too long").into());
     }
+    // `alg` and `typ` are read here rather than through jsonwebtoken's `Header`: that type can
+    // only hold an algorithm the library knows, so `"alg": "none"` would come back as a JSON
+    // error, and the refusal could not say `unsupported_algorithm`. Everything else about the
+    // token (segments, `kid`, `crit`, the signature) is the library's, through `parse_jwt`.
     let header = token
         .split('.')
         .next()

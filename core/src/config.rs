@@ -245,8 +245,8 @@ struct RawConfig {
     code_flow: Option<RawCodeFlow>,
     device: Option<RawDevice>,
     limits: Option<RawLimits>,
-    /// Read by the policy module, which names each rule's keys in its errors.
-    rules: Option<serde_json::Value>,
+    /// The rules' own shapes live with them, in the policy module.
+    rules: Option<policy::RuleList>,
 }
 
 #[derive(Deserialize)]
@@ -776,7 +776,7 @@ impl Config {
         if let Some(d) = &device {
             endpoint_paths.extend([d.start.as_str(), d.poll.as_str()]);
         }
-        let rules = policy::parse_rules(raw.rules.as_ref(), &public, &endpoint_paths)?;
+        let rules = policy::parse_rules(raw.rules, &public, &endpoint_paths)?;
         let limits = match raw.limits {
             Some(l) => {
                 let defaults = Limits::default();

@@ -26,6 +26,8 @@ pub mod policy;
 pub mod ports;
 pub mod reply;
 pub mod routing;
+#[cfg(any(target_arch = "wasm32", test))]
+pub mod rs256_provider;
 pub mod session;
 pub mod store;
 pub mod sync;

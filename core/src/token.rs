@@ -156,6 +156,8 @@ impl UnverifiedJwt<'_> {
 
     fn decode(self, keys: &KeySet, validation: &Validation) -> Result<Value, VerifyError> {
         let key = keys.get(&self.kid).ok_or(VerifyError::UnknownKey)?;
+        #[cfg(target_arch = "wasm32")]
+        crate::rs256_provider::install();
         jsonwebtoken::decode::<Value>(self.token, key, validation)
             .map(|data| data.claims)
             .map_err(|e| VerifyError::Token(from_library(&e)))

@@ -29,9 +29,10 @@ def config_with(idp, mutate):
     ("bad duration", lambda c: c["auth0"].update(timeout="5 parsecs"), "auth0.timeout", "invalid duration"),
     ("missing required", lambda c: c["auth0"].pop("cluster"), "auth0.cluster", "is required"),
     ("relative path", lambda c: c.update(public=["static/"]), "public[0]", "not an absolute path"),
-    ("unknown allow", lambda c: c.update(rules=[{"path": "/a", "allow": "admins"}]), "rules[0]", "unknown allow"),
-    ("empty permissions", lambda c: c.update(rules=[{"path": "/a", "allow": {"permissions": []}}]), "rules[0]",
-     "permissions must not be empty"),
+    ("unknown allow", lambda c: c.update(rules=[{"path": "/a", "allow": "admins"}]), "rules[0].allow",
+     'unknown allow "admins"'),
+    ("empty permissions", lambda c: c.update(rules=[{"path": "/a", "allow": {"permissions": []}}]),
+     "rules[0].allow.permissions", "expected a non-empty array of names, found an empty array"),
     ("shadowed rule", lambda c: c.update(rules=[{"path": "/api/", "allow": "session"}, {"path": "/api/x", "allow": "deny"}]),
      "rules[1]", "unreachable: rules[0] (/api/) matches every request it would"),
 ])

@@ -8,10 +8,13 @@
 pub mod explain;
 pub mod path;
 
+use std::fmt;
+
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::config::{ConfigError, Endpoints, PublicPath};
-use crate::duration::kind_of;
 use crate::reply::Reply;
 use crate::session::{is_list_item, list_items};
 use path::{check_config_path, NormalPath};
@@ -178,108 +181,154 @@ fn error(key: &str, reason: impl Into<String>) -> ConfigError {
     }
 }
 
-/// Names of permissions and roles are stored space-separated in sessions: a name with a space
-/// or a control character could never match, so it is a configuration error.
-fn names(key: &str, what: &str, value: &Value) -> Result<Vec<String>, ConfigError> {
-    let Value::Array(list) = value else {
-        return Err(error(
-            key,
-            format!("{what} must be an array of names, found {}", kind_of(value)),
-        ));
-    };
-    if list.is_empty() {
-        return Err(error(key, format!("{what} must not be empty")));
-    }
-    // Plain loops rather than collecting Results: each such iterator adapter costs the
-    // `.wasm` its own copy of the adapter code (the 500 KB budget).
-    let mut out = Vec::with_capacity(list.len());
-    for item in list {
-        match item {
-            Value::String(name) if is_list_item(name) => out.push(name.clone()),
-            other => {
-                return Err(error(
-                    key,
-                    format!(
-                        "{what}: {other} is not a name (non-empty, no spaces, at most 255 bytes)"
-                    ),
-                ))
+// ---- the rules as written ------------------------------------------------------------------
+// Read by serde with the rest of the configuration (`serde_path_to_error` names the key of a
+// type error: `rules[2].allow.roles`); what needs the whole list (reachability, endpoints)
+// is checked by `parse_rules`.
+
+/// `rules`: an array of rules.
+pub struct RuleList(Vec<RawRule>);
+
+impl<'de> Deserialize<'de> for RuleList {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RuleList;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an array of rules")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RuleList, A::Error> {
+                let mut rules = Vec::new();
+                while let Some(rule) = seq.next_element()? {
+                    if rules.len() == MAX_RULES {
+                        return Err(de::Error::custom(format!("at most {MAX_RULES} rules")));
+                    }
+                    rules.push(rule);
+                }
+                Ok(RuleList(rules))
             }
         }
-    }
-    Ok(out)
-}
-
-fn parse_allow(key: &str, value: Option<&Value>) -> Result<Allow, ConfigError> {
-    let unknown = |v: &Value| Err(error(key, format!("unknown allow {v} ({KNOWN})")));
-    const KNOWN: &str =
-        "known: \"public\", \"session\", \"deny\", {\"permissions\": [...]}, {\"roles\": [...]}";
-    match value {
-        None => Err(error(key, format!("allow is required ({KNOWN})"))),
-        Some(Value::String(s)) => match s.as_str() {
-            "public" => Ok(Allow::Public),
-            "session" => Ok(Allow::Session),
-            "deny" => Ok(Allow::Deny),
-            _ => unknown(value.unwrap_or(&Value::Null)),
-        },
-        Some(Value::Object(map)) if map.len() == 1 => match map.iter().next() {
-            Some((k, v)) if k == "permissions" => {
-                Ok(Allow::Permissions(names(key, "permissions", v)?))
-            }
-            Some((k, v)) if k == "roles" => Ok(Allow::Roles(names(key, "roles", v)?)),
-            _ => unknown(value.unwrap_or(&Value::Null)),
-        },
-        Some(other) => unknown(other),
+        d.deserialize_seq(V)
     }
 }
 
-fn parse_rule(key: &str, value: &Value) -> Result<Rule, ConfigError> {
-    let Value::Object(map) = value else {
-        return Err(error(
-            key,
-            format!(
-                "expected an object {{path, methods?, allow}}, found {}",
-                kind_of(value)
-            ),
-        ));
-    };
-    if let Some(unknown) = map
-        .keys()
-        .find(|k| !matches!(k.as_str(), "path" | "methods" | "allow"))
-    {
-        return Err(error(
-            key,
-            format!("unknown key {unknown:?} (known here: allow, methods, path)"),
-        ));
-    }
-    let path = match map.get("path") {
-        Some(Value::String(p)) => p,
-        Some(other) => {
-            return Err(error(
-                key,
-                format!("path must be a string, found {}", kind_of(other)),
-            ))
+/// One rule as written. `path` and `allow` are optional here only so that their absence gets
+/// a message of ours, with the forms `allow` takes.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "an object {path, methods?, allow}")]
+pub struct RawRule {
+    path: Option<String>,
+    methods: Option<Names>,
+    allow: Option<Allow>,
+}
+
+/// Names of permissions, roles or methods: a non-empty array. They are stored
+/// space-separated in sessions, so a name with a space or a control character could never
+/// match: it is a configuration error.
+struct Names(Vec<String>);
+
+impl<'de> Deserialize<'de> for Names {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Names;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a non-empty array of names")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Names, A::Error> {
+                let mut names = Vec::new();
+                while let Some(item) = seq.next_element::<Value>()? {
+                    match item {
+                        Value::String(name) if is_list_item(&name) => names.push(name),
+                        other => {
+                            return Err(de::Error::custom(format!(
+                                "{other} is not a name (non-empty, no spaces, at most 255 bytes)"
+                            )))
+                        }
+                    }
+                }
+                if names.is_empty() {
+                    return Err(de::Error::custom(
+                        "expected a non-empty array of names, found an empty array",
+                    ));
+                }
+                Ok(Names(names))
+            }
         }
-        None => return Err(error(key, "path is required")),
-    };
-    check_config_path(path).map_err(|reason| error(key, reason))?;
-    let methods = match map.get("methods") {
-        None => Vec::new(),
-        Some(value) => names(key, "methods", value)?,
-    };
+        d.deserialize_seq(V)
+    }
+}
+
+const KNOWN_ALLOW: &str =
+    r#""public", "session", "deny", {"permissions": [...]} or {"roles": [...]}"#;
+
+impl<'de> Deserialize<'de> for Allow {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Allow;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(KNOWN_ALLOW)
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Allow, E> {
+                match v {
+                    "public" => Ok(Allow::Public),
+                    "session" => Ok(Allow::Session),
+                    "deny" => Ok(Allow::Deny),
+                    _ => Err(E::custom(format!(
+                        "unknown allow {v:?} (known: {KNOWN_ALLOW})"
+                    ))),
+                }
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Allow, A::Error> {
+                let allow = match map.next_key::<String>()?.as_deref() {
+                    Some("permissions") => Allow::Permissions(map.next_value::<Names>()?.0),
+                    Some("roles") => Allow::Roles(map.next_value::<Names>()?.0),
+                    Some(other) => {
+                        return Err(de::Error::custom(format!(
+                            "unknown allow {other:?} (known: {KNOWN_ALLOW})"
+                        )))
+                    }
+                    None => {
+                        return Err(de::Error::custom(format!(
+                            "unknown allow {{}} (known: {KNOWN_ALLOW})"
+                        )))
+                    }
+                };
+                if map.next_key::<String>()?.is_some() {
+                    return Err(de::Error::custom(format!(
+                        "an allow object has one key (known: {KNOWN_ALLOW})"
+                    )));
+                }
+                Ok(allow)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+fn parse_rule(index: usize, raw: RawRule) -> Result<Rule, ConfigError> {
+    let key = format!("rules[{index}]");
+    let path = raw.path.ok_or_else(|| error(&key, "path is required"))?;
+    check_config_path(&path).map_err(|reason| error(&format!("{key}.path"), reason))?;
+    let methods = raw.methods.map_or_else(Vec::new, |Names(m)| m);
     if let Some(m) = methods
         .iter()
         .find(|m| !crate::config::is_token(m) || m.bytes().any(|b| b.is_ascii_lowercase()))
     {
         return Err(error(
-            key,
-            format!("methods: {m:?} is not an upper-case HTTP method"),
+            &format!("{key}.methods"),
+            format!("{m:?} is not an upper-case HTTP method"),
         ));
     }
+    let allow = raw
+        .allow
+        .ok_or_else(|| error(&key, format!("allow is required (known: {KNOWN_ALLOW})")))?;
     Ok(Rule {
-        key: key.to_string(),
-        path: rule_path(path),
+        path: rule_path(&path),
+        key,
         methods,
-        allow: parse_allow(key, map.get("allow"))?,
+        allow,
     })
 }
 
@@ -295,28 +344,14 @@ fn rule_path(path: &str) -> RulePath {
 /// `{"path": ..., "allow": "public"}`. Refuses a rule that can never match (an earlier one
 /// covers every request it would) or whose exact path is an endpoint (matched before rules).
 pub fn parse_rules(
-    rules: Option<&Value>,
+    rules: Option<RuleList>,
     public: &[PublicPath],
     endpoints: &[&str],
 ) -> Result<Vec<Rule>, ConfigError> {
-    let mut out: Vec<Rule> = match rules {
-        None => Vec::new(),
-        Some(Value::Array(items)) => {
-            let mut out = Vec::with_capacity(items.len());
-            for (i, item) in items.iter().enumerate() {
-                out.push(parse_rule(&format!("rules[{i}]"), item)?);
-            }
-            out
-        }
-        Some(other) => {
-            return Err(error(
-                "rules",
-                format!("expected an array of rules, found {}", kind_of(other)),
-            ))
-        }
-    };
-    if out.len() > MAX_RULES {
-        return Err(error("rules", format!("at most {MAX_RULES} rules")));
+    let rules = rules.map_or_else(Vec::new, |RuleList(list)| list);
+    let mut out = Vec::with_capacity(rules.len() + public.len());
+    for (i, raw) in rules.into_iter().enumerate() {
+        out.push(parse_rule(i, raw)?);
     }
     for (i, p) in public.iter().enumerate() {
         let key = format!("public[{i}]");
