@@ -542,6 +542,15 @@ def ratio(notes, case, other):
     return ratios[len(ratios) // 2]
 
 
+def baseline_target(notes):
+    """Issue 17's floor, when a baseline build was measured: this build's JWT logins no worse
+    than 10 % below the baseline's, interleaved in the same run."""
+    if "logins_vs_baseline" not in notes:
+        return []
+    b, t = notes["logins_vs_baseline"]["baseline"], notes["logins_vs_baseline"]["this"]
+    return [("wasm: JWT logins/s ≥ 0.90 × the baseline build's (`BENCH_BASELINE_WASM`)", f"{t / b:.2f} ×", t / b >= 0.9)]
+
+
 def baseline_lines(notes):
     """Before/after rows when a baseline build was measured in the same run."""
     if "logins_vs_baseline" not in notes:
@@ -598,6 +607,7 @@ def render(results, notes, seconds, conns, smoke):
         ("≤ 300 bytes of shared data per live session", f"{per_session_store:.0f} B", per_session_store <= 300),
         (".wasm ≤ 1 MB", f"{wasm_kb:.0f} KB", wasm_kb <= 1000),
         *rules_target(results, notes),
+        *baseline_target(notes),
     ]
     lines = [
         "# Benchmarks" + (" (smoke run: figures mean nothing)" if smoke else ""),
