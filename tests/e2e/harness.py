@@ -165,7 +165,56 @@ def sidecar_cluster_settings(ports) -> dict:
     return dict(sidecar_endpoints=endpoints, sidecar_health=SIDECAR_HEALTH if len(ports) > 1 else "")
 
 
-class Envoy:
+class Process:
+    """A server a test started (`proc`, writing to `log_path`): its log, and how it ends."""
+
+    proc = None
+    log_path = None
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class Front(Process):
+    """A proxy a test talks to over HTTP on `port` (Envoy with the filter, NGINX, Envoy with
+    ext_authz)."""
+
+    port = None
+
+    def request(self, path, method="GET", headers=None, body=None, conn=None):
+        """One request; returns a Response. Pass `conn` to reuse a connection."""
+        own = conn is None
+        conn = conn or self.connect()
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            r = conn.getresponse()
+            return Response(r.status, r.getheaders(), r.read())
+        finally:
+            if own:
+                conn.close()
+
+    def connect(self):
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=15)
+
+
+class Envoy(Front):
     def __init__(self, config: dict, idp_port: int, app_port: int, raw_config: str = None, sidecar_port: int = None,
                  sidecar_ports=None, normalize: bool = True):
         # normalize=False: Envoy passes paths as received (no normalize_path, no merge_slashes),
@@ -222,26 +271,6 @@ class Envoy:
     def wait_exit(self, timeout=30) -> int:
         return self.proc.wait(timeout)
 
-    def log(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except OSError:
-            return "(no log)"
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-    def kill(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
     def restart(self):
         """Kills Envoy (-9: shared data is lost) and starts it again. On new ports: the old
         listener's connections linger in TIME_WAIT and can make its port unbindable for a while."""
@@ -250,21 +279,6 @@ class Envoy:
         return self.start()
 
     # -- talking to it ------------------------------------------------------------------
-
-    def request(self, path, method="GET", headers=None, body=None, conn=None):
-        """One request; returns a Response. Pass `conn` to reuse a connection."""
-        own = conn is None
-        conn = conn or self.connect()
-        try:
-            conn.request(method, path, body=body, headers=headers or {})
-            r = conn.getresponse()
-            return Response(r.status, r.getheaders(), r.read())
-        finally:
-            if own:
-                conn.close()
-
-    def connect(self):
-        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=15)
 
     def stats(self, prefix="auth0_session") -> dict:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.admin}/stats?filter={prefix}", timeout=5) as r:
@@ -302,7 +316,7 @@ class Response:
         return f"<{self.status} {self.body[:300]!r}>"
 
 
-class Sidecar:
+class Sidecar(Process):
     """The real `session-sidecar` binary on a SQLite file, or on PostgreSQL when `db` is a
     postgres:// URL."""
 
@@ -332,16 +346,6 @@ class Sidecar:
             except OSError:
                 time.sleep(0.05)
         raise RuntimeError(f"sidecar not ready\n{self.log_path.read_text()}")
-
-    def kill(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
 
     def admin(self, method, path):
         req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", method=method,

@@ -12,7 +12,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from harness import ADMIN_TOKEN, ENVOY, ROOT, SIDECAR, SIDECAR_TOKEN, STARTED, Response, Sidecar, free_port
+from harness import ADMIN_TOKEN, ENVOY, ROOT, SIDECAR, SIDECAR_TOKEN, STARTED, Front, Sidecar, free_port
 
 NGINX = Path(shutil.which("nginx") or "/usr/sbin/nginx")
 NGINX_CONF = ROOT / "nginx" / "nginx.conf"
@@ -40,26 +40,6 @@ def wait_port(port, proc, what, log, timeout=15):
             return
         time.sleep(0.05)
     raise RuntimeError(f"{what} not ready after {timeout}s\n{log()}")
-
-
-class Front:
-    """What a test talks to: `request()` and `connect()` like harness.Envoy."""
-
-    port = None
-
-    def request(self, path, method="GET", headers=None, body=None, conn=None):
-        own = conn is None
-        conn = conn or self.connect()
-        try:
-            conn.request(method, path, body=body, headers=headers or {})
-            r = conn.getresponse()
-            return Response(r.status, r.getheaders(), r.read())
-        finally:
-            if own:
-                conn.close()
-
-    def connect(self):
-        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=15)
 
 
 class AuthService(Sidecar):
@@ -98,12 +78,6 @@ class AuthService(Sidecar):
                 raise RuntimeError(f"the auth service has no signing keys after {timeout}s\n{self.log()}")
             time.sleep(0.05)
 
-    def log(self):
-        try:
-            return self.log_path.read_text(errors="replace")
-        except OSError:
-            return "(no log)"
-
 
 class Nginx(Front):
     """NGINX with nginx/nginx.conf, its own prefix directory, on a free port."""
@@ -137,20 +111,6 @@ class Nginx(Front):
             time.sleep(0.05)
         raise RuntimeError(f"nginx not ready\n{self.log()}")
 
-    def log(self):
-        try:
-            return self.log_path.read_text(errors="replace")
-        except OSError:
-            return "(no log)"
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 def users_nginx_conf(port, app_port, auth_port, sidecar_port=None) -> str:
@@ -203,17 +163,3 @@ class ExtAuthzEnvoy(Front):
                 time.sleep(0.1)
         raise RuntimeError(f"envoy not ready\n{self.log()}")
 
-    def log(self):
-        try:
-            return self.log_path.read_text(errors="replace")
-        except OSError:
-            return "(no log)"
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
