@@ -174,127 +174,55 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_http_callout_done(
     }
 }
 
-// The hooks Envoy 1.40 requires that this filter has nothing to do in.
+// The hooks Envoy 1.40 requires that this filter has nothing to do in, with the ABI's
+// parameter types (envoy/abi.h), so that a change of signature in a later ABI shows here.
 
-#[no_mangle]
-pub extern "C" fn envoy_dynamic_module_on_http_filter_request_body(
-    _: *mut c_void,
-    _: *const c_void,
-    _: bool,
-) -> u32 {
-    CONTINUE
+/// Hooks that answer "continue" and do nothing else.
+macro_rules! continue_hooks {
+    ($($name:ident($($param:ty),*);)*) => {$(
+        #[no_mangle]
+        pub extern "C" fn $name($(_: $param),*) -> u32 {
+            CONTINUE
+        }
+    )*};
 }
 
-#[no_mangle]
-pub extern "C" fn envoy_dynamic_module_on_http_filter_request_trailers(
-    _: *mut c_void,
-    _: *const c_void,
-) -> u32 {
-    CONTINUE
+/// Hooks with nothing to answer.
+macro_rules! empty_hooks {
+    ($($name:ident($($param:ty),*);)*) => {$(
+        #[no_mangle]
+        pub extern "C" fn $name($(_: $param),*) {}
+    )*};
 }
 
-#[no_mangle]
-pub extern "C" fn envoy_dynamic_module_on_http_filter_response_headers(
-    _: *mut c_void,
-    _: *const c_void,
-    _: bool,
-) -> u32 {
-    CONTINUE
+continue_hooks! {
+    envoy_dynamic_module_on_http_filter_request_body(*mut c_void, *const c_void, bool);
+    envoy_dynamic_module_on_http_filter_request_trailers(*mut c_void, *const c_void);
+    envoy_dynamic_module_on_http_filter_response_headers(*mut c_void, *const c_void, bool);
+    envoy_dynamic_module_on_http_filter_response_body(*mut c_void, *const c_void, bool);
+    envoy_dynamic_module_on_http_filter_response_trailers(*mut c_void, *const c_void);
 }
 
-#[no_mangle]
-pub extern "C" fn envoy_dynamic_module_on_http_filter_response_body(
-    _: *mut c_void,
-    _: *const c_void,
-    _: bool,
-) -> u32 {
-    CONTINUE
-}
-
-#[no_mangle]
-pub extern "C" fn envoy_dynamic_module_on_http_filter_response_trailers(
-    _: *mut c_void,
-    _: *const c_void,
-) -> u32 {
-    CONTINUE
-}
-
-#[no_mangle]
-pub extern "C" fn envoy_dynamic_module_on_http_filter_stream_complete(
-    _: *mut c_void,
-    _: *const c_void,
-) {
-}
-
-#[no_mangle]
-pub extern "C" fn envoy_dynamic_module_on_http_filter_scheduled(
-    _: *mut c_void,
-    _: *const c_void,
-    _: u64,
-) {
-}
-
-#[no_mangle]
-pub extern "C" fn envoy_dynamic_module_on_http_filter_http_stream_headers(
-    _: *mut c_void,
-    _: *const c_void,
-    _: u64,
-    _: *const EnvoyHeader,
-    _: usize,
-    _: bool,
-) {
-}
-
-#[no_mangle]
-pub extern "C" fn envoy_dynamic_module_on_http_filter_http_stream_data(
-    _: *mut c_void,
-    _: *const c_void,
-    _: u64,
-    _: *const EnvoyBuffer,
-    _: usize,
-    _: bool,
-) {
-}
-
-#[no_mangle]
-pub extern "C" fn envoy_dynamic_module_on_http_filter_http_stream_trailers(
-    _: *mut c_void,
-    _: *const c_void,
-    _: u64,
-    _: *const EnvoyHeader,
-    _: usize,
-) {
-}
-
-#[no_mangle]
-pub extern "C" fn envoy_dynamic_module_on_http_filter_http_stream_complete(
-    _: *mut c_void,
-    _: *const c_void,
-    _: u64,
-) {
-}
-
-#[no_mangle]
-pub extern "C" fn envoy_dynamic_module_on_http_filter_http_stream_reset(
-    _: *mut c_void,
-    _: *const c_void,
-    _: u64,
-    _: u32,
-) {
-}
-
-#[no_mangle]
-pub extern "C" fn envoy_dynamic_module_on_http_filter_downstream_above_write_buffer_high_watermark(
-    _: *mut c_void,
-    _: *const c_void,
-) {
-}
-
-#[no_mangle]
-pub extern "C" fn envoy_dynamic_module_on_http_filter_downstream_below_write_buffer_low_watermark(
-    _: *mut c_void,
-    _: *const c_void,
-) {
+empty_hooks! {
+    envoy_dynamic_module_on_http_filter_stream_complete(*mut c_void, *const c_void);
+    envoy_dynamic_module_on_http_filter_scheduled(*mut c_void, *const c_void, u64);
+    envoy_dynamic_module_on_http_filter_http_stream_headers(
+        *mut c_void, *const c_void, u64, *const EnvoyHeader, usize, bool
+    );
+    envoy_dynamic_module_on_http_filter_http_stream_data(
+        *mut c_void, *const c_void, u64, *const EnvoyBuffer, usize, bool
+    );
+    envoy_dynamic_module_on_http_filter_http_stream_trailers(
+        *mut c_void, *const c_void, u64, *const EnvoyHeader, usize
+    );
+    envoy_dynamic_module_on_http_filter_http_stream_complete(*mut c_void, *const c_void, u64);
+    envoy_dynamic_module_on_http_filter_http_stream_reset(*mut c_void, *const c_void, u64, u32);
+    envoy_dynamic_module_on_http_filter_downstream_above_write_buffer_high_watermark(
+        *mut c_void, *const c_void
+    );
+    envoy_dynamic_module_on_http_filter_downstream_below_write_buffer_low_watermark(
+        *mut c_void, *const c_void
+    );
 }
 
 #[cfg(test)]
