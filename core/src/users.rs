@@ -8,7 +8,9 @@
 //! were created. Invariants:
 //! - every live session is listed under its user: it is added at login, before the answer;
 //! - a user never has more than the cap listed: a login beyond it ends the oldest listed
-//!   session (ending one that already ended or expired costs nothing).
+//!   session (ending one that already ended or expired costs nothing). The new session is
+//!   stored, then listed, then the oldest ended, so that no moment has a live session
+//!   unlisted: for the length of that login the user has cap + 1 sessions.
 //!
 //! Entries leave when their session's absolute deadline passes (every rewrite of a key drops
 //! those), when the session is logged out, and at a login of the user beyond the cap when the
