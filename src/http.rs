@@ -6,7 +6,7 @@ use std::rc::Rc;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
-use session_core::engine::{unconfigured, Outcome, Pending};
+use session_core::request::engine::{unconfigured, Outcome, Pending};
 
 use crate::host::{dispatch, forward, response, send, Headers, Shared};
 

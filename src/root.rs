@@ -7,8 +7,8 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{BufferType, ContextType};
 use session_core::config::Config;
-use session_core::engine::Engine;
 use session_core::ports::{Call, Host};
+use session_core::request::engine::Engine;
 use session_core::timer::{Timer, TimerCall, TICK_MS};
 
 use crate::host::{dispatch, response, Shared};

@@ -4,7 +4,7 @@
 //! it into the [`Call`] a host dispatches.
 
 use crate::config::Config;
-use crate::jwks::MAX_JWKS_BYTES;
+use crate::login::jwks::MAX_JWKS_BYTES;
 use crate::login::Callout;
 use crate::ports::{Call, Upstream};
 

@@ -1,7 +1,7 @@
 //! A process-wide "one of you, at most once per interval" built on shared-data CAS: used so
 //! that of all the worker VMs exactly one fetches the JWKS or runs a sync at a time.
 
-use crate::store::{SharedData, CAS_MISSING, CAS_RETRIES};
+use crate::session::store::{SharedData, CAS_MISSING, CAS_RETRIES};
 use crate::time::Millis;
 
 /// True for exactly one caller per `interval` across every VM sharing the data.

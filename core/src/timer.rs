@@ -5,15 +5,15 @@
 //! keeps one `Timer`; process-wide claims in shared data make sure that of all of them only
 //! one fetches or syncs at a time.
 
-use crate::engine::{sidecar_call, Engine};
 use crate::idp::{self, Purpose};
-use crate::key_cache;
 use crate::limiter;
+use crate::login::key_cache;
 use crate::login::Callout;
 use crate::metrics::Metric;
 use crate::ports::{Call, Host, Response};
-use crate::store::BUCKETS;
-use crate::sync::{self, Batch, SYNC_INTERVAL_MS};
+use crate::request::engine::{sidecar_call, Engine};
+use crate::session::store::BUCKETS;
+use crate::session::sync::{self, Batch, SYNC_INTERVAL_MS};
 use crate::time::Millis;
 
 /// Fast enough that a first JWKS fetch that failed is retried promptly (the retry itself is

@@ -3,11 +3,11 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use session_core::code_flow::{percent_decode, safe_return_path};
 use session_core::config::Config;
-use session_core::cookie::take_session_cookies;
-use session_core::cookie_mac::CookieCodec;
-use session_core::routing::route;
+use session_core::login::code_flow::{percent_decode, safe_return_path};
+use session_core::request::routing::route;
+use session_core::session::cookie::take_session_cookies;
+use session_core::session::cookie_mac::CookieCodec;
 use session_core::session::SessionHash;
 
 fuzz_target!(|data: &[u8]| {

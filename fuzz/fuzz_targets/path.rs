@@ -6,7 +6,7 @@
 use libfuzzer_sys::fuzz_target;
 use session_core::config::Config;
 use session_core::policy::path::normalize;
-use session_core::routing::route;
+use session_core::request::routing::route;
 
 fuzz_target!(|data: &[u8]| {
     let config = Config::parse(

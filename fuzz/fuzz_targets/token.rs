@@ -3,8 +3,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use session_core::jwks::KeySet;
-use session_core::token::{check_claims, parse_jwt, token_from_header, ClaimRules, TokenShape};
+use session_core::login::jwks::KeySet;
+use session_core::login::token::{
+    check_claims, parse_jwt, token_from_header, ClaimRules, TokenShape,
+};
 
 // A real RS256 key (2048-bit), so that signature checking runs on fuzzed signatures.
 const JWKS: &str = include_str!("../seeds/jwks.json");

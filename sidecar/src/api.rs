@@ -2,7 +2,7 @@
 //! tested without sockets; `server` puts it on a listener.
 //!
 //! - Filter (bearer `SIDECAR_TOKEN`): `POST /sync`, `GET /sync/sessions/{hash}`, and a
-//!   user's own sessions under `/sync/own/{hash}` (see `session_core::own_sessions`).
+//!   user's own sessions under `/sync/own/{hash}` (see `session_core::session::own_sessions`).
 //! - Admin (bearer `SIDECAR_ADMIN_TOKEN`): `GET /admin/sessions[?user=SUB]`,
 //!   `DELETE /admin/sessions/{id}`, `DELETE /admin/users/{sub}/sessions`, `GET /admin/users`,
 //!   `GET /metrics` (Prometheus text).
@@ -14,8 +14,8 @@ use std::sync::{Arc, OnceLock};
 
 use serde_json::{json, Value};
 use session_core::metrics::Metric;
+use session_core::session::sync::session_from_json;
 use session_core::session::{Session, SessionHash};
-use session_core::sync::session_from_json;
 use session_core::time::Millis;
 
 use crate::backchannel::Backchannel;
@@ -40,7 +40,7 @@ pub struct Response {
 /// Largest body read for a path: the unauthenticated back-channel endpoint reads little.
 pub fn body_limit(url: &str) -> usize {
     if url.split('?').next() == Some("/backchannel-logout") {
-        session_core::backchannel::MAX_BODY_BYTES
+        session_core::login::backchannel::MAX_BODY_BYTES
     } else {
         MAX_BODY_BYTES
     }
@@ -57,7 +57,7 @@ impl Response {
     }
 
     /// One of core's replies.
-    fn from_reply(reply: session_core::reply::Reply) -> Response {
+    fn from_reply(reply: session_core::request::reply::Reply) -> Response {
         let mut content_type = "text/plain";
         let mut headers = Vec::new();
         for (name, value) in reply.headers {
@@ -170,7 +170,10 @@ fn same_secret(given: &str, expected: &str) -> bool {
 
 /// Percent-decodes a path segment (`+` stays a plus: a `sub` may hold one).
 fn percent_decode(text: &str) -> String {
-    String::from_utf8_lossy(&session_core::code_flow::percent_decode(text.as_bytes())).into_owned()
+    String::from_utf8_lossy(&session_core::login::code_flow::percent_decode(
+        text.as_bytes(),
+    ))
+    .into_owned()
 }
 
 /// Percent-decodes a query-string component, where `+` is a space.
@@ -313,7 +316,7 @@ impl Api {
                 self.counters.restores.fetch_add(1, Ordering::Relaxed);
                 Ok(Response::json(
                     200,
-                    &session_core::sync::session_json(&session),
+                    &session_core::session::sync::session_json(&session),
                 ))
             }
             ["sync", "own", caller, rest @ ..] => {
@@ -334,7 +337,7 @@ impl Api {
     }
 
     /// A user's own sessions, asked by a filter for the session its request presents
-    /// (`session_core::own_sessions` documents the calls).
+    /// (`session_core::session::own_sessions` documents the calls).
     fn own(
         &self,
         method: &str,

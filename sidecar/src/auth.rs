@@ -25,13 +25,13 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use session_core::config::{Config, Sidecar};
-use session_core::engine::{Engine, Outcome};
-use session_core::filter::HeaderEdit;
-use session_core::memory::MemoryStore;
 use session_core::metrics::Metric;
 use session_core::ports::{self, Call, Host, SetError, SharedData, Upstream};
-use session_core::reply::Reply;
-use session_core::routing::Route;
+use session_core::request::engine::{Engine, Outcome};
+use session_core::request::filter::HeaderEdit;
+use session_core::request::reply::Reply;
+use session_core::request::routing::Route;
+use session_core::session::memory::MemoryStore;
 use session_core::timer::{Timer, TICK_MS};
 
 use crate::api::{self, Api};

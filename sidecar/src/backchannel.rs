@@ -1,17 +1,17 @@
 //! `POST /backchannel-logout` (README: "Back-channel logout"): carries out what
-//! `session_core::backchannel` decides. The tenant's JWKS is fetched through [`IdpClient`]
+//! `session_core::login::backchannel` decides. The tenant's JWKS is fetched through [`IdpClient`]
 //! and cached here for every worker thread; the fetch policy is core's `fetch_due`.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use session_core::backchannel::{
+use session_core::config::Config;
+use session_core::login::backchannel::{
     self, accepted, keys_unavailable, method_not_allowed, CheckError, LogoutToken, Refusal, Target,
     Tenant,
 };
-use session_core::config::Config;
-use session_core::jwks::{KeySet, MAX_JWKS_BYTES};
-use session_core::reply::Reply;
+use session_core::login::jwks::{KeySet, MAX_JWKS_BYTES};
+use session_core::request::reply::Reply;
 use session_core::time::Millis;
 
 use crate::idp::IdpClient;

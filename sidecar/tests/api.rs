@@ -15,9 +15,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use session_core::login::token::Identity;
+use session_core::session::sync::session_json;
 use session_core::session::{Session, SessionHash};
-use session_core::sync::session_json;
-use session_core::token::Identity;
 use session_sidecar::api::Api;
 use session_sidecar::migrations;
 use session_sidecar::server::{now_millis, Server};

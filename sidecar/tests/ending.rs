@@ -8,9 +8,9 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use session_core::login::token::Identity;
 use session_core::session::{Session, SessionHash};
 use session_core::time::Millis;
-use session_core::token::Identity;
 use session_sidecar::store::{public_id, SessionStore, SqliteStore, SyncRequest};
 
 const NOW: Millis = 1_795_426_200_000;

@@ -11,7 +11,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use session_core::config::Config;
-use session_core::jwks::KeySet;
+use session_core::login::jwks::KeySet;
 use session_core::login::{Login, LoginEnv, LoginStep};
 
 fn rate(seconds: f64, mut once: impl FnMut() -> bool) -> Result<f64, String> {

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use super::path::normalize;
 use super::{first_match, Allow, RulePath};
 use crate::config::Config;
-use crate::routing::{route, Refusal, Route};
+use crate::request::routing::{route, Refusal, Route};
 
 /// The session a check assumes: its permissions and roles as stored (space-separated), or
 /// `None` for a request without a session.

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::config::{ConfigError, Endpoints, PublicPath};
-use crate::reply::Reply;
+use crate::request::reply::Reply;
 use crate::session::{is_list_item, list_items};
 use path::{check_config_path, NormalPath};
 

@@ -3,15 +3,15 @@
 use serde_json::{json, Value};
 
 use crate::config::{Config, Sidecar};
-use crate::filter::{Answer, Decision, Filter, HeaderEdit, Landing};
+use crate::login::token::Identity;
 use crate::metrics::Metric;
-use crate::routing::{Access, Route};
+use crate::request::filter::{Answer, Decision, Filter, HeaderEdit, Landing};
+use crate::request::routing::{Access, Route};
+use crate::session::store;
+use crate::session::sync::{session_json, RecentMisses};
 use crate::session::{encode_record, Session, SessionHash};
-use crate::store;
-use crate::sync::{session_json, RecentMisses};
 use crate::testing::{MemHost, AUDIENCE};
 use crate::time::Millis;
-use crate::token::Identity;
 
 const NOW: Millis = 1_795_426_200_000;
 

@@ -217,7 +217,7 @@ fn a_login_without_keys_fetches_them_then_creates_the_session() {
     assert!(c
         .headers
         .contains(&(":path", "/.well-known/jwks.json".to_string())));
-    assert_eq!(pending.max_answer(), crate::jwks::MAX_JWKS_BYTES);
+    assert_eq!(pending.max_answer(), crate::login::jwks::MAX_JWKS_BYTES);
     let answer = Response {
         status: Some(200),
         body: Some(jwks_json()),

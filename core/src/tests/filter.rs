@@ -1,5 +1,5 @@
 use super::*;
-use crate::sync::RecentMisses;
+use crate::session::sync::RecentMisses;
 use crate::testing::{config, MemHost};
 use serde_json::Value;
 

@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
 use super::*;
-use crate::store::{self, BUCKETS};
+use crate::session::store::{self, BUCKETS};
 
 #[test]
 fn envoy_semantics() {
@@ -55,8 +55,8 @@ fn concurrent_increments_lose_nothing() {
 
 #[test]
 fn memory_stays_flat_under_churn() {
+    use crate::login::token::Identity;
     use crate::session::{new_secret, Session};
-    use crate::token::Identity;
     let m = MemoryStore::default();
     let now = 1_000_000;
     let churn = |from: u32, to: u32| {

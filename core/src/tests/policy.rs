@@ -326,9 +326,9 @@ fn the_readme_example_parses_and_routes_as_documented() {
         serde_json::from_str(&format!("{{{}}}", &section[start..end])).unwrap();
     let c = parse(fragment).unwrap();
     let route = |method: &str, path: &str| {
-        crate::routing::route(&c, path.as_bytes(), || method.as_bytes().to_vec())
+        crate::request::routing::route(&c, path.as_bytes(), || method.as_bytes().to_vec())
     };
-    use crate::routing::{Access, Refusal, Route};
+    use crate::request::routing::{Access, Refusal, Route};
     assert_eq!(
         route("GET", "/admin/users"),
         Route::Protected(Access(Some(0)))

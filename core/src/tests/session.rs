@@ -1,5 +1,5 @@
 use super::*;
-use crate::sync::{session_from_json, session_json};
+use crate::session::sync::{session_from_json, session_json};
 
 fn full() -> Session {
     let mut s = Session::new(

@@ -1,7 +1,7 @@
 use super::*;
+use crate::login::token::Identity;
 use crate::session::new_secret;
 use crate::testing::MemHost;
-use crate::token::Identity;
 
 const NOW: Millis = 1_000_000;
 const HOUR: u64 = 3_600_000;

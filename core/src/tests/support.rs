@@ -12,10 +12,10 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::config::Config;
-use crate::filter::Host;
-use crate::jwks::KeySet;
+use crate::login::jwks::KeySet;
 use crate::metrics::Metric;
-use crate::store::{SetError, SharedData};
+use crate::request::filter::Host;
+use crate::session::store::{SetError, SharedData};
 
 thread_local! {
     static LOGGED: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };

@@ -1,6 +1,6 @@
 use super::*;
 use crate::config::Sidecar;
-use crate::filter::{Answer, Decision, Filter, HeaderEdit, Landing};
+use crate::request::filter::{Answer, Decision, Filter, HeaderEdit, Landing};
 use crate::testing::{config, MemHost};
 
 const NOW: Millis = 1_795_426_200_000;
@@ -25,7 +25,7 @@ fn alice() -> Identity {
 }
 
 /// Logs in; returns the cookie header and the pending write-through.
-fn login(f: &Filter, host: &MemHost, seed: u8) -> (String, crate::filter::WriteThrough) {
+fn login(f: &Filter, host: &MemHost, seed: u8) -> (String, crate::request::filter::WriteThrough) {
     match f.create_session(host, alice(), &[seed; 32], NOW, Landing::Json) {
         Answer::AfterSync(wt) => {
             let body: Value = serde_json::from_slice(&wt.body).unwrap();
@@ -39,7 +39,7 @@ fn login(f: &Filter, host: &MemHost, seed: u8) -> (String, crate::filter::WriteT
     }
 }
 
-fn clone_wt(wt: &crate::filter::WriteThrough) -> crate::filter::WriteThrough {
+fn clone_wt(wt: &crate::request::filter::WriteThrough) -> crate::request::filter::WriteThrough {
     wt.clone_for_tests()
 }
 
@@ -173,10 +173,10 @@ fn logout_tombstones_until_the_sidecar_has_the_end() {
         stored > 1,
         "the tombstone stays for the grace once acknowledged"
     );
-    crate::store::sweep(
+    crate::session::store::sweep(
         &host,
-        crate::store::bucket_index(&hash_of(&cookie)),
-        NOW + 4 + crate::store::TOMBSTONE_GRACE_MS,
+        crate::session::store::bucket_index(&hash_of(&cookie)),
+        NOW + 4 + crate::session::store::TOMBSTONE_GRACE_MS,
     )
     .unwrap();
     let stored: usize = host
@@ -201,7 +201,7 @@ fn sidecar_has(host: &MemHost, cookie: &str) -> Vec<u8> {
     session_json(&s).to_string().into_bytes()
 }
 
-fn pending(decision: Decision<'_>) -> crate::filter::PendingRestore {
+fn pending(decision: Decision<'_>) -> crate::request::filter::PendingRestore {
     match decision {
         Decision::Restore(p) => p,
         other => panic!("expected a restore: {other:?}"),
@@ -252,7 +252,7 @@ fn an_ended_session_is_never_restored_whatever_the_order() {
         &mut m,
     );
     assert_eq!(late, Decision::Unauthenticated);
-    assert!(crate::store::lookup(&restarted, &hash_of(&cookie), NOW + 5).is_none());
+    assert!(crate::session::store::lookup(&restarted, &hash_of(&cookie), NOW + 5).is_none());
 
     // 3. The end acknowledged (tombstone kept for the grace) while a restore read before the
     //    commit is still on its way.
@@ -468,7 +468,7 @@ fn wire_format_round_trips() {
 #[test]
 fn with_signing_keys_forged_cookies_cost_no_lookup_and_no_restore() {
     struct Counting(MemHost, std::cell::Cell<u32>);
-    impl crate::store::SharedData for Counting {
+    impl crate::session::store::SharedData for Counting {
         fn get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {
             self.1.set(self.1.get() + 1);
             self.0.get(key)
@@ -478,11 +478,11 @@ fn with_signing_keys_forged_cookies_cost_no_lookup_and_no_restore() {
             key: &str,
             value: &[u8],
             cas: Option<u32>,
-        ) -> Result<(), crate::store::SetError> {
+        ) -> Result<(), crate::session::store::SetError> {
             self.0.set(key, value, cas)
         }
     }
-    impl crate::filter::Host for Counting {
+    impl crate::request::filter::Host for Counting {
         fn count(&self, _: crate::metrics::Metric, _: i64) {}
         fn record(&self, _: crate::metrics::Metric, _: u64) {}
     }

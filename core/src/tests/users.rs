@@ -1,11 +1,11 @@
 use super::*;
 use crate::config::Limits;
-use crate::filter::{Answer, Filter, Landing};
+use crate::login::token::Identity;
 use crate::metrics::Metric;
-use crate::store::{self, Probe};
-use crate::sync::RecentMisses;
+use crate::request::filter::{Answer, Filter, Landing};
+use crate::session::store::{self, Probe};
+use crate::session::sync::RecentMisses;
 use crate::testing::{config, MemHost};
-use crate::token::Identity;
 
 const NOW: Millis = 1_795_426_200_000;
 
@@ -42,7 +42,7 @@ fn login(f: &Filter, host: &MemHost, sub: &str, n: u32, now: Millis) -> String {
 fn live(f: &Filter, host: &MemHost, cookie: &str, now: Millis) -> bool {
     matches!(
         f.protected(host, Some(cookie.as_bytes()), now, &RecentMisses::default()),
-        crate::filter::Decision::Forward(_)
+        crate::request::filter::Decision::Forward(_)
     )
 }
 
@@ -135,11 +135,11 @@ fn a_capped_session_is_told_to_the_sidecar_and_stays_ended() {
     let v: serde_json::Value = serde_json::from_str(&first.body).unwrap();
     let first = format!("session={}", v["value"].as_str().unwrap());
     let _second = f.create_session(&host, user("auth0|u"), &[2; 32], NOW + 1, Landing::Json);
-    let hash = crate::cookie_mac::CookieCodec::new(&["k".repeat(32)])
+    let hash = crate::session::cookie_mac::CookieCodec::new(&["k".repeat(32)])
         .decode(first.trim_start_matches("session=").as_bytes())
         .unwrap();
     assert!(matches!(store::probe(&host, &hash, NOW + 2), Probe::Ended));
-    let batch = crate::sync::build_batch(&host, NOW + 2);
+    let batch = crate::session::sync::build_batch(&host, NOW + 2);
     let body: serde_json::Value = serde_json::from_slice(&batch.body).unwrap();
     assert!(
         body["end"]

@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 
 use postgres::{Client, Config, NoTls, Row, Transaction};
 use serde_json::{json, Value};
+use session_core::login::token::Identity;
 use session_core::session::{Session, SessionHash};
 use session_core::time::{rfc3339, Millis};
-use session_core::token::Identity;
 
 use super::{
     drop_dupes, join_list, ms, public_id, split_list, OwnSession, SessionStore, StoreError,

@@ -10,19 +10,19 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::config::{CodeFlow, Config};
-use crate::cookie::take_session_cookies;
-use crate::cookie_mac::HmacKey;
-use crate::jwks::KeySet;
-use crate::login::{Callout, Login, LoginEnv, LoginStep};
-use crate::metrics::Metric;
-use crate::reply::Reply;
-use crate::session::same_bytes;
-use crate::store::{SharedData, CAS_MISSING};
-use crate::time::Millis;
-use crate::token::{
+use crate::login::jwks::KeySet;
+use crate::login::token::{
     identity_from, parse_jwt, Expected, Identity, TokenErrorKind, VerifyError, LEEWAY_SECS,
     MAX_CLAIM_BYTES,
 };
+use crate::login::{Callout, Login, LoginEnv, LoginStep};
+use crate::metrics::Metric;
+use crate::request::reply::Reply;
+use crate::session::cookie::take_session_cookies;
+use crate::session::cookie_mac::HmacKey;
+use crate::session::same_bytes;
+use crate::session::store::{SharedData, CAS_MISSING};
+use crate::time::Millis;
 
 /// How long a started login may take before its cookie is no good.
 pub const LOGIN_TTL_MS: Millis = 10 * 60_000;
@@ -810,5 +810,5 @@ fn check_id_token(
 }
 
 #[cfg(test)]
-#[path = "tests/code_flow.rs"]
+#[path = "../tests/code_flow.rs"]
 mod tests;

@@ -18,11 +18,11 @@ use std::collections::HashMap;
 
 use serde_json::{json, Value};
 
-use crate::dirty;
+use crate::login::token::{identity_from, Identity, MAX_CLAIM_BYTES};
+use crate::session::dirty;
+use crate::session::store::{self, DirtyRecord, SharedData};
 use crate::session::{is_list_item, Session, SessionHash, MAX_USER_AGENT_BYTES};
-use crate::store::{self, DirtyRecord, SharedData};
 use crate::time::Millis;
-use crate::token::{identity_from, Identity, MAX_CLAIM_BYTES};
 
 /// Timeout of every sidecar call. The sidecar runs next to Envoy; a slow one must not hold
 /// logins for long, since they succeed without it anyway.
@@ -313,5 +313,5 @@ impl RecentMisses {
 }
 
 #[cfg(test)]
-#[path = "tests/sync.rs"]
+#[path = "../tests/sync.rs"]
 mod tests;

@@ -291,7 +291,7 @@ pub enum Ending {
 
 /// How long a tombstone stays once the sidecar has the end: longer than any sidecar call
 /// (restore answers in flight were read before the end was committed) takes.
-pub const TOMBSTONE_GRACE_MS: Millis = 5 * crate::sync::SIDECAR_TIMEOUT_MS;
+pub const TOMBSTONE_GRACE_MS: Millis = 5 * crate::session::sync::SIDECAR_TIMEOUT_MS;
 
 fn grace_tombstone(mut s: Session, now: Millis) -> Session {
     s = tombstone_of(s);
@@ -319,7 +319,7 @@ pub fn end(
                     created: now,
                     idle_deadline: now,
                     max_deadline: now,
-                    identity: crate::token::Identity::default(),
+                    identity: crate::login::token::Identity::default(),
                     user_agent: None,
                 },
                 now,
@@ -356,7 +356,7 @@ pub fn end(
 }
 
 fn tombstone_of(mut s: Session) -> Session {
-    s.identity = crate::token::Identity::default();
+    s.identity = crate::login::token::Identity::default();
     s.user_agent = None;
     s
 }
@@ -508,5 +508,5 @@ pub fn needs_slide(record: &RecordView<'_>, now: Millis, inactive_ms: u64) -> bo
 }
 
 #[cfg(test)]
-#[path = "tests/store.rs"]
+#[path = "../tests/store.rs"]
 mod tests;

@@ -5,9 +5,9 @@
 
 use std::sync::Arc;
 
-use crate::jwks::{decode_cached, encode_cached, KeySet};
 use crate::limiter::claim;
-use crate::store::SharedData;
+use crate::login::jwks::{decode_cached, encode_cached, KeySet};
+use crate::session::store::SharedData;
 use crate::time::Millis;
 
 const JWKS_KEY: &str = "auth0_session/jwks";
@@ -78,5 +78,5 @@ pub fn claim_refresh(host: &dyn SharedData, now: Millis) -> bool {
 }
 
 #[cfg(test)]
-#[path = "tests/key_cache.rs"]
+#[path = "../tests/key_cache.rs"]
 mod tests;

@@ -6,7 +6,7 @@
 use crate::config::Config;
 use crate::policy::path::{normalize, PathError};
 use crate::policy::{first_match, Allow};
-use crate::reply::Reply;
+use crate::request::reply::Reply;
 
 pub use crate::policy::path::path_only;
 
@@ -112,5 +112,5 @@ pub fn route(config: &Config, raw_path: &[u8], method: impl FnOnce() -> Vec<u8>)
 }
 
 #[cfg(test)]
-#[path = "tests/routing.rs"]
+#[path = "../tests/routing.rs"]
 mod tests;

@@ -2,13 +2,13 @@
 //! the code flow (we send the browser to the IdP and take the code at the callback). The
 //! glue runs both the same way: dispatch the callout asked for, feed back the answer.
 
-use crate::code_flow::{CodeLogin, IdTokenEnv};
 use crate::config::Config;
-use crate::filter::Landing;
-use crate::jwks::KeySet;
+use crate::login::code_flow::{CodeLogin, IdTokenEnv};
+use crate::login::jwks::KeySet;
 use crate::login::{Callout, Login, LoginEnv, LoginStep};
 use crate::metrics::Metric;
-use crate::reply::Reply;
+use crate::request::filter::Landing;
+use crate::request::reply::Reply;
 use crate::time::Millis;
 
 pub enum Flow {
@@ -43,7 +43,7 @@ impl Flow {
 
     /// Whether this callout is one that anyone, unauthenticated, can cause: an opaque
     /// token's `/userinfo` call, a callback's code exchange. These spend the process-wide
-    /// IdP budget ([`crate::filter::Filter::admit_idp_call`]); calls made for a verified
+    /// IdP budget ([`crate::request::filter::Filter::admit_idp_call`]); calls made for a verified
     /// token do not.
     pub fn unauthenticated_call(&self, callout: &Callout) -> bool {
         match (self, callout) {

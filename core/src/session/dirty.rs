@@ -7,7 +7,7 @@
 //! the writer's dirty record, or the writer's bit-set comes after the sync's clear.
 //! Should a bit still go missing (a CAS given up on), the sweep re-marks dirty buckets.
 
-use crate::store::{SharedData, BUCKETS, CAS_MISSING, CAS_RETRIES};
+use crate::session::store::{SharedData, BUCKETS, CAS_MISSING, CAS_RETRIES};
 
 const KEY: &str = "auth0_session/dirty";
 const BYTES: usize = BUCKETS / 8;
@@ -54,5 +54,5 @@ pub fn marked(host: &dyn SharedData) -> Vec<usize> {
 }
 
 #[cfg(test)]
-#[path = "tests/dirty.rs"]
+#[path = "../tests/dirty.rs"]
 mod tests;

@@ -3,23 +3,23 @@
 
 use serde_json::json;
 
-use crate::code_flow;
 use crate::config::{Claim, Config};
-use crate::cookie::{clear_cookie, set_cookie, take_session_cookies, CookieEdit};
-use crate::cookie_mac::CookieCodec;
-use crate::dirty;
+use crate::login::code_flow;
+use crate::login::token::Identity;
 use crate::metrics::Metric;
-use crate::own_sessions;
-use crate::reply::Reply;
-use crate::routing::{route, Access, Refusal, Route};
-use crate::session::{new_secret, RecordView, Session, SessionHash, DIRTY, SECRET_BYTES};
+use crate::request::reply::Reply;
+use crate::request::routing::{route, Access, Refusal, Route};
+use crate::session::cookie::{clear_cookie, set_cookie, take_session_cookies, CookieEdit};
+use crate::session::cookie_mac::CookieCodec;
+use crate::session::dirty;
+use crate::session::own_sessions;
 #[cfg(test)]
-use crate::store::SharedData;
-use crate::store::{self, DirtyRecord};
-use crate::sync::{self, RecentMisses, Restored};
+use crate::session::store::SharedData;
+use crate::session::store::{self, DirtyRecord};
+use crate::session::sync::{self, RecentMisses, Restored};
+use crate::session::users;
+use crate::session::{new_secret, RecordView, Session, SessionHash, DIRTY, SECRET_BYTES};
 use crate::time::{rfc3339, Millis};
-use crate::token::Identity;
-use crate::users;
 
 pub use crate::ports::Host;
 
@@ -819,7 +819,7 @@ impl Filter {
         let (secret, hash) = new_secret(random);
         let secret = self.codec.encode(&secret, random);
         let mut session = Session::new(hash, identity, now, self.inactive_ms, self.max_ms);
-        session.user_agent = user_agent.and_then(crate::user_agent::summarize);
+        session.user_agent = user_agent.and_then(crate::session::user_agent::summarize);
         let flags = if self.syncs() { DIRTY } else { 0 };
         match store::insert(host, &session, flags, now) {
             Ok(written) => {
@@ -1020,5 +1020,5 @@ impl Filter {
 }
 
 #[cfg(test)]
-#[path = "tests/filter.rs"]
+#[path = "../tests/filter.rs"]
 mod tests;

@@ -1,13 +1,28 @@
 //! Sessions (docs/ARCHITECTURE.md §8 rule 1): a 256-bit random secret goes to the client; the proxy keeps
 //! only a hash of it, with the deadlines and the identity. Records are a compact binary form
 //! because every authenticated request copies a bucket of them out of shared data.
+//!
+//! The session group: this file is the record and the identity it holds; beside it are the
+//! shared-data store of records (`store`, and `memory` for native hosts), the cookie and its
+//! MAC, the per-user index and cap (`users`), a user's list of their own sessions, the sync
+//! with the sidecar (`sync`, `dirty`) and the user-agent summary.
+
+pub mod cookie;
+pub mod cookie_mac;
+pub mod dirty;
+pub mod memory;
+pub mod own_sessions;
+pub mod store;
+pub mod sync;
+pub mod user_agent;
+pub mod users;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
+use crate::login::token::{Identity, MAX_CLAIM_BYTES};
 use crate::time::Millis;
-use crate::token::{Identity, MAX_CLAIM_BYTES};
 
 /// Bytes of randomness in a session secret.
 pub const SECRET_BYTES: usize = 32;
@@ -322,5 +337,5 @@ fn record_len(bytes: &[u8]) -> Option<usize> {
 }
 
 #[cfg(test)]
-#[path = "tests/session.rs"]
+#[path = "../tests/session.rs"]
 mod tests;

@@ -145,5 +145,5 @@ pub fn b64url(bytes: &[u8]) -> String {
 }
 
 #[cfg(test)]
-#[path = "tests/jwks.rs"]
+#[path = "../tests/jwks.rs"]
 mod tests;

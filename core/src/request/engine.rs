@@ -7,23 +7,23 @@
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use crate::code_flow::{self, CallbackRequest, CodeLogin, START_RANDOM_BYTES};
 use crate::config::Config;
-use crate::device::{self, Poll, Polled};
-use crate::filter::{
-    Answer, Decision, Filter, HeaderEdit, Navigation, OwnSessionsRequest, PendingOwnSessions,
-    PendingRestore, Presented, WriteThrough,
-};
-use crate::flow::{CalloutAnswer, Flow};
 use crate::idp::{self, Purpose};
-use crate::key_cache::{self, KeyCache};
+use crate::login::code_flow::{self, CallbackRequest, CodeLogin, START_RANDOM_BYTES};
+use crate::login::device::{self, Poll, Polled};
+use crate::login::flow::{CalloutAnswer, Flow};
+use crate::login::key_cache::{self, KeyCache};
 use crate::login::{Callout, Login, LoginEnv, LoginStep};
 use crate::metrics::Metric;
 use crate::ports::{Call, Host, Request, Response, Upstream};
-use crate::reply::Reply;
-use crate::routing::Route;
+use crate::request::filter::{
+    Answer, Decision, Filter, HeaderEdit, Navigation, OwnSessionsRequest, PendingOwnSessions,
+    PendingRestore, Presented, WriteThrough,
+};
+use crate::request::reply::Reply;
+use crate::request::routing::Route;
+use crate::session::sync::{RecentMisses, MAX_ANSWER_BYTES, SIDECAR_TIMEOUT_MS};
 use crate::session::{SessionHash, SECRET_BYTES};
-use crate::sync::{RecentMisses, MAX_ANSWER_BYTES, SIDECAR_TIMEOUT_MS};
 use crate::time::Millis;
 
 /// What the host does with a request (or with a paused request once a call is answered).
@@ -721,5 +721,5 @@ pub(crate) fn sidecar_call(
 }
 
 #[cfg(test)]
-#[path = "tests/engine.rs"]
+#[path = "../tests/engine.rs"]
 mod tests;

@@ -12,11 +12,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::{json, Value};
 
-use crate::code_flow::percent_decode;
-use crate::jwks::KeySet;
-use crate::reply::Reply;
+use crate::login::code_flow::percent_decode;
+use crate::login::jwks::KeySet;
+use crate::login::token::{parse_jwt, VerifyError, LEEWAY_SECS, MAX_CLAIM_BYTES, MAX_TOKEN_BYTES};
+use crate::request::reply::Reply;
 use crate::time::Millis;
-use crate::token::{parse_jwt, VerifyError, LEEWAY_SECS, MAX_CLAIM_BYTES, MAX_TOKEN_BYTES};
 
 /// The event a logout token must carry (§2.4).
 pub const EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
@@ -361,5 +361,5 @@ pub fn fetch_due(
 }
 
 #[cfg(test)]
-#[path = "tests/backchannel.rs"]
+#[path = "../tests/backchannel.rs"]
 mod tests;

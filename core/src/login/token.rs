@@ -8,7 +8,7 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, Validation};
 use serde_json::{Map, Value};
 
-use crate::jwks::KeySet;
+use crate::login::jwks::KeySet;
 use crate::session::is_list_item;
 
 /// Longest token accepted; anything longer is refused before any parsing or callout.
@@ -157,7 +157,7 @@ impl UnverifiedJwt<'_> {
     fn decode(self, keys: &KeySet, validation: &Validation) -> Result<Value, VerifyError> {
         let key = keys.get(&self.kid).ok_or(VerifyError::UnknownKey)?;
         #[cfg(target_arch = "wasm32")]
-        crate::rs256_provider::install();
+        crate::login::rs256_provider::install();
         jsonwebtoken::decode::<Value>(self.token, key, validation)
             .map(|data| data.claims)
             .map_err(|e| VerifyError::Token(from_library(&e)))
@@ -356,5 +356,5 @@ fn has_scopes(payload: &Value, required: &[String]) -> bool {
 }
 
 #[cfg(test)]
-#[path = "tests/token.rs"]
+#[path = "../tests/token.rs"]
 mod tests;

@@ -10,12 +10,12 @@
 
 use serde_json::{json, Value};
 
-use crate::code_flow::percent_encode;
 use crate::config::Device;
-use crate::jwks::b64url;
-use crate::reply::Reply;
+use crate::login::code_flow::percent_encode;
+use crate::login::jwks::b64url;
+use crate::request::reply::Reply;
+use crate::session::store::{SharedData, CAS_MISSING, CAS_RETRIES};
 use crate::session::SessionHash;
-use crate::store::{SharedData, CAS_MISSING, CAS_RETRIES};
 use crate::time::Millis;
 
 pub use crate::idp::DEVICE_CODE_PATH;
@@ -378,5 +378,5 @@ fn interval_of(host: &dyn SharedData, hash: &SessionHash, now: Millis) -> Option
 }
 
 #[cfg(test)]
-#[path = "tests/device.rs"]
+#[path = "../tests/device.rs"]
 mod tests;

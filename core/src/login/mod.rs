@@ -1,18 +1,34 @@
 //! Trading an access token for a session (docs/ARCHITECTURE.md §5). A login is a small state
 //! machine: the glue feeds it the token, carries out the callouts it asks for (JWKS fetch,
 //! `/userinfo`), feeds back the answers, and finally creates the session it names.
+//!
+//! The login group: everything that turns what the IdP issues into a session. This file is
+//! the token login; beside it are the tokens' rules (`token`), the IdP's keys (`jwks`,
+//! `key_cache`, and the `.wasm`'s RS256 provider), the code flow and the device flow, the
+//! state either kind of login is in (`flow`), and back-channel logout (the IdP's own token
+//! ending sessions).
+
+pub mod backchannel;
+pub mod code_flow;
+pub mod device;
+pub mod flow;
+pub mod jwks;
+pub mod key_cache;
+#[cfg(any(target_arch = "wasm32", test))]
+pub mod rs256_provider;
+pub mod token;
 
 use serde_json::Value;
 
 use crate::config::Config;
-use crate::jwks::KeySet;
-use crate::metrics::Metric;
-use crate::reply::Reply;
-use crate::time::Millis;
-use crate::token::{
+use crate::login::jwks::KeySet;
+use crate::login::token::{
     check_claims, identity_from, parse_jwt, token_from_header, ClaimRules, Expected, Identity,
     TokenError, TokenErrorKind, TokenShape, VerifyError,
 };
+use crate::metrics::Metric;
+use crate::request::reply::Reply;
+use crate::time::Millis;
 
 pub use crate::idp::MAX_USERINFO_BYTES;
 
@@ -271,5 +287,5 @@ fn is_userinfo_audience(config: &Config, aud: &str) -> bool {
 }
 
 #[cfg(test)]
-#[path = "tests/login.rs"]
+#[path = "../tests/login.rs"]
 mod tests;

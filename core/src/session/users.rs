@@ -20,8 +20,8 @@
 
 use sha2::{Digest, Sha256};
 
+use crate::session::store::{SharedData, StoreError, CAS_MISSING, CAS_RETRIES};
 use crate::session::SessionHash;
-use crate::store::{SharedData, StoreError, CAS_MISSING, CAS_RETRIES};
 use crate::time::Millis;
 
 /// Number of index keys.
@@ -102,8 +102,8 @@ fn update<T>(
         let result = edit(&tag, &mut list);
         match host.set(&key, &encode(&list), Some(cas.unwrap_or(CAS_MISSING))) {
             Ok(()) => return Ok(result),
-            Err(crate::store::SetError::CasMismatch) => continue,
-            Err(crate::store::SetError::Host) => return Err(StoreError::Host),
+            Err(crate::session::store::SetError::CasMismatch) => continue,
+            Err(crate::session::store::SetError::Host) => return Err(StoreError::Host),
         }
     }
     Err(StoreError::Contended)
@@ -175,5 +175,5 @@ pub fn listed(host: &dyn SharedData, sub: &str, now: Millis) -> Vec<SessionHash>
 }
 
 #[cfg(test)]
-#[path = "tests/users.rs"]
+#[path = "../tests/users.rs"]
 mod tests;

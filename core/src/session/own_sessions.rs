@@ -14,7 +14,7 @@
 
 use serde_json::{json, Value};
 
-use crate::reply::Reply;
+use crate::request::reply::Reply;
 use crate::session::SessionHash;
 use crate::time::{rfc3339, Millis};
 
@@ -194,5 +194,5 @@ fn listed(s: &Value, inactive_ms: u64) -> Option<Value> {
 }
 
 #[cfg(test)]
-#[path = "tests/own_sessions.rs"]
+#[path = "../tests/own_sessions.rs"]
 mod tests;

@@ -1,0 +1,8 @@
+//! One request through the core: the driver every host runs (`engine`), what the filter
+//! decides for a request (`filter`), which endpoint or path a request is for (`routing`),
+//! and the replies the core answers with (`reply`).
+
+pub mod engine;
+pub mod filter;
+pub mod reply;
+pub mod routing;
