@@ -220,7 +220,7 @@ impl Api {
     }
 
     /// What to answer from the request line and headers alone, before any body is read
-    /// (DESIGN §6): a call to a route that needs a token, without the right one, is refused
+    /// (docs/ARCHITECTURE.md §8 rule 8): a call to a route that needs a token, without the right one, is refused
     /// here, so an unauthenticated client cannot make the sidecar read (or wait for) a body.
     /// `None`: read the body and [`Api::handle`] the request, which checks again.
     pub fn precheck(

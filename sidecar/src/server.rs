@@ -3,7 +3,7 @@
 //! A small HTTP/1.1 server of its own rather than tiny_http, which offers no timeouts: every
 //! connection here serves one request with a deadline (a client that sends nothing, or drips
 //! its headers or body, is dropped when it passes), the headers are bounded, a route that
-//! needs a token is refused on the headers alone before any body is read (DESIGN §6),
+//! needs a token is refused on the headers alone before any body is read (docs/ARCHITECTURE.md §8 rule 8),
 //! connections wait in a bounded queue for a fixed pool of workers, and one that finds the
 //! queue full is answered 503 at once.
 

@@ -1,8 +1,8 @@
-//! Which sessions each user holds, so that a user's live sessions can be capped (DESIGN §8
-//! rule 8): without a cap, one valid login repeated in a loop grows shared data (and the
-//! sidecar) without limit.
+//! Which sessions each user holds, so that a user's live sessions can be capped
+//! (docs/ARCHITECTURE.md §8 rule 8): without a cap, one valid login repeated in a loop grows
+//! shared data (and the sidecar) without limit.
 //!
-//! Shared data has fixed keys and no delete (DESIGN §7), so the index is [`USER_BUCKETS`]
+//! Shared data has fixed keys and no delete (docs/ARCHITECTURE.md §6), so the index is [`USER_BUCKETS`]
 //! keys chosen by SHA-256 of the user's `sub`. Each holds fixed-size entries (a tag of the
 //! user, the session's hash, its absolute deadline: [`ENTRY`] bytes) in the order the sessions
 //! were created. Invariants:
