@@ -5,6 +5,7 @@
 pub mod api;
 pub mod auth;
 pub mod backchannel;
+pub mod http;
 pub mod idp;
 pub mod listener;
 pub mod logging;

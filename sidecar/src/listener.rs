@@ -4,11 +4,13 @@
 //! and body sizes, and header values taken as bytes (a client's non-UTF-8 cookie is the
 //! core's to refuse, not a reason to drop the connection).
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use crate::http;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -242,49 +244,14 @@ where
     }
 }
 
-fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        302 => "Found",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        411 => "Length Required",
-        413 => "Content Too Large",
-        429 => "Too Many Requests",
-        431 => "Request Header Fields Too Large",
-        500 => "Internal Server Error",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        _ => "",
-    }
-}
-
 fn write_response(
     stream: &mut TcpStream,
     r: &HttpResponse,
     keep_alive: bool,
 ) -> std::io::Result<()> {
-    let mut out = Vec::with_capacity(256 + r.body.len());
-    out.extend_from_slice(format!("HTTP/1.1 {} {}\r\n", r.status, reason(r.status)).as_bytes());
-    for (name, value) in &r.headers {
-        // A value with a line break would split the response: never sent.
-        if value.iter().any(|b| *b == b'\r' || *b == b'\n') {
-            continue;
-        }
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value);
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(format!("content-length: {}\r\n", r.body.len()).as_bytes());
-    if !keep_alive {
-        out.extend_from_slice(b"connection: close\r\n");
-    }
-    out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(&r.body);
-    stream.write_all(&out)?;
-    stream.flush()
+    let headers = r
+        .headers
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_slice()));
+    http::write_response(stream, r.status, headers, &r.body, keep_alive)
 }

@@ -16,6 +16,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::api::{body_limit, Api, Request, Response};
+use crate::http;
 
 pub fn now_millis() -> u64 {
     SystemTime::now()
@@ -324,45 +325,21 @@ fn serve_connection(api: &Api, stream: TcpStream, timeout: Duration) {
     let _ = stream.shutdown(Shutdown::Both);
 }
 
-fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        408 => "Request Timeout",
-        411 => "Length Required",
-        413 => "Content Too Large",
-        431 => "Request Header Fields Too Large",
-        503 => "Service Unavailable",
-        505 => "HTTP Version Not Supported",
-        _ => "",
-    }
-}
-
 fn write_response(
     out: &mut impl Write,
     response: &Response,
     keep_alive: bool,
 ) -> std::io::Result<()> {
-    let mut head = format!(
-        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: {}\r\n",
+    let content_type = [("content-type", response.content_type.as_bytes())];
+    let headers = response
+        .headers
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_bytes()));
+    http::write_response(
+        out,
         response.status,
-        reason(response.status),
-        response.content_type,
-        response.body.len(),
-        if keep_alive { "keep-alive" } else { "close" },
-    );
-    for (name, value) in &response.headers {
-        // Names and values are the API's own; a line break would split the response.
-        if !name.contains(['\r', '\n']) && !value.contains(['\r', '\n']) {
-            head.push_str(&format!("{name}: {value}\r\n"));
-        }
-    }
-    head.push_str("\r\n");
-    let mut bytes = head.into_bytes();
-    bytes.extend_from_slice(response.body.as_bytes());
-    out.write_all(&bytes)?;
-    out.flush()
+        content_type.into_iter().chain(headers),
+        response.body.as_bytes(),
+        keep_alive,
+    )
 }

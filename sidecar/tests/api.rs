@@ -943,7 +943,10 @@ fn one_request_per_connection_and_a_bounded_head() {
         let answer = read_until_closed(&mut stream);
         assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
         assert!(
-            answer.contains("Connection: close") && answer.ends_with("ok\n"),
+            answer
+                .to_ascii_lowercase()
+                .contains("\r\nconnection: close\r\n")
+                && answer.ends_with("ok\n"),
             "{answer}"
         );
     }
