@@ -260,7 +260,8 @@ pub fn insert(
 }
 
 /// Puts back a session the sidecar answered for, unless it has ended here meanwhile
-/// (docs/ARCHITECTURE.md §8 rule 6): `ended` in the answer then says it was refused, and nothing changed.
+/// (docs/ARCHITECTURE.md §8 rule 6): `ended` in the answer then says it was refused, and
+/// nothing changed.
 pub fn restore(
     host: &dyn SharedData,
     session: &Session,
