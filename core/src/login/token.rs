@@ -104,8 +104,17 @@ pub struct UnverifiedJwt<'a> {
 /// here), a `kid` is required, critical extensions are refused since none is understood, and
 /// the payload must be a JSON object.
 pub fn parse_jwt(token: &str) -> Result<UnverifiedJwt<'_>, TokenError> {
-    let read = jsonwebtoken::dangerous::insecure_decode::<Map<String, Value>>(token)
-        .map_err(|e| from_library(&e))?;
+    let read = jsonwebtoken::dangerous::insecure_decode::<Map<String, Value>>(token).map_err(
+        |e| match e.kind() {
+            // The library reads the header into a type that only holds algorithms it knows, so
+            // `"alg": "none"` is a JSON error too: say which segment, without guessing more.
+            ErrorKind::Json(_) if jsonwebtoken::decode_header(token).is_err() => {
+                invalid("token header is not JSON naming a known algorithm (RS256 is required)")
+            }
+            ErrorKind::Json(_) => invalid("token payload is not a JSON object of claims"),
+            _ => from_library(&e),
+        },
+    )?;
     let header = read.header;
     if header.alg != Algorithm::RS256 {
         return Err(invalid("token algorithm is not RS256"));

@@ -270,6 +270,28 @@ fn algorithm_is_pinned_to_rs256() {
 }
 
 #[test]
+fn a_refusal_says_which_segment_is_wrong() {
+    let c = claims();
+    let none = sign(&json!({"alg": "none", "kid": "k1"}), &c, 0);
+    let e = parse_jwt(&none).unwrap_err();
+    assert!(e.message.contains("known algorithm"), "{}", e.message);
+    let hs256 = sign(&json!({"alg": "HS256", "kid": "k1"}), &c, 0);
+    assert_eq!(
+        parse_jwt(&hs256).unwrap_err().message,
+        "token algorithm is not RS256"
+    );
+    let list = sign(
+        &json!({"alg": "RS256", "kid": "k1"}),
+        &json!(["not", "claims"]),
+        0,
+    );
+    assert_eq!(
+        parse_jwt(&list).unwrap_err().message,
+        "token payload is not a JSON object of claims"
+    );
+}
+
+#[test]
 fn hs256_signed_with_the_public_key_is_refused() {
     // The classic confusion attack: HMAC keyed with the RSA public key's bytes.
     use sha2::{Digest, Sha256};
