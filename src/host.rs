@@ -8,9 +8,9 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::types::{Action, BufferType, MapType, MetricType, Status};
 use session_core::metrics::Metric;
 use session_core::ports::{Call, Host, Request, Response, SetError, SharedData};
+use session_core::reply::Reply;
 use session_core::request::engine::Engine;
 use session_core::request::filter::HeaderEdit;
-use session_core::request::reply::Reply;
 
 /// What every context of a VM shares: the engine, stat ids, and the clock of the last tick.
 pub struct Shared {

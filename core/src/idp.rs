@@ -4,9 +4,21 @@
 //! it into the [`Call`] a host dispatches.
 
 use crate::config::Config;
-use crate::login::jwks::MAX_JWKS_BYTES;
-use crate::login::Callout;
 use crate::ports::{Call, Upstream};
+
+/// Largest JWKS document accepted from the IdP.
+pub const MAX_JWKS_BYTES: usize = 64 * 1024;
+
+/// A callout the glue must make to the IdP cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Callout {
+    Jwks,
+    Userinfo,
+    /// The code flow's and the device flow's `POST /oauth/token`.
+    TokenExchange,
+    /// The device flow's `POST /oauth/device/code`.
+    DeviceCode,
+}
 
 /// Auth0's token endpoint (code exchange, device polls).
 pub const TOKEN_PATH: &str = "/oauth/token";

@@ -5,14 +5,17 @@
 
 pub mod config;
 pub mod duration;
+pub mod identity;
 pub mod idp;
 pub mod limiter;
 pub mod login;
 pub mod metrics;
 pub mod policy;
 pub mod ports;
+pub mod reply;
 pub mod request;
 pub mod session;
+pub mod shared_data;
 pub mod time;
 pub mod timer;
 

@@ -1,7 +1,7 @@
 //! A process-wide "one of you, at most once per interval" built on shared-data CAS: used so
 //! that of all the worker VMs exactly one fetches the JWKS or runs a sync at a time.
 
-use crate::session::store::{SharedData, CAS_MISSING, CAS_RETRIES};
+use crate::shared_data::{update, SharedData, UpdateError, Write, CAS_MISSING};
 use crate::time::Millis;
 
 /// True for exactly one caller per `interval` across every VM sharing the data.
@@ -31,9 +31,8 @@ pub fn take(
     // Milli-tokens: per_second tokens a second is per_second milli-tokens a millisecond.
     let rate = u64::from(per_second.max(1));
     let cap = u64::from(burst.max(1)) * 1_000;
-    for _ in 0..CAS_RETRIES {
-        let (value, cas) = host.get(key);
-        let (tokens, last) = match value.as_deref().and_then(|v| v.first_chunk::<16>()) {
+    let taken = update(host, key, |value, _| {
+        let (tokens, last) = match value.and_then(|v| v.first_chunk::<16>()) {
             Some(b) => {
                 let mut t = [0u8; 8];
                 let mut l = [0u8; 8];
@@ -47,19 +46,15 @@ pub fn take(
             .saturating_add(now.saturating_sub(last).saturating_mul(rate))
             .min(cap);
         if refilled < 1_000 {
-            return Err((1_000 - refilled).div_ceil(rate * 1_000).max(1));
+            let wait = (1_000 - refilled).div_ceil(rate * 1_000).max(1);
+            return Ok::<_, UpdateError>(Write::Keep(Err(wait)));
         }
-        let mut out = [0u8; 16];
-        out[..8].copy_from_slice(&(refilled - 1_000).to_le_bytes());
-        out[8..].copy_from_slice(&now.max(last).to_le_bytes());
-        if host
-            .set(key, &out, Some(cas.unwrap_or(CAS_MISSING)))
-            .is_ok()
-        {
-            return Ok(());
-        }
-    }
-    Err(1)
+        let mut out = Vec::with_capacity(16);
+        out.extend_from_slice(&(refilled - 1_000).to_le_bytes());
+        out.extend_from_slice(&now.max(last).to_le_bytes());
+        Ok(Write::Set(out, Ok(())))
+    });
+    taken.unwrap_or(Err(1))
 }
 
 #[cfg(test)]

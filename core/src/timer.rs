@@ -5,10 +5,9 @@
 //! keeps one `Timer`; process-wide claims in shared data make sure that of all of them only
 //! one fetches or syncs at a time.
 
-use crate::idp::{self, Purpose};
+use crate::idp::{self, Callout, Purpose};
 use crate::limiter;
 use crate::login::key_cache;
-use crate::login::Callout;
 use crate::metrics::Metric;
 use crate::ports::{Call, Host, Response};
 use crate::request::engine::{sidecar_call, Engine};

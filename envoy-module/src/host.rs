@@ -12,9 +12,9 @@ use std::time::Duration;
 use session_core::config::Config;
 use session_core::metrics::Metric;
 use session_core::ports::{Call, Host, Request, Response, SetError, SharedData};
+use session_core::reply::Reply;
 use session_core::request::engine::{Engine, Outcome, Pending};
 use session_core::request::filter::HeaderEdit;
-use session_core::request::reply::Reply;
 use session_core::session::memory::MemoryStore;
 use session_core::timer::{Timer, TimerCall, TICK_MS};
 

@@ -57,7 +57,7 @@ impl Response {
     }
 
     /// One of core's replies.
-    fn from_reply(reply: session_core::request::reply::Reply) -> Response {
+    fn from_reply(reply: session_core::reply::Reply) -> Response {
         let mut content_type = "text/plain";
         let mut headers = Vec::new();
         for (name, value) in reply.headers {

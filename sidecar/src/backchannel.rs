@@ -11,7 +11,7 @@ use session_core::login::backchannel::{
     Tenant,
 };
 use session_core::login::jwks::{KeySet, MAX_JWKS_BYTES};
-use session_core::request::reply::Reply;
+use session_core::reply::Reply;
 use session_core::time::Millis;
 
 use crate::idp::IdpClient;

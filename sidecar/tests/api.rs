@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use session_core::login::token::Identity;
+use session_core::identity::Identity;
 use session_core::session::sync::session_json;
 use session_core::session::{Session, SessionHash};
 use session_sidecar::api::Api;

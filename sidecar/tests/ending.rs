@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use session_core::login::token::Identity;
+use session_core::identity::Identity;
 use session_core::session::{Session, SessionHash};
 use session_core::time::Millis;
 use session_sidecar::store::{public_id, SessionStore, SqliteStore, SyncRequest};

@@ -12,10 +12,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::{json, Value};
 
+use crate::identity::MAX_CLAIM_BYTES;
 use crate::login::code_flow::percent_decode;
 use crate::login::jwks::KeySet;
-use crate::login::token::{parse_jwt, VerifyError, LEEWAY_SECS, MAX_CLAIM_BYTES, MAX_TOKEN_BYTES};
-use crate::request::reply::Reply;
+use crate::login::token::{parse_jwt, VerifyError, LEEWAY_SECS, MAX_TOKEN_BYTES};
+use crate::reply::Reply;
 use crate::time::Millis;
 
 /// The event a logout token must carry (§2.4).

@@ -10,18 +10,16 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::config::{CodeFlow, Config};
+use crate::identity::{identity_from, Identity, MAX_CLAIM_BYTES};
 use crate::login::jwks::KeySet;
-use crate::login::token::{
-    identity_from, parse_jwt, Expected, Identity, TokenErrorKind, VerifyError, LEEWAY_SECS,
-    MAX_CLAIM_BYTES,
-};
+use crate::login::token::{parse_jwt, Expected, TokenErrorKind, VerifyError, LEEWAY_SECS};
 use crate::login::{Callout, Login, LoginEnv, LoginStep};
 use crate::metrics::Metric;
-use crate::request::reply::Reply;
+use crate::reply::Reply;
 use crate::session::cookie::take_session_cookies;
 use crate::session::cookie_mac::HmacKey;
 use crate::session::same_bytes;
-use crate::session::store::{SharedData, CAS_MISSING};
+use crate::shared_data::{SharedData, CAS_MISSING};
 use crate::time::Millis;
 
 /// How long a started login may take before its cookie is no good.

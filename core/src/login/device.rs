@@ -13,9 +13,9 @@ use serde_json::{json, Value};
 use crate::config::Device;
 use crate::login::code_flow::percent_encode;
 use crate::login::jwks::b64url;
-use crate::request::reply::Reply;
-use crate::session::store::{SharedData, CAS_MISSING, CAS_RETRIES};
+use crate::reply::Reply;
 use crate::session::SessionHash;
+use crate::shared_data::{self, SharedData, UpdateError, Write};
 use crate::time::Millis;
 
 pub use crate::idp::DEVICE_CODE_PATH;
@@ -60,10 +60,8 @@ fn update<T>(
     now: Millis,
     mut edit: impl FnMut(&mut Vec<Pending>) -> Option<T>,
 ) -> Option<T> {
-    for _ in 0..CAS_RETRIES {
-        let (value, cas) = host.get(key);
+    let updated = shared_data::update(host, key, |value, _| {
         let stored: Vec<Pending> = value
-            .as_deref()
             .and_then(|v| serde_json::from_slice::<Vec<Value>>(v).ok())
             .unwrap_or_default()
             .iter()
@@ -74,17 +72,12 @@ fn update<T>(
         let pruned = entries.len() != stored.len();
         let result = edit(&mut entries);
         if result.is_none() && !pruned {
-            return None;
+            return Ok::<_, UpdateError>(Write::Keep(None));
         }
         let body = Value::Array(entries.iter().map(Pending::to_json).collect()).to_string();
-        if host
-            .set(key, body.as_bytes(), Some(cas.unwrap_or(CAS_MISSING)))
-            .is_ok()
-        {
-            return result;
-        }
-    }
-    None
+        Ok(Write::Set(body.into_bytes(), result))
+    });
+    updated.ok().flatten()
 }
 
 /// The form body of the device-code request.

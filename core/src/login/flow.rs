@@ -7,8 +7,8 @@ use crate::login::code_flow::{CodeLogin, IdTokenEnv};
 use crate::login::jwks::KeySet;
 use crate::login::{Callout, Login, LoginEnv, LoginStep};
 use crate::metrics::Metric;
+use crate::reply::Reply;
 use crate::request::filter::Landing;
-use crate::request::reply::Reply;
 use crate::time::Millis;
 
 pub enum Flow {

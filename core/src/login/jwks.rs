@@ -27,8 +27,7 @@ pub const MAX_KEY_BITS: usize = 4_096;
 /// RSA public exponents both backends accept: odd, at least 3, below 2^33.
 const MAX_EXPONENT_BYTES: usize = 5;
 
-/// Largest JWKS document accepted from the IdP.
-pub const MAX_JWKS_BYTES: usize = 64 * 1024;
+pub use crate::idp::MAX_JWKS_BYTES;
 
 #[derive(Clone, Default)]
 pub struct KeySet {

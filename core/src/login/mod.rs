@@ -21,27 +21,17 @@ pub mod token;
 use serde_json::Value;
 
 use crate::config::Config;
+use crate::identity::{identity_from, Identity};
 use crate::login::jwks::KeySet;
 use crate::login::token::{
-    check_claims, identity_from, parse_jwt, token_from_header, ClaimRules, Expected, Identity,
-    TokenError, TokenErrorKind, TokenShape, VerifyError,
+    check_claims, parse_jwt, token_from_header, ClaimRules, Expected, TokenError, TokenErrorKind,
+    TokenShape, VerifyError,
 };
 use crate::metrics::Metric;
-use crate::request::reply::Reply;
+use crate::reply::Reply;
 use crate::time::Millis;
 
-pub use crate::idp::MAX_USERINFO_BYTES;
-
-/// A callout the glue must make to the IdP cluster.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Callout {
-    Jwks,
-    Userinfo,
-    /// The code flow's and the device flow's `POST /oauth/token`.
-    TokenExchange,
-    /// The device flow's `POST /oauth/device/code`.
-    DeviceCode,
-}
+pub use crate::idp::{Callout, MAX_USERINFO_BYTES};
 
 /// What the glue does next.
 #[derive(Debug, PartialEq)]

@@ -8,15 +8,13 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, Validation};
 use serde_json::{Map, Value};
 
+use crate::identity::{identity_from, is_list_item, Identity};
 use crate::login::jwks::KeySet;
-use crate::session::is_list_item;
 
 /// Longest token accepted; anything longer is refused before any parsing or callout.
 pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
 /// Clock skew tolerated on `exp` and `nbf`, in seconds.
 pub const LEEWAY_SECS: u64 = 30;
-/// Longest `sub` kept; `email` and `name` longer than this are dropped.
-pub const MAX_CLAIM_BYTES: usize = 255;
 /// Longest `kid` looked up.
 const MAX_KID_BYTES: usize = 256;
 
@@ -211,23 +209,6 @@ fn wrong_audience() -> TokenError {
     }
 }
 
-/// Who a session belongs to and what it may do: taken from the verified token (and, for the
-/// code flow, the ID token) at login, kept with the session in shared data and the sidecar.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Identity {
-    pub sub: String,
-    pub email: Option<String>,
-    pub name: Option<String>,
-    /// Auth0's session id (the ID token's `sid`, code flow only): how a back-channel logout
-    /// names the session it ends.
-    pub sid: Option<String>,
-    /// Permissions granted at login (the token's `permissions`, else its `scope`), for route
-    /// rules. Items never contain whitespace.
-    pub permissions: Vec<String>,
-    /// Roles granted at login (the claim named by `auth0.roles_claim`), for route rules.
-    pub roles: Vec<String>,
-}
-
 /// The rules a token's claims must meet.
 #[derive(Debug, Clone, Copy)]
 pub struct ClaimRules<'a> {
@@ -301,26 +282,6 @@ pub fn check_times(payload: &Value, now_secs: u64) -> Result<(), TokenError> {
         }
         Some(_) => Err(invalid("token nbf is not a number")),
     }
-}
-
-/// `sub` (required) and the optional `email` and `name` of a claims or userinfo object.
-pub fn identity_from(claims: &Value) -> Option<Identity> {
-    let short = |name: &str| {
-        claims
-            .get(name)
-            .and_then(Value::as_str)
-            // Control characters could split the identity header they are copied into.
-            .filter(|v| {
-                !v.is_empty() && v.len() <= MAX_CLAIM_BYTES && !v.contains(char::is_control)
-            })
-            .map(str::to_string)
-    };
-    Some(Identity {
-        sub: short("sub")?,
-        email: short("email"),
-        name: short("name"),
-        ..Identity::default()
-    })
 }
 
 /// What a verified access token grants, for route rules: permissions from Auth0's RBAC

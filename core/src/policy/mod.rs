@@ -15,8 +15,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::config::{ConfigError, Endpoints, PublicPath};
-use crate::request::reply::Reply;
-use crate::session::{is_list_item, list_items};
+use crate::identity::{is_list_item, list_items};
+use crate::reply::Reply;
 use path::{check_config_path, NormalPath};
 
 /// More would make every request slow to route; no policy needs that many.

@@ -16,11 +16,11 @@ use crate::login::key_cache::{self, KeyCache};
 use crate::login::{Callout, Login, LoginEnv, LoginStep};
 use crate::metrics::Metric;
 use crate::ports::{Call, Host, Request, Response, Upstream};
+use crate::reply::Reply;
 use crate::request::filter::{
     Answer, Decision, Filter, HeaderEdit, Navigation, OwnSessionsRequest, PendingOwnSessions,
     PendingRestore, Presented, WriteThrough,
 };
-use crate::request::reply::Reply;
 use crate::request::routing::Route;
 use crate::session::sync::{RecentMisses, MAX_ANSWER_BYTES, SIDECAR_TIMEOUT_MS};
 use crate::session::{SessionHash, SECRET_BYTES};

@@ -4,10 +4,10 @@
 use serde_json::json;
 
 use crate::config::{Claim, Config};
+use crate::identity::Identity;
 use crate::login::code_flow;
-use crate::login::token::Identity;
 use crate::metrics::Metric;
-use crate::request::reply::Reply;
+use crate::reply::Reply;
 use crate::request::routing::{route, Access, Refusal, Route};
 use crate::session::cookie::{clear_cookie, set_cookie, take_session_cookies, CookieEdit};
 use crate::session::cookie_mac::CookieCodec;

@@ -4,5 +4,4 @@
 
 pub mod engine;
 pub mod filter;
-pub mod reply;
 pub mod routing;

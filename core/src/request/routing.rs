@@ -6,7 +6,7 @@
 use crate::config::Config;
 use crate::policy::path::{normalize, PathError};
 use crate::policy::{first_match, Allow};
-use crate::request::reply::Reply;
+use crate::reply::Reply;
 
 pub use crate::policy::path::path_only;
 

@@ -7,41 +7,36 @@
 //! the writer's dirty record, or the writer's bit-set comes after the sync's clear.
 //! Should a bit still go missing (a CAS given up on), the sweep re-marks dirty buckets.
 
-use crate::session::store::{SharedData, BUCKETS, CAS_MISSING, CAS_RETRIES};
+use crate::session::store::BUCKETS;
+use crate::shared_data::{update, SharedData, UpdateError, Write};
 
 const KEY: &str = "auth0_session/dirty";
 const BYTES: usize = BUCKETS / 8;
 
-fn update(host: &dyn SharedData, index: usize, set: bool) -> bool {
+fn set_bit(host: &dyn SharedData, index: usize, set: bool) -> bool {
     let (byte, bit) = (index / 8 % BYTES, 1u8 << (index % 8));
-    for _ in 0..CAS_RETRIES {
-        let (value, cas) = host.get(KEY);
-        let mut map = value.unwrap_or_default();
+    update(host, KEY, |value, _| {
+        let mut map = value.map(<[u8]>::to_vec).unwrap_or_default();
         map.resize(BYTES, 0);
         if (map[byte] & bit != 0) == set {
-            return true;
+            return Ok::<_, UpdateError>(Write::Keep(()));
         }
         if set {
             map[byte] |= bit;
         } else {
             map[byte] &= !bit;
         }
-        if host
-            .set(KEY, &map, Some(cas.unwrap_or(CAS_MISSING)))
-            .is_ok()
-        {
-            return true;
-        }
-    }
-    false
+        Ok(Write::Set(map, ()))
+    })
+    .is_ok()
 }
 
 pub fn mark(host: &dyn SharedData, index: usize) -> bool {
-    update(host, index, true)
+    set_bit(host, index, true)
 }
 
 pub fn clear(host: &dyn SharedData, index: usize) -> bool {
-    update(host, index, false)
+    set_bit(host, index, false)
 }
 
 /// The buckets marked dirty, in index order.

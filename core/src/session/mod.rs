@@ -21,7 +21,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
-use crate::login::token::{Identity, MAX_CLAIM_BYTES};
+use crate::identity::{is_list_item, list_items, Identity, MAX_CLAIM_BYTES};
 use crate::time::Millis;
 
 /// Bytes of randomness in a session secret.
@@ -177,19 +177,6 @@ pub fn encode_record(session: &Session, flags: u8, out: &mut Vec<u8>) {
         }
         out[at..at + 2].copy_from_slice(&(len as u16).to_le_bytes());
     }
-}
-
-/// A permission or role as stored: non-empty, no whitespace or control characters (items
-/// are space-separated), at most [`MAX_CLAIM_BYTES`].
-pub fn is_list_item(item: &str) -> bool {
-    !item.is_empty()
-        && item.len() <= MAX_CLAIM_BYTES
-        && !item.contains(|c: char| c.is_whitespace() || c.is_control())
-}
-
-/// The items of a stored list, read in place.
-pub fn list_items(list: &[u8]) -> impl Iterator<Item = &[u8]> {
-    list.split(|&b| b == b' ').filter(|i| !i.is_empty())
 }
 
 /// A record read in place from a bucket, without copying its strings.

@@ -14,7 +14,7 @@
 
 use serde_json::{json, Value};
 
-use crate::request::reply::Reply;
+use crate::reply::Reply;
 use crate::session::SessionHash;
 use crate::time::{rfc3339, Millis};
 

@@ -14,14 +14,8 @@ const KEY_PREFIX: &str = "auth0_session/sessions/";
 /// another version reads as empty (its sessions come back from the sidecar, if any), never
 /// as records of this one. 2: sid, user agent, permissions and roles.
 const BUCKET_VERSION: u8 = 2;
-/// Read-modify-write attempts before giving up (and failing closed).
-pub const CAS_RETRIES: usize = 8;
-/// Shared data inserts a missing key whatever CAS is given, and CAS 0 overwrites. Writing a
-/// bucket we saw missing with this CAS means: if someone created it meanwhile, mismatch and
-/// retry, rather than overwriting their session.
-pub(crate) const CAS_MISSING: u32 = u32::MAX;
-
-pub use crate::ports::{SetError, SharedData};
+use crate::shared_data::{update, UpdateError, Write};
+pub use crate::shared_data::{SetError, SharedData};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoreError {
@@ -32,6 +26,15 @@ pub enum StoreError {
     /// The bucket holds [`MAX_BUCKET_RECORDS`] already: a new session is refused rather than
     /// let shared data grow past its bound.
     Full,
+}
+
+impl From<UpdateError> for StoreError {
+    fn from(e: UpdateError) -> StoreError {
+        match e {
+            UpdateError::Contended => StoreError::Contended,
+            UpdateError::Host => StoreError::Host,
+        }
+    }
 }
 
 /// Most records one bucket holds (about 4 million sessions in all, some 330 MB at most):
@@ -158,10 +161,8 @@ fn rewrite(
     edit: &dyn Fn(&RecordView<'_>) -> Edit,
     append: Append<'_>,
 ) -> Result<Written, StoreError> {
-    let key = bucket_key(index);
-    for _ in 0..CAS_RETRIES {
-        let (value, cas) = host.get(&key);
-        let old = value.as_deref().map(body).unwrap_or(&[]);
+    update(host, &bucket_key(index), |value, cas| {
+        let old = value.map(body).unwrap_or(&[]);
         let mut out = Vec::with_capacity(old.len() + 96);
         out.push(BUCKET_VERSION);
         let mut written = Written::default();
@@ -229,17 +230,12 @@ fn rewrite(
             changed = true;
         }
         if !changed {
-            written.size = value.as_ref().map(Vec::len).or(cas.map(|_| 0));
-            return Ok(written);
+            written.size = value.map(<[u8]>::len).or(cas.map(|_| 0));
+            return Ok(Write::Keep(written));
         }
         written.size = Some(out.len());
-        match host.set(&key, &out, Some(cas.unwrap_or(CAS_MISSING))) {
-            Ok(()) => return Ok(written),
-            Err(SetError::CasMismatch) => continue,
-            Err(SetError::Host) => return Err(StoreError::Host),
-        }
-    }
-    Err(StoreError::Contended)
+        Ok(Write::Set(out, written))
+    })
 }
 
 /// Stores a new session with the given flags (`DIRTY` when the sidecar must still hear of it).
@@ -320,7 +316,7 @@ pub fn end(
                     created: now,
                     idle_deadline: now,
                     max_deadline: now,
-                    identity: crate::login::token::Identity::default(),
+                    identity: crate::identity::Identity::default(),
                     user_agent: None,
                 },
                 now,
@@ -357,7 +353,7 @@ pub fn end(
 }
 
 fn tombstone_of(mut s: Session) -> Session {
-    s.identity = crate::login::token::Identity::default();
+    s.identity = crate::identity::Identity::default();
     s.user_agent = None;
     s
 }
@@ -451,10 +447,8 @@ pub fn acknowledge(
     now: Millis,
     sent: &[DirtyRecord],
 ) -> Result<Written, StoreError> {
-    let key = bucket_key(index);
-    for _ in 0..CAS_RETRIES {
-        let (value, cas) = host.get(&key);
-        let old = value.as_deref().map(body).unwrap_or(&[]);
+    update(host, &bucket_key(index), |value, _| {
+        let old = value.map(body).unwrap_or(&[]);
         let mut out = Vec::with_capacity(old.len());
         out.push(BUCKET_VERSION);
         let mut written = Written::default();
@@ -488,15 +482,10 @@ pub fn acknowledge(
             }
         }
         if !changed {
-            return Ok(written);
+            return Ok(Write::Keep(written));
         }
-        match host.set(&key, &out, cas) {
-            Ok(()) => return Ok(written),
-            Err(SetError::CasMismatch) => continue,
-            Err(SetError::Host) => return Err(StoreError::Host),
-        }
-    }
-    Err(StoreError::Contended)
+        Ok(Write::Set(out, written))
+    })
 }
 
 /// Whether a request at `now` should write a slid idle deadline. Sliding on every request

@@ -18,10 +18,10 @@ use std::collections::HashMap;
 
 use serde_json::{json, Value};
 
-use crate::login::token::{identity_from, Identity, MAX_CLAIM_BYTES};
+use crate::identity::{identity_from, is_list_item, Identity, MAX_CLAIM_BYTES};
 use crate::session::dirty;
 use crate::session::store::{self, DirtyRecord, SharedData};
-use crate::session::{is_list_item, Session, SessionHash, MAX_USER_AGENT_BYTES};
+use crate::session::{Session, SessionHash, MAX_USER_AGENT_BYTES};
 use crate::time::Millis;
 
 /// Timeout of every sidecar call. The sidecar runs next to Envoy; a slow one must not hold

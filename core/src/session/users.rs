@@ -20,8 +20,9 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::session::store::{SharedData, StoreError, CAS_MISSING, CAS_RETRIES};
+use crate::session::store::{SharedData, StoreError};
 use crate::session::SessionHash;
+use crate::shared_data::{self, Write};
 use crate::time::Millis;
 
 /// Number of index keys.
@@ -93,20 +94,14 @@ fn update<T>(
 ) -> Result<T, StoreError> {
     let tag = tag(sub);
     let key = key(&tag);
-    for _ in 0..CAS_RETRIES {
-        let (value, cas) = host.get(&key);
-        let mut list: Vec<Entry> = entries(value.as_deref())
+    shared_data::update(host, &key, |value, _| {
+        let mut list: Vec<Entry> = entries(value)
             .into_iter()
             .filter(|e| now < e.max_deadline)
             .collect();
         let result = edit(&tag, &mut list);
-        match host.set(&key, &encode(&list), Some(cas.unwrap_or(CAS_MISSING))) {
-            Ok(()) => return Ok(result),
-            Err(crate::session::store::SetError::CasMismatch) => continue,
-            Err(crate::session::store::SetError::Host) => return Err(StoreError::Host),
-        }
-    }
-    Err(StoreError::Contended)
+        Ok::<_, StoreError>(Write::Set(encode(&list), result))
+    })
 }
 
 /// Lists a new session under its user; returns the sessions beyond the cap, oldest first,

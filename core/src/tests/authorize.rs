@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 
 use crate::config::{Config, Sidecar};
-use crate::login::token::Identity;
+use crate::identity::Identity;
 use crate::metrics::Metric;
 use crate::request::filter::{Answer, Decision, Filter, HeaderEdit, Landing};
 use crate::request::routing::{Access, Route};

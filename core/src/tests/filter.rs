@@ -280,7 +280,7 @@ fn logout_fails_closed_under_contention() {
     let f = filter();
     let host = MemHost::default();
     let cookie = login(&f, &host, 1);
-    host.fail_next_sets.set(store::CAS_RETRIES);
+    host.fail_next_sets.set(crate::shared_data::CAS_RETRIES);
     assert_eq!(logout(&f, &host, Some(cookie.as_bytes()), NOW).status, 503);
     assert!(matches!(
         protected(&f, &host, Some(cookie.as_bytes()), NOW),

@@ -40,6 +40,6 @@ fn a_slow_rate_says_how_long_to_wait() {
 #[test]
 fn contention_fails_closed() {
     let host = MemHost::default();
-    host.fail_next_sets.set(crate::session::store::CAS_RETRIES);
+    host.fail_next_sets.set(crate::shared_data::CAS_RETRIES);
     assert!(take(&host, "k", NOW, 5, 10).is_err());
 }

@@ -66,7 +66,7 @@ fn jwt_for_the_api_only_creates_a_session_from_its_claims() {
     let (_, step) = start(&jwt(&claims()), Some(&keys), false);
     assert_eq!(
         step,
-        LoginStep::Create(crate::login::token::Identity {
+        LoginStep::Create(crate::identity::Identity {
             sub: "auth0|alice".into(),
             email: Some("alice@example.com".into()),
             name: None,

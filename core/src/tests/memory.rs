@@ -55,7 +55,7 @@ fn concurrent_increments_lose_nothing() {
 
 #[test]
 fn memory_stays_flat_under_churn() {
-    use crate::login::token::Identity;
+    use crate::identity::Identity;
     use crate::session::{new_secret, Session};
     let m = MemoryStore::default();
     let now = 1_000_000;

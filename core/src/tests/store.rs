@@ -1,6 +1,7 @@
 use super::*;
-use crate::login::token::Identity;
+use crate::identity::Identity;
 use crate::session::new_secret;
+use crate::shared_data::{CAS_MISSING, CAS_RETRIES};
 use crate::testing::MemHost;
 
 const NOW: Millis = 1_000_000;

@@ -1,6 +1,6 @@
 use super::*;
 use crate::config::Limits;
-use crate::login::token::Identity;
+use crate::identity::Identity;
 use crate::metrics::Metric;
 use crate::request::filter::{Answer, Filter, Landing};
 use crate::session::store::{self, Probe};

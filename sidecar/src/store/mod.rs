@@ -180,7 +180,7 @@ fn drop_dupes(hashes: &mut Vec<String>) {
 }
 
 /// Permissions and roles are stored as in the filter's records: space-separated items
-/// (an item never holds whitespace; see `session_core::session::is_list_item`).
+/// (an item never holds whitespace; see `session_core::identity::is_list_item`).
 pub fn join_list(items: &[String]) -> String {
     items.join(" ")
 }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use postgres::{Client, Config, NoTls, Row, Transaction};
 use serde_json::{json, Value};
-use session_core::login::token::Identity;
+use session_core::identity::Identity;
 use session_core::session::{Session, SessionHash};
 use session_core::time::{rfc3339, Millis};
 

@@ -222,7 +222,7 @@ impl SessionStore for SqliteStore {
                 |r| {
                     Ok(Session {
                         hash: *hash,
-                        identity: session_core::login::token::Identity {
+                        identity: session_core::identity::Identity {
                             sub: r.get(0)?,
                             email: r.get(1)?,
                             name: r.get(2)?,
