@@ -7,7 +7,7 @@
 //! the writer's dirty record, or the writer's bit-set comes after the sync's clear.
 //! Should a bit still go missing (a CAS given up on), the sweep re-marks dirty buckets.
 
-use crate::session::store::BUCKETS;
+use crate::session::layout::BUCKETS;
 use crate::shared_data::{update, SharedData, UpdateError, Write};
 
 const KEY: &str = "auth0_session/dirty";

@@ -10,6 +10,7 @@
 pub mod cookie;
 pub mod cookie_mac;
 pub mod dirty;
+pub mod layout;
 pub mod memory;
 pub mod own_sessions;
 pub mod store;

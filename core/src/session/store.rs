@@ -6,15 +6,13 @@
 use crate::session::{encode_record, records, RecordView, Session, SessionHash, DIRTY, TOMBSTONE};
 use crate::time::Millis;
 
-/// Number of bucket keys. More buckets make each per-request copy smaller; this many keeps a
-/// bucket under a few KB up to about 100,000 live sessions, for at most 4,096 keys.
-pub const BUCKETS: usize = 4_096;
-const KEY_PREFIX: &str = "auth0_session/sessions/";
 /// Changes with the record form. Shared data outlives a filter reload: a bucket written by
 /// another version reads as empty (its sessions come back from the sidecar, if any), never
 /// as records of this one. 2: sid, user agent, permissions and roles.
 const BUCKET_VERSION: u8 = 2;
 use crate::shared_data::{update, UpdateError, Write};
+pub use crate::session::layout::{bucket_index, bucket_key, BUCKETS};
+use crate::session::layout::SIDECAR_TIMEOUT_MS;
 pub use crate::shared_data::{SetError, SharedData};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,13 +40,6 @@ impl From<UpdateError> for StoreError {
 /// bounded even then.
 pub const MAX_BUCKET_RECORDS: usize = 1_024;
 
-pub fn bucket_index(hash: &SessionHash) -> usize {
-    (usize::from(hash.0[0]) << 8 | usize::from(hash.0[1])) % BUCKETS
-}
-
-pub fn bucket_key(index: usize) -> String {
-    format!("{KEY_PREFIX}{index:03x}")
-}
 
 fn body(value: &[u8]) -> &[u8] {
     match value.split_first() {
@@ -288,7 +279,7 @@ pub enum Ending {
 
 /// How long a tombstone stays once the sidecar has the end: longer than any sidecar call
 /// (restore answers in flight were read before the end was committed) takes.
-pub const TOMBSTONE_GRACE_MS: Millis = 5 * crate::session::sync::SIDECAR_TIMEOUT_MS;
+pub const TOMBSTONE_GRACE_MS: Millis = 5 * SIDECAR_TIMEOUT_MS;
 
 fn grace_tombstone(mut s: Session, now: Millis) -> Session {
     s = tombstone_of(s);

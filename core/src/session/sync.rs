@@ -24,9 +24,7 @@ use crate::session::store::{self, DirtyRecord, SharedData};
 use crate::session::{Session, SessionHash, MAX_USER_AGENT_BYTES};
 use crate::time::Millis;
 
-/// Timeout of every sidecar call. The sidecar runs next to Envoy; a slow one must not hold
-/// logins for long, since they succeed without it anyway.
-pub const SIDECAR_TIMEOUT_MS: u64 = 2_000;
+pub use crate::session::layout::SIDECAR_TIMEOUT_MS;
 /// The sync timer runs at most this often, in one VM at a time.
 pub const SYNC_INTERVAL_MS: Millis = 1_000;
 /// Most records sent in one batch.
