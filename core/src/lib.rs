@@ -13,6 +13,7 @@ pub mod policy;
 pub mod ports;
 pub mod request;
 pub mod session;
+mod syntax;
 pub mod time;
 pub mod timer;
 
