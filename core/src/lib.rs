@@ -16,6 +16,7 @@ pub mod reply;
 pub mod request;
 pub mod session;
 pub mod shared_data;
+mod syntax;
 pub mod time;
 pub mod timer;
 

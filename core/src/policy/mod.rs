@@ -14,9 +14,9 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::config::{ConfigError, Endpoints, PublicPath};
 use crate::identity::{is_list_item, list_items};
 use crate::reply::Reply;
+use crate::syntax::is_token;
 use path::{check_config_path, NormalPath};
 
 /// More would make every request slow to route; no policy needs that many.
@@ -174,8 +174,25 @@ pub fn first_match(
     })
 }
 
-fn error(key: &str, reason: impl Into<String>) -> ConfigError {
-    ConfigError {
+/// A rule the configuration cannot hold: which key (`rules[2].methods`, `public[0]`), and
+/// why. Its own type, not the configuration's error, so that this module needs nothing from
+/// `config` (which holds the rules and wraps this error with the key and reason unchanged).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleError {
+    pub key: String,
+    pub reason: String,
+}
+
+impl fmt::Display for RuleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "rule `{}`: {}", self.key, self.reason)
+    }
+}
+
+impl std::error::Error for RuleError {}
+
+fn error(key: &str, reason: impl Into<String>) -> RuleError {
+    RuleError {
         key: key.to_string(),
         reason: reason.into(),
     }
@@ -307,14 +324,14 @@ impl<'de> Deserialize<'de> for Allow {
     }
 }
 
-fn parse_rule(index: usize, raw: RawRule) -> Result<Rule, ConfigError> {
+fn parse_rule(index: usize, raw: RawRule) -> Result<Rule, RuleError> {
     let key = format!("rules[{index}]");
     let path = raw.path.ok_or_else(|| error(&key, "path is required"))?;
     check_config_path(&path).map_err(|reason| error(&format!("{key}.path"), reason))?;
     let methods = raw.methods.map_or_else(Vec::new, |Names(m)| m);
     if let Some(m) = methods
         .iter()
-        .find(|m| !crate::config::is_token(m) || m.bytes().any(|b| b.is_ascii_lowercase()))
+        .find(|m| !is_token(m) || m.bytes().any(|b| b.is_ascii_lowercase()))
     {
         return Err(error(
             &format!("{key}.methods"),
@@ -340,24 +357,22 @@ fn rule_path(path: &str) -> RulePath {
     }
 }
 
-/// The effective ordered rules: `rules` as written, then each `public` entry as
-/// `{"path": ..., "allow": "public"}`. Refuses a rule that can never match (an earlier one
-/// covers every request it would) or whose exact path is an endpoint (matched before rules).
+/// The effective ordered rules: `rules` as written, then each `public` entry (its path as
+/// written) as `{"path": ..., "allow": "public"}`. Refuses a rule that can never match (an
+/// earlier one covers every request it would) or whose exact path is an endpoint (matched
+/// before rules).
 pub fn parse_rules(
     rules: Option<RuleList>,
-    public: &[PublicPath],
+    public: &[&str],
     endpoints: &[&str],
-) -> Result<Vec<Rule>, ConfigError> {
+) -> Result<Vec<Rule>, RuleError> {
     let rules = rules.map_or_else(Vec::new, |RuleList(list)| list);
     let mut out = Vec::with_capacity(rules.len() + public.len());
     for (i, raw) in rules.into_iter().enumerate() {
         out.push(parse_rule(i, raw)?);
     }
-    for (i, p) in public.iter().enumerate() {
+    for (i, text) in public.iter().enumerate() {
         let key = format!("public[{i}]");
-        let text = match p {
-            PublicPath::Exact(t) | PublicPath::Prefix(t) => t,
-        };
         check_config_path(text).map_err(|reason| error(&key, reason))?;
         out.push(Rule {
             key,
@@ -387,11 +402,6 @@ pub fn parse_rules(
         }
     }
     Ok(out)
-}
-
-/// The endpoint paths rules cannot apply to.
-pub fn endpoint_paths(endpoints: &Endpoints) -> [&str; 3] {
-    [&endpoints.login, &endpoints.logout, &endpoints.keep_alive]
 }
 
 #[cfg(test)]

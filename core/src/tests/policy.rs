@@ -2,7 +2,7 @@ use serde_json::json;
 
 use super::path::{check_config_path, normalize};
 use super::*;
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 
 fn parse(extra: serde_json::Value) -> Result<Config, ConfigError> {
     let mut doc = json!({"auth0": {"domain": "t.example", "api": {"identifier": "https://api"}, "cluster": "auth0"}});
