@@ -8,7 +8,7 @@ use crate::login::jwks::KeySet;
 use crate::login::{Callout, Login, LoginEnv, LoginStep};
 use crate::metrics::Metric;
 use crate::reply::Reply;
-use crate::request::filter::Landing;
+use crate::session::create::Landing;
 use crate::time::Millis;
 
 pub enum Flow {

@@ -2,6 +2,8 @@
 //! decides for a request (`filter`), which endpoint or path a request is for (`routing`),
 //! and the replies the core answers with (`reply`).
 
+pub mod continuation;
+pub mod dispatch;
 pub mod engine;
 pub mod filter;
 pub mod routing;

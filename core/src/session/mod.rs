@@ -9,10 +9,10 @@
 
 pub mod cookie;
 pub mod cookie_mac;
+pub mod create;
 pub mod dirty;
 pub mod layout;
 pub mod memory;
-pub mod own_sessions;
 pub mod store;
 pub mod sync;
 pub mod user_agent;

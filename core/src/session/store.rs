@@ -10,9 +10,9 @@ use crate::time::Millis;
 /// another version reads as empty (its sessions come back from the sidecar, if any), never
 /// as records of this one. 2: sid, user agent, permissions and roles.
 const BUCKET_VERSION: u8 = 2;
-use crate::shared_data::{update, UpdateError, Write};
-pub use crate::session::layout::{bucket_index, bucket_key, BUCKETS};
 use crate::session::layout::SIDECAR_TIMEOUT_MS;
+pub use crate::session::layout::{bucket_index, bucket_key, BUCKETS};
+use crate::shared_data::{update, UpdateError, Write};
 pub use crate::shared_data::{SetError, SharedData};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,7 +39,6 @@ impl From<UpdateError> for StoreError {
 /// with the per-user cap, only that many distinct users could fill it, and memory stays
 /// bounded even then.
 pub const MAX_BUCKET_RECORDS: usize = 1_024;
-
 
 fn body(value: &[u8]) -> &[u8] {
     match value.split_first() {

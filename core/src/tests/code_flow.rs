@@ -558,7 +558,7 @@ fn an_id_token_from_a_new_key_triggers_one_jwks_fetch() {
 fn logout_goes_through_auth0_for_navigations_only() {
     let f = crate::request::filter::Filter::new(config());
     let host = crate::testing::MemHost::default();
-    let crate::request::filter::Answer::Now(nav) = f.logout(&host, None, NOW, true) else {
+    let crate::session::create::Answer::Now(nav) = f.logout(&host, None, NOW, true) else {
         panic!()
     };
     assert_eq!(nav.status, 302);
@@ -567,7 +567,7 @@ fn logout_goes_through_auth0_for_navigations_only() {
         location,
         &format!("{ISSUER}v2/logout?client_id=web-app&returnTo=https%3A%2F%2Fapp.example%2Fbye")
     );
-    let crate::request::filter::Answer::Now(api) = f.logout(&host, None, NOW, false) else {
+    let crate::session::create::Answer::Now(api) = f.logout(&host, None, NOW, false) else {
         panic!()
     };
     assert_eq!(api.status, 200);

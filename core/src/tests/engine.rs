@@ -2,8 +2,12 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
 use super::*;
+use crate::login::key_cache;
+use crate::metrics::Metric;
+use crate::ports::{Host, Request, Response, Upstream};
 use crate::ports::{SetError, SharedData};
 use crate::testing::*;
+use crate::time::Millis;
 
 const NOW: Millis = NOW_SECS * 1_000;
 

@@ -1,5 +1,9 @@
 use super::*;
+use crate::identity::Identity;
+use crate::protected::Decision;
+use crate::session::create::{Answer, Landing};
 use crate::session::sync::RecentMisses;
+use crate::shared_data::SharedData;
 use crate::testing::{config, MemHost};
 use serde_json::Value;
 

@@ -1,6 +1,8 @@
 use super::*;
 use crate::config::Sidecar;
-use crate::request::filter::{Answer, Decision, Filter, HeaderEdit, Landing};
+use crate::protected::Decision;
+use crate::request::filter::{Filter, HeaderEdit};
+use crate::session::create::{Answer, Landing};
 use crate::testing::{config, MemHost};
 
 const NOW: Millis = 1_795_426_200_000;
@@ -25,7 +27,7 @@ fn alice() -> Identity {
 }
 
 /// Logs in; returns the cookie header and the pending write-through.
-fn login(f: &Filter, host: &MemHost, seed: u8) -> (String, crate::request::filter::WriteThrough) {
+fn login(f: &Filter, host: &MemHost, seed: u8) -> (String, crate::session::create::WriteThrough) {
     match f.create_session(host, alice(), &[seed; 32], NOW, Landing::Json) {
         Answer::AfterSync(wt) => {
             let body: Value = serde_json::from_slice(&wt.body).unwrap();
@@ -39,7 +41,7 @@ fn login(f: &Filter, host: &MemHost, seed: u8) -> (String, crate::request::filte
     }
 }
 
-fn clone_wt(wt: &crate::request::filter::WriteThrough) -> crate::request::filter::WriteThrough {
+fn clone_wt(wt: &crate::session::create::WriteThrough) -> crate::session::create::WriteThrough {
     wt.clone_for_tests()
 }
 
@@ -201,7 +203,7 @@ fn sidecar_has(host: &MemHost, cookie: &str) -> Vec<u8> {
     session_json(&s).to_string().into_bytes()
 }
 
-fn pending(decision: Decision<'_>) -> crate::request::filter::PendingRestore {
+fn pending(decision: Decision<'_>) -> crate::protected::PendingRestore {
     match decision {
         Decision::Restore(p) => p,
         other => panic!("expected a restore: {other:?}"),

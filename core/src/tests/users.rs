@@ -2,7 +2,8 @@ use super::*;
 use crate::config::Limits;
 use crate::identity::Identity;
 use crate::metrics::Metric;
-use crate::request::filter::{Answer, Filter, Landing};
+use crate::request::filter::Filter;
+use crate::session::create::{Answer, Landing};
 use crate::session::store::{self, Probe};
 use crate::session::sync::RecentMisses;
 use crate::testing::{config, MemHost};
@@ -42,7 +43,7 @@ fn login(f: &Filter, host: &MemHost, sub: &str, n: u32, now: Millis) -> String {
 fn live(f: &Filter, host: &MemHost, cookie: &str, now: Millis) -> bool {
     matches!(
         f.protected(host, Some(cookie.as_bytes()), now, &RecentMisses::default()),
-        crate::request::filter::Decision::Forward(_)
+        crate::protected::Decision::Forward(_)
     )
 }
 

@@ -14,7 +14,14 @@
 
 use serde_json::{json, Value};
 
+use crate::metrics::Metric;
+use crate::ports::Request;
+use crate::protected::Lookup;
 use crate::reply::Reply;
+use crate::request::filter::{text_header, Credentials, Filter, Host, Presented};
+use crate::session::cookie::clear_cookie;
+use crate::session::store;
+use crate::session::sync::RecentMisses;
 use crate::session::SessionHash;
 use crate::time::{rfc3339, Millis};
 
@@ -193,6 +200,132 @@ fn listed(s: &Value, inactive_ms: u64) -> Option<Value> {
     Some(out)
 }
 
+/// What a request to the sessions endpoint presents.
+pub struct OwnSessionsRequest<'a> {
+    pub method: &'a [u8],
+    pub path: &'a [u8],
+    pub presented: Presented<'a>,
+    pub sec_fetch_site: Option<&'a [u8]>,
+    pub origin: Option<&'a [u8]>,
+    pub scheme: &'a str,
+    pub authority: &'a str,
+}
+/// The sidecar call a sessions request makes; its answer goes to
+/// [`Filter::own_sessions_answered`] with `pending`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct OwnSessionsCall {
+    pub method: &'static str,
+    pub path: String,
+    pub pending: PendingOwnSessions,
+}
+#[derive(Debug, PartialEq, Eq)]
+pub struct PendingOwnSessions {
+    ask: Ask,
+    caller: SessionHash,
+}
+impl Filter {
+    /// A request to `endpoints.sessions` (a user's own sessions): the sidecar call to make on
+    /// behalf of the session the request presents, or the answer now (no session, a
+    /// cross-site attempt to end sessions, a path or method that asks nothing).
+    pub fn own_sessions<'p>(
+        &self,
+        host: &dyn Host,
+        request: &OwnSessionsRequest<'p>,
+        now: Millis,
+        misses: &RecentMisses,
+    ) -> Result<OwnSessionsCall, Reply> {
+        // The canonical form the route was chosen by (escapes of unreserved characters
+        // decoded, slashes merged).
+        let path: Vec<u8> = crate::policy::path::normalize(request.path)
+            .map(|p| p.canonical().collect())
+            .unwrap_or_default();
+        let ask = ask(&self.config.endpoints.sessions, &path, request.method)?;
+        if ask != Ask::List
+            && !same_origin(
+                request.sec_fetch_site,
+                request.origin,
+                request.scheme,
+                request.authority,
+            )
+        {
+            return Err(cross_site());
+        }
+        // A session this proxy does not hold may still be live at the sidecar (after a
+        // restart): the sidecar decides, from its own copy.
+        let caller = match self.find_session(host, &request.presented, now, misses) {
+            (Lookup::Live(hash, _) | Lookup::Restorable(hash), _) => hash,
+            (Lookup::None, _) => {
+                host.count(Metric::Rejected, 1);
+                return Err(Reply::unauthorized());
+            }
+        };
+        let (method, path) = sidecar_call(&ask, &caller);
+        Ok(OwnSessionsCall {
+            method,
+            path,
+            pending: PendingOwnSessions { ask, caller },
+        })
+    }
+
+    /// A request to the sessions endpoint, read from its headers.
+    pub(crate) fn own_sessions_request(
+        &self,
+        host: &dyn Host,
+        req: &dyn Request,
+        now: Millis,
+        misses: &RecentMisses,
+    ) -> Result<OwnSessionsCall, Reply> {
+        let credentials = Credentials::read(req);
+        let method = req.header(":method").unwrap_or_default();
+        let path = req.header(":path").unwrap_or_default();
+        let site = req.header("sec-fetch-site");
+        let origin = req.header("origin");
+        let scheme = text_header(req, ":scheme", "https");
+        let authority = text_header(req, ":authority", "");
+        let request = OwnSessionsRequest {
+            method: &method,
+            path: &path,
+            presented: credentials.presented(),
+            sec_fetch_site: site.as_deref(),
+            origin: origin.as_deref(),
+            scheme: &scheme,
+            authority: &authority,
+        };
+        self.own_sessions(host, &request, now, misses)
+    }
+
+    /// The sidecar answered a sessions request: sessions it ended are dropped here at once
+    /// (the other proxies drop them at their next sync); a caller that ended its own session
+    /// gets its cookie cleared.
+    pub fn own_sessions_answered(
+        &self,
+        host: &dyn Host,
+        pending: PendingOwnSessions,
+        status: Option<u32>,
+        body: &[u8],
+        now: Millis,
+    ) -> Reply {
+        let answered = on_answer(
+            &pending.ask,
+            &pending.caller,
+            status,
+            body,
+            self.inactive_ms,
+        );
+        for hash in &answered.ended {
+            if let Ok(written) = store::end(host, hash, now, &store::Ending::Told) {
+                host.count(Metric::SessionsLive, written.live_delta);
+            }
+        }
+        if answered.ended_caller {
+            return answered
+                .reply
+                .with_header("set-cookie", clear_cookie(&self.config.cookie));
+        }
+        answered.reply
+    }
+}
+
 #[cfg(test)]
-#[path = "../tests/own_sessions.rs"]
+#[path = "tests/own_sessions.rs"]
 mod tests;

@@ -1,0 +1,429 @@
+//! The protected request: find the request's session (here, or restorable from the
+//! sidecar), authorize it against the route's rule, slide its idle window, and forward it
+//! with the identity headers; without a session, 401 or the code flow's redirect to login.
+//! Public paths and the removal of client-sent identity headers are here too: what the app
+//! may trust of a request's identity is decided in this one module.
+
+use serde_json::json;
+
+use crate::config::Claim;
+use crate::login::code_flow::{self, START_RANDOM_BYTES};
+use crate::metrics::Metric;
+use crate::ports::Request;
+use crate::reply::Reply;
+use crate::request::filter::{
+    is_navigation, push_cookie_edit, text_header, Filter, HeaderEdit, Host, Presented,
+};
+use crate::request::routing::{Access, Refusal};
+use crate::session::cookie::{take_session_cookies, CookieEdit};
+use crate::session::dirty;
+use crate::session::store;
+use crate::session::sync::{self, RecentMisses, Restored};
+use crate::session::{RecordView, Session, SessionHash};
+use crate::time::{rfc3339, Millis};
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Decision<'a> {
+    Forward(Vec<HeaderEdit<'a>>),
+    Reply(Reply),
+    /// Not in shared data, but the sidecar may have it (after an Envoy restart): ask it with
+    /// `GET` [`Filter::restore_path`], then call [`Filter::restored`].
+    Restore(PendingRestore),
+    /// No session: 401 JSON, or for a browser navigation with the code flow configured, a
+    /// redirect to the login page ([`Filter::unauthenticated`]).
+    Unauthenticated,
+}
+
+/// A request waiting for the sidecar to say whether its session exists.
+#[derive(Debug, PartialEq, Eq)]
+pub struct PendingRestore {
+    pub hash: SessionHash,
+    pub(crate) keep_alive: bool,
+    pub(crate) access: Access,
+    pub(crate) cookie_edit: CookieEdit,
+    pub(crate) strip_authorization: bool,
+}
+
+/// A browser navigation that may be sent to the login page.
+pub struct Navigation<'a> {
+    pub scheme: &'a str,
+    pub authority: &'a str,
+    pub path: &'a [u8],
+    pub random: &'a [u8; code_flow::START_RANDOM_BYTES],
+}
+
+/// Where a request's session is.
+pub(crate) enum Lookup {
+    Live(SessionHash, store::Found),
+    Restorable(SessionHash),
+    None,
+}
+
+impl Filter {
+    /// Whether a live session holds what the matched rule asks; otherwise the 403 naming
+    /// what it lacks. Reads the record in place: no allocation when it passes.
+    fn authorize(
+        &self,
+        host: &dyn Host,
+        record: &RecordView<'_>,
+        access: Access,
+    ) -> Result<(), Reply> {
+        let Some(index) = access.0 else {
+            return Ok(());
+        };
+        let verdict = match self.config.rules.get(usize::from(index)) {
+            Some(rule) => rule
+                .allow
+                .check(record.permissions(), record.roles())
+                .map_err(|missing| missing.reply()),
+            // Fail closed: an index from another configuration never lets anyone in.
+            None => Err(Refusal::Denied(index).reply()),
+        };
+        if verdict.is_err() {
+            host.count(Metric::Forbidden, 1);
+        }
+        verdict
+    }
+
+    /// A public path: forwarded without a session; client-sent identity headers and our
+    /// cookie are removed, so the app never sees a session secret on any path.
+    pub fn public(
+        &self,
+        cookie_header: Option<&[u8]>,
+        authorization: Option<&[u8]>,
+    ) -> Vec<HeaderEdit<'_>> {
+        let mut edits: Vec<HeaderEdit<'_>> = self
+            .config
+            .headers
+            .iter()
+            .map(|h| HeaderEdit::Remove(h.name.as_str()))
+            .collect();
+        if let Some(header) = cookie_header {
+            push_cookie_edit(
+                &mut edits,
+                take_session_cookies(header, &self.config.cookie.name).1,
+            );
+        }
+        let presented = Presented {
+            cookie: None,
+            authorization,
+        };
+        if presented.session_authorization().is_some() {
+            edits.push(HeaderEdit::Remove("authorization"));
+        }
+        edits
+    }
+
+    /// Client-sent headers that are an identity header under another spelling: Envoy
+    /// lowercases names, but `X_Auth_User` stays, and WSGI, PHP and Rack read it as
+    /// `HTTP_X_AUTH_USER`, exactly as they read `x-auth-user` (docs/ARCHITECTURE.md §8 rule 5). Every such
+    /// name the request carries is removed, on every path. `names` are the request's header
+    /// names; the configured spellings themselves are handled by [`Filter::public`] and the
+    /// identity edits.
+    pub fn identity_spellings<'n>(
+        &self,
+        names: impl IntoIterator<Item = &'n [u8]>,
+    ) -> Vec<HeaderEdit<'static>> {
+        let mut edits: Vec<HeaderEdit<'static>> = Vec::new();
+        for name in names {
+            if !name.contains(&b'_') {
+                continue;
+            }
+            let same = |configured: &str| {
+                configured.len() == name.len()
+                    && configured.bytes().zip(name).all(|(c, n)| {
+                        let n = if *n == b'_' {
+                            b'-'
+                        } else {
+                            n.to_ascii_lowercase()
+                        };
+                        c == n
+                    })
+            };
+            if self.config.headers.iter().any(|h| same(&h.name)) {
+                let name = String::from_utf8_lossy(name).into_owned();
+                if !edits.contains(&HeaderEdit::RemoveName(name.clone())) {
+                    edits.push(HeaderEdit::RemoveName(name));
+                }
+            }
+        }
+        edits
+    }
+
+    /// The first live session among the presented secrets; or else, when a sidecar is
+    /// configured, the first well-formed one it has not recently denied, to restore.
+    pub(crate) fn find_session(
+        &self,
+        host: &dyn Host,
+        presented: &Presented<'_>,
+        now: Millis,
+        misses: &RecentMisses,
+    ) -> (Lookup, CookieEdit) {
+        let (hashes, edit) = self.presented(presented);
+        let mut restorable = None;
+        for hash in hashes {
+            match store::probe(host, &hash, now) {
+                store::Probe::Live(found) => return (Lookup::Live(hash, found), edit),
+                // Ended here: the sidecar may not know yet (it was down at the logout), so
+                // asking it could bring the session back (docs/ARCHITECTURE.md §8 rule 6).
+                store::Probe::Ended => {}
+                store::Probe::Missing => {
+                    if restorable.is_none() && !misses.contains(&hash, now) {
+                        restorable = Some(hash);
+                    }
+                }
+            }
+        }
+        match restorable.filter(|_| self.syncs()) {
+            Some(hash) => (Lookup::Restorable(hash), edit),
+            None => (Lookup::None, edit),
+        }
+    }
+
+    /// Slides a live session's idle window; a slide the sidecar should hear of marks the
+    /// bucket dirty. A failed slide is not an error: the session is live now, and the next
+    /// request tries again.
+    fn slide(&self, host: &dyn Host, hash: &SessionHash, now: Millis) -> Option<Session> {
+        let (after, written) =
+            store::touch(host, hash, now, self.inactive_ms, self.syncs()).ok()?;
+        host.count(Metric::SessionsLive, written.live_delta);
+        if written.dirtied {
+            dirty::mark(host, store::bucket_index(hash));
+        }
+        after
+    }
+
+    /// A path any live session reaches: [`Filter::protected_by`] with [`Access::SESSION`].
+    pub fn protected<'p>(
+        &self,
+        host: &dyn Host,
+        presented: impl Into<Presented<'p>>,
+        now: Millis,
+        misses: &RecentMisses,
+    ) -> Decision<'_> {
+        self.protected_by(host, presented, now, misses, Access::SESSION)
+    }
+
+    /// Any other path: forwarded with identity headers when the session is live and holds
+    /// what the route's rule asks (sliding its idle window); 403 when it lacks it (without
+    /// sliding: a refused request is not activity); otherwise 401.
+    pub fn protected_by<'p>(
+        &self,
+        host: &dyn Host,
+        presented: impl Into<Presented<'p>>,
+        now: Millis,
+        misses: &RecentMisses,
+        access: Access,
+    ) -> Decision<'_> {
+        let presented = presented.into();
+        match self.find_session(host, &presented, now, misses) {
+            (Lookup::Live(hash, found), cookie_edit) => {
+                let record = found.record();
+                if let Err(reply) = self.authorize(host, &record, access) {
+                    return Decision::Reply(reply);
+                }
+                if store::needs_slide(&record, now, self.inactive_ms) {
+                    self.slide(host, &hash, now);
+                }
+                let mut edits = self.identity_edits(&record);
+                push_cookie_edit(&mut edits, cookie_edit);
+                if presented.session_authorization().is_some() {
+                    edits.push(HeaderEdit::Remove("authorization"));
+                }
+                Decision::Forward(edits)
+            }
+            (Lookup::Restorable(hash), cookie_edit) => Decision::Restore(PendingRestore {
+                hash,
+                keep_alive: false,
+                access,
+                cookie_edit,
+                strip_authorization: presented.session_authorization().is_some(),
+            }),
+            (Lookup::None, _) => {
+                host.count(Metric::Rejected, 1);
+                Decision::Unauthenticated
+            }
+        }
+    }
+
+    /// The answer to a protected request without a session: for a browser navigation with
+    /// the code flow configured, a redirect to the IdP's login page; otherwise 401 JSON.
+    pub fn unauthenticated(
+        &self,
+        host: &dyn Host,
+        navigation: Option<Navigation<'_>>,
+        now: Millis,
+    ) -> Reply {
+        match (&self.config.code_flow, navigation) {
+            (Some(cf), Some(nav)) => code_flow::start(
+                &self.config,
+                cf,
+                host,
+                nav.scheme,
+                nav.authority,
+                nav.path,
+                nav.random,
+                now,
+            ),
+            _ => Reply::unauthorized(),
+        }
+    }
+
+    /// 401, or for a browser navigation with the code flow on, the redirect to the login page.
+    pub(crate) fn unauthenticated_request(
+        &self,
+        host: &dyn Host,
+        req: &dyn Request,
+        now: Millis,
+    ) -> Reply {
+        let filter = self;
+        if filter.config.code_flow.is_none() || !is_navigation(req) {
+            return filter.unauthenticated(host, None, now);
+        }
+        let mut random = [0u8; START_RANDOM_BYTES];
+        if !host.random(&mut random) {
+            return filter.unauthenticated(host, None, now);
+        }
+        let scheme = text_header(req, ":scheme", "https");
+        let authority = text_header(req, ":authority", "");
+        let path = req.header(":path").unwrap_or_default();
+        filter.unauthenticated(
+            host,
+            Some(Navigation {
+                scheme: &scheme,
+                authority: &authority,
+                path: &path,
+                random: &random,
+            }),
+            now,
+        )
+    }
+
+    /// Path of the sidecar lookup for a pending restore.
+    pub fn restore_path(pending: &PendingRestore) -> String {
+        sync::restore_path(&pending.hash)
+    }
+
+    /// Carries on with a request after the sidecar answered a restore: a session it has is
+    /// put back in shared data with its original deadlines and the request proceeds; one it
+    /// does not have is refused (and remembered for a while); no answer fails closed (503).
+    pub fn restored(
+        &self,
+        host: &dyn Host,
+        pending: PendingRestore,
+        status: Option<u32>,
+        body: &[u8],
+        now: Millis,
+        misses: &mut RecentMisses,
+    ) -> Decision<'_> {
+        let session = match sync::parse_restore(&pending.hash, status, body, now) {
+            Restored::Found(session) => session,
+            Restored::NotFound => {
+                let memory = if self.codec.signs() {
+                    sync::SIGNED_MISS_MEMORY_MS
+                } else {
+                    sync::MISS_MEMORY_MS
+                };
+                misses.insert_for(pending.hash, now, memory);
+                host.count(Metric::Rejected, 1);
+                return if pending.keep_alive {
+                    Decision::Reply(Reply::unauthorized())
+                } else {
+                    Decision::Unauthenticated
+                };
+            }
+            Restored::Unavailable => return Decision::Reply(Reply::store_unavailable()),
+        };
+        // Restored sessions are clean: the sidecar is where they came from. One that ended
+        // here while the sidecar was answering stays ended.
+        match store::restore(host, &session, now) {
+            Ok(written) if written.ended => {
+                host.count(Metric::Rejected, 1);
+                return if pending.keep_alive {
+                    Decision::Reply(Reply::unauthorized())
+                } else {
+                    Decision::Unauthenticated
+                };
+            }
+            Ok(written) => {
+                host.count(Metric::SessionsLive, written.live_delta);
+                host.count(Metric::Restored, 1);
+            }
+            Err(_) => return Decision::Reply(Reply::store_unavailable()),
+        }
+        if pending.keep_alive {
+            return Decision::Reply(self.keep_alive_reply(host, &pending.hash, now));
+        }
+        match store::lookup(host, &pending.hash, now) {
+            Some(found) => {
+                if let Err(reply) = self.authorize(host, &found.record(), pending.access) {
+                    return Decision::Reply(reply);
+                }
+                let mut edits = self.identity_edits(&found.record());
+                push_cookie_edit(&mut edits, pending.cookie_edit);
+                if pending.strip_authorization {
+                    edits.push(HeaderEdit::Remove("authorization"));
+                }
+                Decision::Forward(edits)
+            }
+            None => Decision::Reply(Reply::unauthorized()),
+        }
+    }
+
+    /// Sets every configured identity header from the session; one the session has no value
+    /// for is removed, so a client can never supply it.
+    fn identity_edits(&self, record: &RecordView<'_>) -> Vec<HeaderEdit<'_>> {
+        let [sub, email, name, ..] = record.strings();
+        let [permissions, roles] = record.lists();
+        self.config
+            .headers
+            .iter()
+            .map(|h| {
+                let value = match h.claim {
+                    Claim::Sub => sub,
+                    Claim::Email => email,
+                    Claim::Name => name,
+                    Claim::Permissions => permissions,
+                    Claim::Roles => roles,
+                };
+                if value.is_empty() {
+                    HeaderEdit::Remove(h.name.as_str())
+                } else {
+                    HeaderEdit::Set(h.name.as_str(), value.to_vec())
+                }
+            })
+            .collect()
+    }
+
+    pub(crate) fn keep_alive_reply(
+        &self,
+        host: &dyn Host,
+        hash: &SessionHash,
+        now: Millis,
+    ) -> Reply {
+        match store::touch(host, hash, now, self.inactive_ms, self.syncs()) {
+            Ok((Some(session), written)) => {
+                host.count(Metric::SessionsLive, written.live_delta);
+                if written.dirtied {
+                    dirty::mark(host, store::bucket_index(hash));
+                }
+                host.count(Metric::KeepAlive, 1);
+                Reply::json(
+                    200,
+                    &json!({
+                        "expires": rfc3339(session.max_deadline),
+                        "idle_expires": rfc3339(session.idle_deadline),
+                        "inactive_lifetime": self.config.cookie.inactive_lifetime,
+                    }),
+                )
+            }
+            Ok((None, written)) => {
+                // Expired or ended between the lookup and the write.
+                host.count(Metric::SessionsLive, written.live_delta);
+                host.count(Metric::Rejected, 1);
+                Reply::unauthorized()
+            }
+            Err(_) => Reply::store_unavailable(),
+        }
+    }
+}
