@@ -15,6 +15,7 @@ pub mod request;
 pub mod session;
 pub mod time;
 pub mod timer;
+pub mod url;
 
 #[cfg(test)]
 #[path = "tests/support.rs"]

@@ -23,6 +23,7 @@ use crate::session::cookie_mac::HmacKey;
 use crate::session::same_bytes;
 use crate::session::store::{SharedData, CAS_MISSING};
 use crate::time::Millis;
+use crate::url::{self, query_param};
 
 /// How long a started login may take before its cookie is no good.
 pub const LOGIN_TTL_MS: Millis = 10 * 60_000;
@@ -50,42 +51,6 @@ pub fn is_navigation(
         && requested_with.is_none_or(|x| !x.eq_ignore_ascii_case(b"XMLHttpRequest"))
 }
 
-/// Percent-decodes once; invalid escapes stay as they are.
-pub fn percent_decode(text: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(text.len());
-    let mut i = 0;
-    while i < text.len() {
-        let hex = text
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (text[i], hex) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    out
-}
-
-/// Percent-encodes everything but RFC 3986 unreserved characters.
-pub fn percent_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 fn starts_like_another_host(path: &[u8]) -> bool {
     // `//host` and `/\host` are read by browsers as another host.
     matches!(path, [b'/', b'/' | b'\\', ..])
@@ -109,7 +74,7 @@ pub fn safe_return_path(path: &[u8]) -> String {
         if !ok(&candidate) {
             return "/".into();
         }
-        let decoded = percent_decode(&candidate);
+        let decoded = url::percent_decode(&candidate);
         if decoded == candidate {
             break;
         }
@@ -295,11 +260,8 @@ pub fn start(
     if !cf.audience.is_empty() {
         params.push(("audience", cf.audience.clone()));
     }
-    let query: Vec<String> = params
-        .iter()
-        .map(|(k, v)| format!("{k}={}", percent_encode(v)))
-        .collect();
-    let location = format!("{}authorize?{}", config.auth0.issuer, query.join("&"));
+    let query = url::form(params.iter().map(|(k, v)| (*k, v.as_str())));
+    let location = format!("{}authorize?{query}", config.auth0.issuer);
     let cookie = LoginCookie {
         state: state.clone(),
         verifier,
@@ -313,22 +275,6 @@ pub fn start(
         "set-cookie",
         login_cookie(config, cf, &name, &value, LOGIN_TTL_MS / 1_000),
     )
-}
-
-fn query_param(query: &[u8], name: &str) -> Option<String> {
-    query.split(|&b| b == b'&').find_map(|pair| {
-        let (k, v) = match pair.iter().position(|&b| b == b'=') {
-            Some(i) => (&pair[..i], &pair[i + 1..]),
-            None => (pair, &pair[pair.len()..]),
-        };
-        let plus_as_space = |b: &[u8]| {
-            b.iter()
-                .map(|&c| if c == b'+' { b' ' } else { c })
-                .collect::<Vec<u8>>()
-        };
-        (percent_decode(&plus_as_space(k)) == name.as_bytes())
-            .then(|| String::from_utf8_lossy(&percent_decode(&plus_as_space(v))).into_owned())
-    })
 }
 
 /// A callback refused: JSON, or a small page for a browser.
@@ -482,11 +428,7 @@ impl CodeLogin {
         if let Some(secret) = &cf.client_secret {
             form.push(("client_secret", secret.as_str()));
         }
-        form.iter()
-            .map(|(k, v)| format!("{k}={}", percent_encode(v)))
-            .collect::<Vec<_>>()
-            .join("&")
-            .into_bytes()
+        url::form(form).into_bytes()
     }
 
     /// The bearer token of the `/userinfo` call: the access token from the exchange.
