@@ -23,6 +23,7 @@ pub mod shared_data;
 mod syntax;
 pub mod time;
 pub mod timer;
+pub mod url;
 
 #[cfg(test)]
 #[path = "tests/support.rs"]

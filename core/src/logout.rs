@@ -117,8 +117,8 @@ impl Filter {
             Some(format!(
                 "{}v2/logout?client_id={}&returnTo={}",
                 self.config.auth0.issuer,
-                crate::login::code_flow::percent_encode(&cf.client_id),
-                crate::login::code_flow::percent_encode(to)
+                crate::url::percent_encode(&cf.client_id),
+                crate::url::percent_encode(to)
             ))
         });
         let reply = match idp_logout {

@@ -4,11 +4,12 @@
 
 use libfuzzer_sys::fuzz_target;
 use session_core::config::Config;
-use session_core::login::code_flow::{percent_decode, safe_return_path};
+use session_core::login::code_flow::safe_return_path;
 use session_core::request::routing::route;
 use session_core::session::cookie::take_session_cookies;
 use session_core::session::cookie_mac::CookieCodec;
 use session_core::session::SessionHash;
+use session_core::url::percent_decode;
 
 fuzz_target!(|data: &[u8]| {
     let config = Config::parse(

@@ -17,6 +17,7 @@ use session_core::metrics::Metric;
 use session_core::session::sync::session_from_json;
 use session_core::session::{Session, SessionHash};
 use session_core::time::Millis;
+use session_core::url;
 
 use crate::backchannel::Backchannel;
 use crate::store::{SessionStore, StoreError, SyncRequest, KEEP_EXPIRED_MS};
@@ -168,26 +169,6 @@ fn same_secret(given: &str, expected: &str) -> bool {
     !expected.is_empty() && session_core::session::same_bytes(given.as_bytes(), expected.as_bytes())
 }
 
-/// Percent-decodes a path segment (`+` stays a plus: a `sub` may hold one).
-fn percent_decode(text: &str) -> String {
-    String::from_utf8_lossy(&session_core::login::code_flow::percent_decode(
-        text.as_bytes(),
-    ))
-    .into_owned()
-}
-
-/// Percent-decodes a query-string component, where `+` is a space.
-fn query_decode(text: &str) -> String {
-    percent_decode(&text.replace('+', " "))
-}
-
-fn query_param(query: &str, name: &str) -> Option<String> {
-    query.split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        (query_decode(k) == name).then(|| query_decode(v))
-    })
-}
-
 impl Api {
     pub fn new(store: Box<dyn SessionStore>, sync_token: String, admin_token: String) -> Api {
         Api {
@@ -268,7 +249,12 @@ impl Api {
 
     fn route(&self, request: &Request<'_>, now: Millis) -> Result<Response, AppError> {
         let (path, query) = request.url.split_once('?').unwrap_or((request.url, ""));
-        let segments: Vec<String> = path.split('/').skip(1).map(percent_decode).collect();
+        // `+` stays a plus in a path segment: a `sub` may hold one.
+        let segments: Vec<String> = path
+            .split('/')
+            .skip(1)
+            .map(|s| String::from_utf8_lossy(&url::percent_decode(s.as_bytes())).into_owned())
+            .collect();
         let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
         let method = request.method;
         match segments.as_slice() {
@@ -434,7 +420,7 @@ impl Api {
     ) -> Result<Response, AppError> {
         match (method, rest) {
             ("GET", ["sessions"]) => {
-                let user = query_param(query, "user");
+                let user = url::query_param(query.as_bytes(), "user");
                 let sessions = self.store.list_sessions(user.as_deref(), now)?;
                 Ok(Response::json(200, &json!({ "sessions": sessions })))
             }

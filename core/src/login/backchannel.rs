@@ -13,11 +13,11 @@ use base64::Engine;
 use serde_json::{json, Value};
 
 use crate::identity::MAX_CLAIM_BYTES;
-use crate::login::code_flow::percent_decode;
 use crate::login::jwks::KeySet;
 use crate::login::token::{parse_jwt, VerifyError, LEEWAY_SECS, MAX_TOKEN_BYTES};
 use crate::reply::Reply;
 use crate::time::Millis;
+use crate::url::form_pairs;
 
 /// The event a logout token must carry (§2.4).
 pub const EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
@@ -192,29 +192,17 @@ pub fn token_from_form(body: &[u8]) -> Result<String, Refusal> {
         return Err(Refusal::Malformed("request body too large"));
     }
     let mut found = None;
-    for pair in body.split(|&b| b == b'&') {
-        let (name, value) = match pair.iter().position(|&b| b == b'=') {
-            Some(i) => (&pair[..i], &pair[i + 1..]),
-            None => (pair, &pair[pair.len()..]),
-        };
-        if form_decode(name) != b"logout_token" {
+    for (name, value) in form_pairs(body) {
+        if name != b"logout_token" {
             continue;
         }
         if found.is_some() {
             return Err(Refusal::Malformed("more than one logout_token"));
         }
-        found = Some(form_decode(value));
+        found = Some(value);
     }
     let token = found.ok_or(Refusal::Malformed("no logout_token in the form"))?;
     String::from_utf8(token).map_err(|_| Refusal::Malformed("logout_token is not text"))
-}
-
-fn form_decode(text: &[u8]) -> Vec<u8> {
-    let spaced: Vec<u8> = text
-        .iter()
-        .map(|&b| if b == b'+' { b' ' } else { b })
-        .collect();
-    percent_decode(&spaced)
 }
 
 /// Why a token could not be accepted yet.

@@ -11,12 +11,12 @@
 use serde_json::{json, Value};
 
 use crate::config::Device;
-use crate::login::code_flow::percent_encode;
 use crate::login::jwks::b64url;
 use crate::reply::Reply;
 use crate::session::SessionHash;
 use crate::shared_data::{self, SharedData, UpdateError, Write};
 use crate::time::Millis;
+use crate::url::percent_encode;
 
 pub use crate::idp::DEVICE_CODE_PATH;
 const BUCKETS: usize = 256;

@@ -1,7 +1,12 @@
 use super::*;
 use crate::config::Config;
-use crate::testing::{jwt, keyset, sign, AUDIENCE, ISSUER, NOW_SECS};
+use crate::login::jwks::KeySet;
+use crate::testing::{b64, jwt, keyset, sign, AUDIENCE, ISSUER, NOW_SECS};
+use crate::url::query_param;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use serde_json::json;
+use sha2::{Digest, Sha256};
 
 const NOW: Millis = NOW_SECS * 1_000;
 
