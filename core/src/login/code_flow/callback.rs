@@ -5,7 +5,6 @@ use serde_json::Value;
 
 use super::cookie::{login_cookie_name, LoginCookie, LoginMac};
 use super::redirect::redirect_uri;
-use super::{CodeLogin, Stage};
 use crate::config::{CodeFlow, Config};
 use crate::identity::{identity_from, Identity, MAX_CLAIM_BYTES};
 use crate::login::jwks::KeySet;
@@ -55,75 +54,81 @@ pub struct CallbackRequest<'a> {
     pub html: bool,
 }
 
-impl CodeLogin {
-    /// Checks the callback's `state` against its login cookie. Anything wrong is refused
-    /// before any call to the IdP: an `error` from it, no or another state, a missing,
-    /// expired or already used cookie.
-    pub fn begin(
-        config: &Config,
-        cf: &CodeFlow,
-        host: &dyn SharedData,
-        request: &CallbackRequest<'_>,
-        now: Millis,
-    ) -> Result<CodeLogin, (Reply, Metric)> {
-        let fail = |status, code, message: &str| {
-            (
-                refusal(status, code, message, request.html),
-                Metric::LoginInvalidToken,
-            )
-        };
-        if let Some(error) = query_param(request.query, "error") {
-            let detail = query_param(request.query, "error_description").unwrap_or_default();
-            let message = format!(
-                "the identity provider refused the login: {} {}",
-                error.chars().take(100).collect::<String>(),
-                detail.chars().take(200).collect::<String>()
-            );
-            return Err(fail(401, "login_refused", message.trim()));
-        }
-        let (Some(code), Some(state)) = (
-            query_param(request.query, "code"),
-            query_param(request.query, "state"),
-        ) else {
-            return Err(fail(
-                400,
-                "invalid_request",
-                "the callback needs code and state",
-            ));
-        };
-        let name = login_cookie_name(config, &state);
-        let mac = LoginMac::new(config, host, None);
-        let cookie = request
-            .cookie_header
-            .map(|h| take_session_cookies(h, &name).0)
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|value| mac.as_ref()?.verify(&name, value))
-            .filter_map(LoginCookie::decode)
-            .find(|c| same_bytes(c.state.as_bytes(), state.as_bytes()));
-        let Some(cookie) = cookie else {
-            return Err(fail(
-                400,
-                "invalid_state",
-                "unknown or already used login state; start again",
-            ));
-        };
-        if now >= cookie.expires {
-            return Err(fail(
-                400,
-                "invalid_state",
-                "the login took too long; start again",
-            ));
-        }
-        Ok(CodeLogin {
-            code,
-            cookie,
-            cookie_name: name,
-            redirect_uri: redirect_uri(cf, request.scheme, request.authority),
-            html: request.html,
-            stage: Stage::Token,
-        })
+/// A callback that passed [`check`]: what the code exchange needs.
+pub(super) struct Checked {
+    pub code: String,
+    pub cookie: LoginCookie,
+    pub cookie_name: String,
+    pub redirect_uri: String,
+    pub html: bool,
+}
+
+/// Checks the callback's `state` against its login cookie. Anything wrong is refused
+/// before any call to the IdP: an `error` from it, no or another state, a missing,
+/// expired or already used cookie.
+pub(super) fn check(
+    config: &Config,
+    cf: &CodeFlow,
+    host: &dyn SharedData,
+    request: &CallbackRequest<'_>,
+    now: Millis,
+) -> Result<Checked, (Reply, Metric)> {
+    let fail = |status, code, message: &str| {
+        (
+            refusal(status, code, message, request.html),
+            Metric::LoginInvalidToken,
+        )
+    };
+    if let Some(error) = query_param(request.query, "error") {
+        let detail = query_param(request.query, "error_description").unwrap_or_default();
+        let message = format!(
+            "the identity provider refused the login: {} {}",
+            error.chars().take(100).collect::<String>(),
+            detail.chars().take(200).collect::<String>()
+        );
+        return Err(fail(401, "login_refused", message.trim()));
     }
+    let (Some(code), Some(state)) = (
+        query_param(request.query, "code"),
+        query_param(request.query, "state"),
+    ) else {
+        return Err(fail(
+            400,
+            "invalid_request",
+            "the callback needs code and state",
+        ));
+    };
+    let name = login_cookie_name(config, &state);
+    let mac = LoginMac::new(config, host, None);
+    let cookie = request
+        .cookie_header
+        .map(|h| take_session_cookies(h, &name).0)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|value| mac.as_ref()?.verify(&name, value))
+        .filter_map(LoginCookie::decode)
+        .find(|c| same_bytes(c.state.as_bytes(), state.as_bytes()));
+    let Some(cookie) = cookie else {
+        return Err(fail(
+            400,
+            "invalid_state",
+            "unknown or already used login state; start again",
+        ));
+    };
+    if now >= cookie.expires {
+        return Err(fail(
+            400,
+            "invalid_state",
+            "the login took too long; start again",
+        ));
+    }
+    Ok(Checked {
+        code,
+        cookie,
+        cookie_name: name,
+        redirect_uri: redirect_uri(cf, request.scheme, request.authority),
+        html: request.html,
+    })
 }
 
 /// What verifying an ID token consults.

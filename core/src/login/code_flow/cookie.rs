@@ -21,6 +21,12 @@ pub(super) struct LoginCookie {
 }
 
 /// Shared-data key of the login-cookie key made when no signing keys are configured.
+/// How long a started login may take before its cookie is no good.
+pub const LOGIN_TTL_MS: Millis = 10 * 60_000;
+/// Random bytes a login start needs: state, PKCE verifier, nonce, and a login-cookie key
+/// should none exist yet.
+pub const START_RANDOM_BYTES: usize = 128;
+
 const LOGIN_KEY: &str = "auth0_session/login_cookie_key";
 const LOGIN_KEY_BYTES: usize = 32;
 const LOGIN_TAG_BYTES: usize = 16;

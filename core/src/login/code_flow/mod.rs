@@ -16,19 +16,15 @@ use crate::login::token::{parse_jwt, Expected, TokenErrorKind, VerifyError};
 use crate::login::{Callout, Login, LoginStep};
 use crate::metrics::Metric;
 use crate::reply::Reply;
+use crate::shared_data::SharedData;
 use crate::time::Millis;
 use crate::url;
 use callback::{check_id_token, refusal};
 pub use callback::{CallbackRequest, IdTokenEnv};
-pub use cookie::LoginMac;
 use cookie::{login_cookie, LoginCookie};
+pub use cookie::{LoginMac, LOGIN_TTL_MS, START_RANDOM_BYTES};
 pub use redirect::{redirect_uri, safe_return_path, start};
 
-/// How long a started login may take before its cookie is no good.
-pub const LOGIN_TTL_MS: Millis = 10 * 60_000;
-/// Random bytes a login start needs: state, PKCE verifier, nonce, and a login-cookie key
-/// should none exist yet.
-pub const START_RANDOM_BYTES: usize = 128;
 pub use crate::idp::MAX_TOKEN_ANSWER_BYTES;
 
 /// Whether a request is a browser navigating to a page (which gets a redirect to the login
@@ -79,6 +75,26 @@ pub struct CodeLogin {
 }
 
 impl CodeLogin {
+    /// Checks the callback's `state` against its login cookie ([`callback::check`]);
+    /// the login then exchanges the code.
+    pub fn begin(
+        config: &Config,
+        cf: &CodeFlow,
+        host: &dyn SharedData,
+        request: &CallbackRequest<'_>,
+        now: Millis,
+    ) -> Result<CodeLogin, (Reply, Metric)> {
+        let checked = callback::check(config, cf, host, request, now)?;
+        Ok(CodeLogin {
+            code: checked.code,
+            cookie: checked.cookie,
+            cookie_name: checked.cookie_name,
+            redirect_uri: checked.redirect_uri,
+            html: checked.html,
+            stage: Stage::Token,
+        })
+    }
+
     /// The first step: exchange the code.
     pub fn first_step(&self) -> LoginStep {
         LoginStep::Call(Callout::TokenExchange)

@@ -2,8 +2,9 @@
 
 use sha2::{Digest, Sha256};
 
-use super::cookie::{b64, login_cookie, login_cookie_name, LoginCookie, LoginMac};
-use super::{LOGIN_TTL_MS, START_RANDOM_BYTES};
+use super::cookie::{
+    b64, login_cookie, login_cookie_name, LoginCookie, LoginMac, LOGIN_TTL_MS, START_RANDOM_BYTES,
+};
 use crate::config::{CodeFlow, Config};
 use crate::reply::Reply;
 use crate::session::store::SharedData;
