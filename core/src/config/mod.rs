@@ -243,5 +243,5 @@ fn error(key: &str, reason: impl Into<String>) -> ConfigError {
 }
 
 #[cfg(test)]
-#[path = "../tests/config.rs"]
+#[path = "../tests/config/config.rs"]
 mod tests;

@@ -350,5 +350,5 @@ pub fn fetch_due(
 }
 
 #[cfg(test)]
-#[path = "../tests/backchannel.rs"]
+#[path = "../tests/login/backchannel.rs"]
 mod tests;

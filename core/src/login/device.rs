@@ -371,5 +371,5 @@ fn interval_of(host: &dyn SharedData, hash: &SessionHash, now: Millis) -> Option
 }
 
 #[cfg(test)]
-#[path = "../tests/device.rs"]
+#[path = "../tests/login/device.rs"]
 mod tests;

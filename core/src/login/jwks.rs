@@ -144,5 +144,5 @@ pub fn b64url(bytes: &[u8]) -> String {
 }
 
 #[cfg(test)]
-#[path = "../tests/jwks.rs"]
+#[path = "../tests/login/jwks.rs"]
 mod tests;

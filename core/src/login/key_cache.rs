@@ -78,5 +78,5 @@ pub fn claim_refresh(host: &dyn SharedData, now: Millis) -> bool {
 }
 
 #[cfg(test)]
-#[path = "../tests/key_cache.rs"]
+#[path = "../tests/login/key_cache.rs"]
 mod tests;

@@ -277,5 +277,5 @@ fn is_userinfo_audience(config: &Config, aud: &str) -> bool {
 }
 
 #[cfg(test)]
-#[path = "../tests/login.rs"]
+#[path = "../tests/login/login.rs"]
 mod tests;

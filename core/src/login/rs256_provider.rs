@@ -81,5 +81,5 @@ impl JwtVerifier for Rs256Verifier {
 }
 
 #[cfg(test)]
-#[path = "../tests/rs256_provider.rs"]
+#[path = "../tests/login/rs256_provider.rs"]
 mod tests;

@@ -326,5 +326,5 @@ fn has_scopes(payload: &Value, required: &[String]) -> bool {
 }
 
 #[cfg(test)]
-#[path = "../tests/token.rs"]
+#[path = "../tests/login/token.rs"]
 mod tests;

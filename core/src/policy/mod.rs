@@ -405,9 +405,9 @@ pub fn parse_rules(
 }
 
 #[cfg(test)]
-#[path = "../tests/policy.rs"]
+#[path = "../tests/policy/policy.rs"]
 mod tests;
 
 #[cfg(test)]
-#[path = "../tests/authorize.rs"]
+#[path = "../tests/policy/authorize.rs"]
 mod authorize_tests;

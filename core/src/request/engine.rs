@@ -135,5 +135,5 @@ impl Engine {
 }
 
 #[cfg(test)]
-#[path = "../tests/engine.rs"]
+#[path = "../tests/request/engine.rs"]
 mod tests;

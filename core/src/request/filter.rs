@@ -247,5 +247,5 @@ pub(crate) fn is_navigation(req: &dyn Request) -> bool {
 }
 
 #[cfg(test)]
-#[path = "../tests/filter.rs"]
+#[path = "../tests/request/filter.rs"]
 mod tests;

@@ -112,5 +112,5 @@ pub fn route(config: &Config, raw_path: &[u8], method: impl FnOnce() -> Vec<u8>)
 }
 
 #[cfg(test)]
-#[path = "../tests/routing.rs"]
+#[path = "../tests/request/routing.rs"]
 mod tests;

@@ -101,5 +101,5 @@ pub fn clear_cookie(settings: &CookieSettings) -> String {
 }
 
 #[cfg(test)]
-#[path = "../tests/cookie.rs"]
+#[path = "../tests/session/cookie.rs"]
 mod tests;

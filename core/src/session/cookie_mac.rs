@@ -114,5 +114,5 @@ impl CookieCodec {
 }
 
 #[cfg(test)]
-#[path = "../tests/cookie_mac.rs"]
+#[path = "../tests/session/cookie_mac.rs"]
 mod tests;

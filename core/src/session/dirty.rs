@@ -49,5 +49,5 @@ pub fn marked(host: &dyn SharedData) -> Vec<usize> {
 }
 
 #[cfg(test)]
-#[path = "../tests/dirty.rs"]
+#[path = "../tests/session/dirty.rs"]
 mod tests;

@@ -93,5 +93,5 @@ impl SharedData for MemoryStore {
 }
 
 #[cfg(test)]
-#[path = "../tests/memory.rs"]
+#[path = "../tests/session/memory.rs"]
 mod tests;

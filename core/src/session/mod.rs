@@ -325,5 +325,5 @@ fn record_len(bytes: &[u8]) -> Option<usize> {
 }
 
 #[cfg(test)]
-#[path = "../tests/session.rs"]
+#[path = "../tests/session/session.rs"]
 mod tests;

@@ -488,5 +488,5 @@ pub fn needs_slide(record: &RecordView<'_>, now: Millis, inactive_ms: u64) -> bo
 }
 
 #[cfg(test)]
-#[path = "../tests/store.rs"]
+#[path = "../tests/session/store.rs"]
 mod tests;

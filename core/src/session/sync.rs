@@ -311,5 +311,5 @@ impl RecentMisses {
 }
 
 #[cfg(test)]
-#[path = "../tests/sync.rs"]
+#[path = "../tests/session/sync.rs"]
 mod tests;

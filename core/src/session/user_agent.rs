@@ -77,5 +77,5 @@ pub fn summarize(header: &[u8]) -> Option<String> {
 }
 
 #[cfg(test)]
-#[path = "../tests/user_agent.rs"]
+#[path = "../tests/session/user_agent.rs"]
 mod tests;

@@ -170,5 +170,5 @@ pub fn listed(host: &dyn SharedData, sub: &str, now: Millis) -> Vec<SessionHash>
 }
 
 #[cfg(test)]
-#[path = "../tests/users.rs"]
+#[path = "../tests/session/users.rs"]
 mod tests;

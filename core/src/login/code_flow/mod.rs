@@ -369,5 +369,5 @@ impl CodeLogin {
 }
 
 #[cfg(test)]
-#[path = "../../tests/code_flow.rs"]
+#[path = "../../tests/login/code_flow.rs"]
 mod tests;

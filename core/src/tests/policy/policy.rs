@@ -318,7 +318,7 @@ fn insufficient_permissions_names_what_is_missing() {
 /// The README's example policy is the one users copy: it must parse and mean what it says.
 #[test]
 fn the_readme_example_parses_and_routes_as_documented() {
-    let readme = include_str!("../../../README.md");
+    let readme = include_str!("../../../../README.md");
     let section = &readme[readme.find("### Rules: authorization per route").unwrap()..];
     let start = section.find("```json\n").unwrap() + 8;
     let end = start + section[start..].find("```").unwrap();
