@@ -228,12 +228,12 @@ fn rewrite(
     })
 }
 
-/// Stores a new session with the given flags (`DIRTY` when the sidecar must still hear of it).
-pub fn insert(
+/// Writes `session` in place of any record under its hash, as `append` says.
+fn replace(
     host: &dyn SharedData,
     session: &Session,
-    flags: u8,
     now: Millis,
+    append: Append<'_>,
 ) -> Result<Written, StoreError> {
     rewrite(
         host,
@@ -241,8 +241,18 @@ pub fn insert(
         now,
         Some(&session.hash),
         &|_| Edit::Drop,
-        Append::Always(session, flags),
+        append,
     )
+}
+
+/// Stores a new session with the given flags (`DIRTY` when the sidecar must still hear of it).
+pub fn insert(
+    host: &dyn SharedData,
+    session: &Session,
+    flags: u8,
+    now: Millis,
+) -> Result<Written, StoreError> {
+    replace(host, session, now, Append::Always(session, flags))
 }
 
 /// Puts back a session the sidecar answered for, unless it has ended here meanwhile
@@ -253,14 +263,7 @@ pub fn restore(
     session: &Session,
     now: Millis,
 ) -> Result<Written, StoreError> {
-    rewrite(
-        host,
-        bucket_index(&session.hash),
-        now,
-        Some(&session.hash),
-        &|_| Edit::Drop,
-        Append::UnlessEnded(session, 0),
-    )
+    replace(host, session, now, Append::UnlessEnded(session, 0))
 }
 
 /// How a session ends in shared data.
