@@ -1,8 +1,8 @@
 //! The host ports (docs/ARCHITECTURE.md §2): everything the core needs from whatever runs it.
 //! A host (the proxy-wasm glue, the Envoy dynamic module, a native server) implements these
 //! over its own calls and carries out the values the core returns; the core never imports a
-//! host. A new host is one implementation of [`Host`] and [`Request`] plus a loop that
-//! dispatches [`Call`]s and feeds back [`Response`]s.
+//! host. A new host is one implementation of [`Host`] and [`Request`] plus the driver's
+//! ports ([`crate::request::driver`]), which make its [`Call`]s and read their answers.
 
 use crate::metrics::Metric;
 
