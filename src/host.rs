@@ -1,6 +1,7 @@
 //! The core's host ports over proxy-wasm: each port call is exactly one host call, so the
 //! core's call counts (core/src/tests/engine.rs) are the wasm filter's.
 
+use std::borrow::Cow;
 use std::cell::{Cell, OnceCell};
 use std::time::Duration;
 
@@ -11,7 +12,7 @@ use session_core::ports::{Call, Host, Request, SetError, SharedData};
 use session_core::reply::Reply;
 use session_core::request::driver::{Answer, Dispatch, Port, Started};
 use session_core::request::engine::Engine;
-use session_core::request::filter::HeaderEdit;
+use session_core::request::filter::{HeaderEdit, HeaderEdits};
 
 /// What every context of a VM shares: the engine, stat ids, and the clock of the last tick.
 pub struct Shared {
@@ -120,15 +121,17 @@ impl Headers {
 }
 
 impl Request for Headers {
-    fn header(&self, name: &str) -> Option<Vec<u8>> {
+    fn header(&self, name: &str) -> Option<Cow<'_, [u8]>> {
         self.all()
             .iter()
             .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
+            .map(|(_, v)| Cow::Borrowed(v.as_slice()))
     }
 
-    fn names(&self) -> Vec<&[u8]> {
-        self.all().iter().map(|(k, _)| k.as_bytes()).collect()
+    fn each_name(&self, each: &mut dyn FnMut(&[u8])) {
+        for (k, _) in self.all() {
+            each(k.as_bytes());
+        }
     }
 }
 
@@ -178,7 +181,7 @@ impl Dispatch for Proxy {
 }
 
 impl Port for Proxy {
-    fn forward(&mut self, edits: Vec<HeaderEdit<'_>>) {
+    fn forward(&mut self, edits: HeaderEdits<'_>) {
         for edit in edits {
             let _ = match edit {
                 HeaderEdit::Set(name, value) => {

@@ -7,7 +7,7 @@ use crate::protected::{Decision, Lookup, PendingRestore};
 use crate::reply::Reply;
 use crate::request::filter::{Filter, Host, Presented};
 use crate::request::routing::Access;
-use crate::session::sync::RecentMisses;
+use crate::session::sync::Misses;
 use crate::time::Millis;
 
 impl Filter {
@@ -17,7 +17,7 @@ impl Filter {
         host: &dyn Host,
         presented: impl Into<Presented<'p>>,
         now: Millis,
-        misses: &RecentMisses,
+        misses: &dyn Misses,
     ) -> Decision<'_> {
         match self.find_session(host, &presented.into(), now, misses) {
             (Lookup::Live(hash, _), _) => Decision::Reply(self.keep_alive_reply(host, &hash, now)),

@@ -21,7 +21,7 @@ use crate::reply::Reply;
 use crate::request::filter::{text_header, Credentials, Filter, Host, Presented};
 use crate::session::cookie::clear_cookie;
 use crate::session::store;
-use crate::session::sync::RecentMisses;
+use crate::session::sync::Misses;
 use crate::session::SessionHash;
 use crate::time::{rfc3339, Millis};
 
@@ -232,7 +232,7 @@ impl Filter {
         host: &dyn Host,
         request: &OwnSessionsRequest<'p>,
         now: Millis,
-        misses: &RecentMisses,
+        misses: &dyn Misses,
     ) -> Result<OwnSessionsCall, Reply> {
         // The canonical form the route was chosen by (escapes of unreserved characters
         // decoded, slashes merged).
@@ -273,7 +273,7 @@ impl Filter {
         host: &dyn Host,
         req: &dyn Request,
         now: Millis,
-        misses: &RecentMisses,
+        misses: &dyn Misses,
     ) -> Result<OwnSessionsCall, Reply> {
         let credentials = Credentials::read(req);
         let method = req.header(":method").unwrap_or_default();

@@ -4,6 +4,8 @@
 //! host. A new host is one implementation of [`Host`] and [`Request`] plus the driver's
 //! ports ([`crate::request::driver`]), which make its [`Call`]s and read their answers.
 
+use std::borrow::Cow;
+
 use crate::metrics::Metric;
 
 /// Process-wide shared state with Envoy's shared-data semantics: every get returns a copy and
@@ -13,6 +15,13 @@ pub trait SharedData {
     /// The value and its CAS, or `(None, None)` when the key does not exist.
     fn get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>);
     fn set(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), SetError>;
+    /// Lends the value (and its CAS) to `read` for the duration of the call. A host whose
+    /// shared data is process memory lends it in place, under a read lock, copying nothing;
+    /// the default, for a host that can only copy (wasm), reads through [`SharedData::get`].
+    fn read(&self, key: &str, read: &mut dyn FnMut(Option<&[u8]>, Option<u32>)) {
+        let (value, cas) = self.get(key);
+        read(value.as_deref(), cas);
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,14 +54,24 @@ pub trait Host: SharedData {
     }
 }
 
+/// A header value the core hands a host to set: inline up to 64 bytes (an identity value
+/// usually fits), on the heap past it, so that forwarding an authenticated request
+/// allocates nothing.
+pub type HeaderValue = smallvec::SmallVec<[u8; 64]>;
+
 /// One request's headers, as the host received them (pseudo-headers `:path`, `:method`,
 /// `:scheme`, `:authority` included). A host may read them all at once (the wasm host does:
 /// one host call) and answer these from memory.
+///
+/// Both are borrowing on purpose: the authenticated request is the hot path, and a native
+/// host answers it without allocating (envoy-module's allocation test holds it to 0).
 pub trait Request {
-    /// The first value of a header; `name` is lower case.
-    fn header(&self, name: &str) -> Option<Vec<u8>>;
-    /// Every header name as received, for the identity headers' other spellings.
-    fn names(&self) -> Vec<&[u8]>;
+    /// The first value of a header; `name` is lower case. Borrowed from the host's copy of
+    /// the headers; owned only where the host must build the value (repeated headers joined).
+    fn header(&self, name: &str) -> Option<Cow<'_, [u8]>>;
+    /// Calls `each` with every header name as received, for the identity headers' other
+    /// spellings (a visitor, so that no list of names is built per request).
+    fn each_name(&self, each: &mut dyn FnMut(&[u8]));
 }
 
 /// Where a [`Call`] goes. An Envoy host names the configured cluster ([`Call::cluster`]); a

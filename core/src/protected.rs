@@ -12,19 +12,20 @@ use crate::metrics::Metric;
 use crate::ports::Request;
 use crate::reply::Reply;
 use crate::request::filter::{
-    is_navigation, push_cookie_edit, text_header, Filter, HeaderEdit, Host, Presented,
+    is_navigation, push_cookie_edit, text_header, Filter, HeaderEdit, HeaderEdits, HeaderValue,
+    Host, Presented,
 };
 use crate::request::routing::{Access, Refusal};
 use crate::session::cookie::{take_session_cookies, CookieEdit};
 use crate::session::dirty;
 use crate::session::store;
-use crate::session::sync::{self, RecentMisses, Restored};
+use crate::session::sync::{self, Misses, RecentMisses, Restored};
 use crate::session::{RecordView, Session, SessionHash};
 use crate::time::{rfc3339, Millis};
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Decision<'a> {
-    Forward(Vec<HeaderEdit<'a>>),
+    Forward(HeaderEdits<'a>),
     Reply(Reply),
     /// Not in shared data, but the sidecar may have it (after an Envoy restart): ask it with
     /// `GET` [`Filter::restore_path`], then call [`Filter::restored`].
@@ -91,8 +92,8 @@ impl Filter {
         &self,
         cookie_header: Option<&[u8]>,
         authorization: Option<&[u8]>,
-    ) -> Vec<HeaderEdit<'_>> {
-        let mut edits: Vec<HeaderEdit<'_>> = self
+    ) -> HeaderEdits<'_> {
+        let mut edits: HeaderEdits<'_> = self
             .config
             .headers
             .iter()
@@ -126,28 +127,34 @@ impl Filter {
     ) -> Vec<HeaderEdit<'static>> {
         let mut edits: Vec<HeaderEdit<'static>> = Vec::new();
         for name in names {
-            if !name.contains(&b'_') {
-                continue;
-            }
-            let same = |configured: &str| {
-                configured.len() == name.len()
-                    && configured.bytes().zip(name).all(|(c, n)| {
-                        let n = if *n == b'_' {
-                            b'-'
-                        } else {
-                            n.to_ascii_lowercase()
-                        };
-                        c == n
-                    })
-            };
-            if self.config.headers.iter().any(|h| same(&h.name)) {
-                let name = String::from_utf8_lossy(name).into_owned();
-                if !edits.contains(&HeaderEdit::RemoveName(name.clone())) {
-                    edits.push(HeaderEdit::RemoveName(name));
-                }
-            }
+            self.push_identity_spelling(name, &mut edits);
         }
         edits
+    }
+
+    /// [`Filter::identity_spellings`] for one name, added to `edits` (which stays unallocated
+    /// for the usual request, whose names hold no `_`).
+    pub fn push_identity_spelling(&self, name: &[u8], edits: &mut Vec<HeaderEdit<'static>>) {
+        if !name.contains(&b'_') {
+            return;
+        }
+        let same = |configured: &str| {
+            configured.len() == name.len()
+                && configured.bytes().zip(name).all(|(c, n)| {
+                    let n = if *n == b'_' {
+                        b'-'
+                    } else {
+                        n.to_ascii_lowercase()
+                    };
+                    c == n
+                })
+        };
+        if self.config.headers.iter().any(|h| same(&h.name)) {
+            let name = String::from_utf8_lossy(name).into_owned();
+            if !edits.contains(&HeaderEdit::RemoveName(name.clone())) {
+                edits.push(HeaderEdit::RemoveName(name));
+            }
+        }
     }
 
     /// The first live session among the presented secrets; or else, when a sidecar is
@@ -157,7 +164,7 @@ impl Filter {
         host: &dyn Host,
         presented: &Presented<'_>,
         now: Millis,
-        misses: &RecentMisses,
+        misses: &dyn Misses,
     ) -> (Lookup, CookieEdit) {
         let (hashes, edit) = self.presented(presented);
         let mut restorable = None;
@@ -199,7 +206,7 @@ impl Filter {
         host: &dyn Host,
         presented: impl Into<Presented<'p>>,
         now: Millis,
-        misses: &RecentMisses,
+        misses: &dyn Misses,
     ) -> Decision<'_> {
         self.protected_by(host, presented, now, misses, Access::SESSION)
     }
@@ -212,7 +219,7 @@ impl Filter {
         host: &dyn Host,
         presented: impl Into<Presented<'p>>,
         now: Millis,
-        misses: &RecentMisses,
+        misses: &dyn Misses,
         access: Access,
     ) -> Decision<'_> {
         let presented = presented.into();
@@ -372,7 +379,7 @@ impl Filter {
 
     /// Sets every configured identity header from the session; one the session has no value
     /// for is removed, so a client can never supply it.
-    fn identity_edits(&self, record: &RecordView<'_>) -> Vec<HeaderEdit<'_>> {
+    fn identity_edits(&self, record: &RecordView<'_>) -> HeaderEdits<'_> {
         let [sub, email, name, ..] = record.strings();
         let [permissions, roles] = record.lists();
         self.config
@@ -389,7 +396,7 @@ impl Filter {
                 if value.is_empty() {
                     HeaderEdit::Remove(h.name.as_str())
                 } else {
-                    HeaderEdit::Set(h.name.as_str(), value.to_vec())
+                    HeaderEdit::Set(h.name.as_str(), HeaderValue::from_slice(value))
                 }
             })
             .collect()

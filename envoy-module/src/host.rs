@@ -2,7 +2,8 @@
 //! a filter config (one per filter in the Envoy config, shared by all workers) and a filter
 //! (one per request, on its worker's thread).
 
-use std::cell::RefCell;
+use std::borrow::Cow;
+use std::cell::{OnceCell, RefCell};
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
@@ -17,7 +18,7 @@ use session_core::request::driver::{
     self, Dispatch, Done, Port, RequestDriver, Started, TimerDriver,
 };
 use session_core::request::engine::Engine;
-use session_core::request::filter::HeaderEdit;
+use session_core::request::filter::{HeaderEdit, HeaderEdits};
 use session_core::session::memory::MemoryStore;
 use session_core::timer::{Timer, TICK_MS};
 
@@ -342,6 +343,10 @@ impl SharedData for ModuleHost<'_> {
     fn set(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), SetError> {
         store().set(key, value, cas)
     }
+
+    fn read(&self, key: &str, read: &mut dyn FnMut(Option<&[u8]>, Option<u32>)) {
+        store().read(key, read)
+    }
 }
 
 impl Host for ModuleHost<'_> {
@@ -407,70 +412,97 @@ impl Host for ModuleHost<'_> {
     }
 }
 
+/// Headers read onto the stack: a browser's request has some 20-30 (pseudo-headers
+/// included); more go to the heap.
+const INLINE_HEADERS: usize = 48;
+
+const NO_HEADER: EnvoyHeader = EnvoyHeader {
+    key_ptr: std::ptr::null(),
+    key_len: 0,
+    value_ptr: std::ptr::null(),
+    value_len: 0,
+};
+
+/// Where the views of the request's headers are kept.
+enum Views {
+    Inline([EnvoyHeader; INLINE_HEADERS], usize),
+    Heap(Vec<EnvoyHeader>),
+}
+
+impl Views {
+    fn all(&self) -> &[EnvoyHeader] {
+        match self {
+            Views::Inline(raw, n) => raw.get(..*n).unwrap_or_default(),
+            Views::Heap(raw) => raw,
+        }
+    }
+}
+
 /// The request's headers, all read (two native calls) the first time the core asks; views
-/// into Envoy's header map, valid during the hook.
+/// into Envoy's header map, valid during the hook, lent to the core without a copy.
 struct Headers<'a> {
     filter: *mut c_void,
-    all: std::cell::OnceCell<Vec<(&'a [u8], &'a [u8])>>,
+    all: OnceCell<Views>,
+    envoy: std::marker::PhantomData<&'a [u8]>,
 }
 
 impl Headers<'_> {
     fn new(filter: *mut c_void) -> Self {
         Headers {
             filter,
-            all: std::cell::OnceCell::new(),
+            all: OnceCell::new(),
+            envoy: std::marker::PhantomData,
         }
     }
 
-    fn all(&self) -> &[(&[u8], &[u8])] {
-        self.all.get_or_init(|| {
-            // SAFETY: the filter pointer is the current request's, on its thread; the views
-            // stay valid while this hook runs and no header is changed (edits come after).
-            unsafe {
-                let n = envoy_dynamic_module_callback_http_get_headers_size(
-                    self.filter,
-                    REQUEST_HEADER,
-                );
-                let mut raw: Vec<EnvoyHeader> = (0..n)
-                    .map(|_| EnvoyHeader {
-                        key_ptr: std::ptr::null(),
-                        key_len: 0,
-                        value_ptr: std::ptr::null(),
-                        value_len: 0,
-                    })
-                    .collect();
-                if n == 0
-                    || !envoy_dynamic_module_callback_http_get_headers(
+    fn all(&self) -> &[EnvoyHeader] {
+        self.all
+            .get_or_init(|| {
+                // SAFETY: the filter pointer is the current request's, on its thread; the
+                // views stay valid while this hook runs and no header is changed (edits
+                // come after). Envoy writes `n` headers into a buffer of `n`.
+                unsafe {
+                    let n = envoy_dynamic_module_callback_http_get_headers_size(
                         self.filter,
                         REQUEST_HEADER,
-                        raw.as_mut_ptr(),
-                    )
-                {
-                    return Vec::new();
-                }
-                raw.iter()
-                    .map(|h| {
-                        (
-                            crate::bytes(h.key_ptr, h.key_len),
-                            crate::bytes(h.value_ptr, h.value_len),
+                    );
+                    let mut views = if n <= INLINE_HEADERS {
+                        Views::Inline([NO_HEADER; INLINE_HEADERS], n)
+                    } else {
+                        Views::Heap((0..n).map(|_| NO_HEADER).collect())
+                    };
+                    let raw = match &mut views {
+                        Views::Inline(raw, _) => raw.as_mut_ptr(),
+                        Views::Heap(raw) => raw.as_mut_ptr(),
+                    };
+                    if n == 0
+                        || !envoy_dynamic_module_callback_http_get_headers(
+                            self.filter,
+                            REQUEST_HEADER,
+                            raw,
                         )
-                    })
-                    .collect()
-            }
-        })
+                    {
+                        return Views::Inline([NO_HEADER; INLINE_HEADERS], 0);
+                    }
+                    views
+                }
+            })
+            .all()
     }
 }
 
 impl Request for Headers<'_> {
-    fn header(&self, name: &str) -> Option<Vec<u8>> {
+    fn header(&self, name: &str) -> Option<Cow<'_, [u8]>> {
         self.all()
             .iter()
-            .find(|(k, _)| *k == name.as_bytes())
-            .map(|(_, v)| v.to_vec())
+            .find(|h| crate::bytes(h.key_ptr, h.key_len) == name.as_bytes())
+            .map(|h| Cow::Borrowed(crate::bytes(h.value_ptr, h.value_len)))
     }
 
-    fn names(&self) -> Vec<&[u8]> {
-        self.all().iter().map(|(k, _)| *k).collect()
+    fn each_name(&self, each: &mut dyn FnMut(&[u8])) {
+        for h in self.all() {
+            each(crate::bytes(h.key_ptr, h.key_len));
+        }
     }
 }
 
@@ -566,7 +598,7 @@ pub fn fail_closed(filter: *mut c_void) -> u32 {
     })
 }
 
-fn forward(filter: *mut c_void, edits: Vec<HeaderEdit<'_>>) {
+fn forward(filter: *mut c_void, edits: HeaderEdits<'_>) {
     for edit in edits {
         let (name, value) = match &edit {
             HeaderEdit::Set(name, value) => (*name, value.as_slice()),
@@ -617,7 +649,7 @@ impl Dispatch for FilterPort<'_> {
 }
 
 impl Port for FilterPort<'_> {
-    fn forward(&mut self, edits: Vec<HeaderEdit<'_>>) {
+    fn forward(&mut self, edits: HeaderEdits<'_>) {
         forward(self.envoy, edits);
     }
 

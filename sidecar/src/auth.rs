@@ -20,6 +20,7 @@
 //! over HTTP, so a check costs no database round trip once its session is in memory, and
 //! logins, logouts and revocations travel by the same sync protocol as the wasm filter's.
 
+use std::borrow::Cow;
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -33,7 +34,7 @@ use session_core::request::driver::{
     self, Dispatch, Port, Received, RequestDriver, Started, TimerDriver,
 };
 use session_core::request::engine::Engine;
-use session_core::request::filter::HeaderEdit;
+use session_core::request::filter::{HeaderEdit, HeaderEdits};
 use session_core::request::routing::Route;
 use session_core::session::memory::MemoryStore;
 use session_core::timer::{Timer, TICK_MS};
@@ -114,12 +115,14 @@ pub struct Original {
 }
 
 impl ports::Request for Original {
-    fn names(&self) -> Vec<&[u8]> {
-        self.headers.iter().map(|(k, _)| k.as_bytes()).collect()
+    fn each_name(&self, each: &mut dyn FnMut(&[u8])) {
+        for (k, _) in &self.headers {
+            each(k.as_bytes());
+        }
     }
 
-    fn header(&self, name: &str) -> Option<Vec<u8>> {
-        let one = |v: &String| Some(v.clone().into_bytes());
+    fn header(&self, name: &str) -> Option<Cow<'_, [u8]>> {
+        let one = |v: &String| Some(Cow::Owned(v.clone().into_bytes()));
         match name {
             ":method" => one(&self.method),
             ":path" => one(&self.path),
@@ -135,7 +138,11 @@ impl ports::Request for Original {
                 // Several Cookie headers are one cookie list (as Envoy joins them); other
                 // repeated headers are one comma-separated list.
                 let sep: &[u8] = if name == "cookie" { b"; " } else { b", " };
-                (!values.is_empty()).then(|| values.join(sep))
+                match values.as_slice() {
+                    [] => None,
+                    [one] => Some(Cow::Borrowed(*one)),
+                    _ => Some(Cow::Owned(values.join(sep))),
+                }
             }
         }
     }
@@ -350,7 +357,7 @@ impl Dispatch for Check<'_> {
 }
 
 impl Port for Check<'_> {
-    fn forward(&mut self, edits: Vec<HeaderEdit<'_>>) {
+    fn forward(&mut self, edits: HeaderEdits<'_>) {
         self.answer = Some(match self.mode {
             Mode::NginxCheck => nginx_allowed(self.original, edits),
             Mode::ExtAuthz => ext_authz_allowed(edits),
@@ -463,18 +470,18 @@ fn read_original(incoming: &HttpRequest) -> Result<(Mode, Original), Answer> {
 /// NGINX may only set headers from variables: every identity header gets its value (or is
 /// absent), and the Cookie and Authorization headers to forward come back as `x-auth-cookie`
 /// and `x-auth-authorization`, the request's own values when the core left them alone.
-fn nginx_allowed(original: &Original, edits: Vec<HeaderEdit<'_>>) -> Answer {
+fn nginx_allowed(original: &Original, edits: HeaderEdits<'_>) -> Answer {
     use ports::Request;
-    let mut cookie = original.header("cookie");
-    let mut authorization = original.header("authorization");
+    let mut cookie = original.header("cookie").map(Cow::into_owned);
+    let mut authorization = original.header("authorization").map(Cow::into_owned);
     let mut headers: Vec<(String, Vec<u8>)> = Vec::new();
     for edit in edits {
         match edit {
-            HeaderEdit::Set("cookie", v) => cookie = Some(v),
+            HeaderEdit::Set("cookie", v) => cookie = Some(v.into_vec()),
             HeaderEdit::Remove("cookie") => cookie = None,
-            HeaderEdit::Set("authorization", v) => authorization = Some(v),
+            HeaderEdit::Set("authorization", v) => authorization = Some(v.into_vec()),
             HeaderEdit::Remove("authorization") => authorization = None,
-            HeaderEdit::Set(name, v) => headers.push((name.to_string(), v)),
+            HeaderEdit::Set(name, v) => headers.push((name.to_string(), v.into_vec())),
             // NGINX replaces every copy of an identity header with the value set here (or
             // sends none), and drops names with `_` (`underscores_in_headers off`).
             HeaderEdit::Remove(_) | HeaderEdit::RemoveName(_) => {}
@@ -495,12 +502,12 @@ fn nginx_allowed(original: &Original, edits: Vec<HeaderEdit<'_>>) -> Answer {
 
 /// Envoy sets the headers of an allowed check on the request (`allowed_upstream_headers`) and
 /// removes those named in `x-envoy-auth-headers-to-remove`.
-fn ext_authz_allowed(edits: Vec<HeaderEdit<'_>>) -> Answer {
+fn ext_authz_allowed(edits: HeaderEdits<'_>) -> Answer {
     let mut headers = Vec::new();
     let mut remove: Vec<String> = Vec::new();
     for edit in edits {
         match edit {
-            HeaderEdit::Set(name, v) => headers.push((name.to_string(), v)),
+            HeaderEdit::Set(name, v) => headers.push((name.to_string(), v.into_vec())),
             HeaderEdit::Remove(name) => remove.push(name.to_string()),
             HeaderEdit::RemoveName(name) => remove.push(name),
         }

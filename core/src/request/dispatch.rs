@@ -1,6 +1,8 @@
 //! A request arrives: the routing table picks its flow, and the flow decides. What waits on a
 //! call continues in [`crate::request::continuation`].
 
+use std::borrow::Cow;
+
 use crate::idp::{self, Callout, Purpose};
 use crate::login::code_flow::{CallbackRequest, CodeLogin};
 use crate::login::device::{self, Poll};
@@ -25,7 +27,8 @@ impl Engine {
     ) -> Outcome<'a> {
         let filter = &self.filter;
         // Other spellings of the identity headers go on every path.
-        let strip = filter.identity_spellings(req.names());
+        let mut strip = Vec::new();
+        req.each_name(&mut |name| filter.push_identity_spelling(name, &mut strip));
         let outcome = self.route(host, req, now);
         with_stripped(outcome, strip)
     }
@@ -33,7 +36,11 @@ impl Engine {
     fn route<'a>(&'a self, host: &dyn Host, req: &dyn Request, now: Millis) -> Outcome<'a> {
         let filter = &self.filter;
         let path = req.header(":path").unwrap_or_default();
-        let route = filter.route(&path, || req.header(":method").unwrap_or_default());
+        let route = filter.route(&path, || {
+            req.header(":method")
+                .map(Cow::into_owned)
+                .unwrap_or_default()
+        });
         match route {
             // No session, no clock: a public path (static files, health checks) costs the
             // fewest host calls.
@@ -47,10 +54,9 @@ impl Engine {
             Route::Refused(refusal) => Outcome::Reply(filter.refuse(host, refusal)),
             Route::Protected(access) => {
                 let credentials = Credentials::read(req);
-                let decision = {
-                    let misses = lock(&self.misses);
-                    filter.protected_by(host, credentials.presented(), now, &misses, access)
-                };
+                // The misses are locked only if no live session is found.
+                let decision =
+                    filter.protected_by(host, credentials.presented(), now, &self.misses, access);
                 self.decide(host, req, decision, now)
             }
             endpoint => self.on_endpoint(host, req, endpoint, host.clock()),
@@ -72,7 +78,7 @@ impl Engine {
                 Outcome::Reply(Reply::unauthorized())
             }
             Route::DeviceStart | Route::DevicePoll => {
-                if req.header(":method").unwrap_or_default() != b"POST" {
+                if req.header(":method").as_deref() != Some(&b"POST"[..]) {
                     return Outcome::Reply(
                         Reply::error(405, "method_not_allowed", "use POST")
                             .with_header("allow", "POST"),
@@ -86,7 +92,7 @@ impl Engine {
             }
             Route::Sessions => self.own_sessions(host, req, now),
             Route::Callback => {
-                if req.header(":method").unwrap_or_default() != b"GET" {
+                if req.header(":method").as_deref() != Some(&b"GET"[..]) {
                     return Outcome::Reply(Reply::method_not_allowed());
                 }
                 self.callback(host, req, now)
@@ -106,10 +112,8 @@ impl Engine {
                     }
                     _ => {
                         let credentials = Credentials::read(req);
-                        let decision = {
-                            let misses = lock(&self.misses);
-                            filter.keep_alive(host, credentials.presented(), now, &misses)
-                        };
+                        let decision =
+                            filter.keep_alive(host, credentials.presented(), now, &self.misses);
                         self.decide(host, req, decision, now)
                     }
                 }
@@ -146,10 +150,9 @@ impl Engine {
 
     /// A user's own sessions: asked of the sidecar on behalf of the presented session.
     fn own_sessions<'a>(&'a self, host: &dyn Host, req: &dyn Request, now: Millis) -> Outcome<'a> {
-        let call = {
-            let misses = lock(&self.misses);
-            self.filter.own_sessions_request(host, req, now, &misses)
-        };
+        let call = self
+            .filter
+            .own_sessions_request(host, req, now, &self.misses);
         match call {
             Err(reply) => Outcome::Reply(reply),
             Ok(call) => self.sidecar(

@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 use crate::ports::{Call, Host, Request, Response};
 use crate::reply::Reply;
 use crate::request::engine::{Engine, Outcome, Pending};
-use crate::request::filter::HeaderEdit;
+use crate::request::filter::HeaderEdits;
 use crate::time::Millis;
 use crate::timer::{Timer, TimerCall};
 
@@ -37,7 +37,7 @@ pub trait Dispatch {
 /// How a host carries out what the engine decided for a request.
 pub trait Port: Dispatch {
     /// Apply these edits and let the request go upstream.
-    fn forward(&mut self, edits: Vec<HeaderEdit<'_>>);
+    fn forward(&mut self, edits: HeaderEdits<'_>);
     /// Answer the request locally.
     fn reply(&mut self, reply: Reply);
 }

@@ -15,7 +15,7 @@ use crate::own_sessions::PendingOwnSessions;
 use crate::ports::Call;
 use crate::protected::PendingRestore;
 use crate::reply::Reply;
-use crate::request::filter::{Filter, HeaderEdit};
+use crate::request::filter::{Filter, HeaderEdit, HeaderEdits};
 use crate::session::create::WriteThrough;
 use crate::session::sync::RecentMisses;
 use crate::session::SessionHash;
@@ -24,7 +24,7 @@ use crate::session::SessionHash;
 #[derive(Debug)]
 pub enum Outcome<'a> {
     /// Let the request go upstream after applying these edits (resuming it if paused).
-    Forward(Vec<HeaderEdit<'a>>),
+    Forward(HeaderEdits<'a>),
     /// Answer locally.
     Reply(Reply),
     /// Pause the request, make this call, and hand its answer and the continuation back to

@@ -4,13 +4,17 @@
 //! [`crate::protected`], [`crate::keep_alive`], [`crate::logout`], [`crate::own_sessions`],
 //! [`crate::session::create`] and the logins in [`crate::login`].
 
+use std::borrow::Cow;
+
+use smallvec::SmallVec;
+
 use crate::config::Config;
 use crate::login::code_flow;
 use crate::metrics::Metric;
 use crate::ports::{Call, Request, Upstream};
 use crate::reply::Reply;
 use crate::request::routing::{route, Refusal, Route};
-use crate::session::cookie::{take_session_cookies, CookieEdit};
+use crate::session::cookie::{take_session_cookies, Candidates, CookieEdit, MAX_CANDIDATES};
 use crate::session::cookie_mac::CookieCodec;
 use crate::session::dirty;
 use crate::session::store;
@@ -20,10 +24,16 @@ use crate::time::Millis;
 
 pub use crate::ports::Host;
 
+pub use crate::ports::HeaderValue;
+
+/// A request's header edits: inline for the few of an authenticated request (two identity
+/// headers and the cookie, by default).
+pub type HeaderEdits<'a> = SmallVec<[HeaderEdit<'a>; 4]>;
+
 /// A change to the request before it is forwarded.
 #[derive(Debug, PartialEq, Eq)]
 pub enum HeaderEdit<'a> {
-    Set(&'a str, Vec<u8>),
+    Set(&'a str, HeaderValue),
     Remove(&'a str),
     /// A header the client sent under a name of its own choosing (see
     /// [`Filter::identity_spellings`]).
@@ -59,6 +69,9 @@ impl<'a> Presented<'a> {
     }
 }
 
+/// The session hashes a request presents: its cookies, then `Authorization: Session`.
+pub(crate) type Hashes = SmallVec<[SessionHash; MAX_CANDIDATES + 1]>;
+
 /// The configured filter, shared by every request of a VM.
 #[derive(Debug)]
 pub struct Filter {
@@ -71,7 +84,7 @@ pub struct Filter {
 /// Shared-data key of the IdP-call budget (see [`Filter::admit_idp_call`]).
 const IDP_BUDGET_KEY: &str = "auth0_session/idp_budget";
 
-pub(crate) fn push_cookie_edit(edits: &mut Vec<HeaderEdit<'_>>, edit: CookieEdit) {
+pub(crate) fn push_cookie_edit(edits: &mut HeaderEdits<'_>, edit: CookieEdit) {
     match edit {
         CookieEdit::Unchanged => {}
         CookieEdit::Remove => edits.push(HeaderEdit::Remove("cookie")),
@@ -138,12 +151,12 @@ impl Filter {
     /// is configured, the first well-formed cookie it has not recently denied, to restore.
     /// The session secrets a request presents: its session cookies, then an
     /// `Authorization: Session <secret>` (for clients without a cookie jar), decoded.
-    pub(crate) fn presented(&self, presented: &Presented<'_>) -> (Vec<SessionHash>, CookieEdit) {
+    pub(crate) fn presented(&self, presented: &Presented<'_>) -> (Hashes, CookieEdit) {
         let (candidates, edit) = match presented.cookie {
             Some(header) => take_session_cookies(header, &self.config.cookie.name),
-            None => (Vec::new(), CookieEdit::Unchanged),
+            None => (Candidates::new(), CookieEdit::Unchanged),
         };
-        let mut hashes: Vec<SessionHash> = candidates
+        let mut hashes: Hashes = candidates
             .iter()
             .filter_map(|value| self.codec.decode(value))
             .collect();
@@ -208,14 +221,14 @@ pub(crate) fn sidecar_call(
     })
 }
 
-/// The headers a request may present its session in.
-pub(crate) struct Credentials {
-    pub(crate) cookie: Option<Vec<u8>>,
-    pub(crate) authorization: Option<Vec<u8>>,
+/// The headers a request may present its session in, borrowed from the host's headers.
+pub(crate) struct Credentials<'r> {
+    pub(crate) cookie: Option<Cow<'r, [u8]>>,
+    pub(crate) authorization: Option<Cow<'r, [u8]>>,
 }
 
-impl Credentials {
-    pub(crate) fn read(req: &dyn Request) -> Credentials {
+impl<'r> Credentials<'r> {
+    pub(crate) fn read(req: &'r dyn Request) -> Credentials<'r> {
         Credentials {
             cookie: req.header("cookie"),
             authorization: req.header("authorization"),
@@ -232,7 +245,7 @@ impl Credentials {
 
 pub(crate) fn text_header(req: &dyn Request, name: &str, fallback: &str) -> String {
     req.header(name)
-        .and_then(|v| String::from_utf8(v).ok())
+        .and_then(|v| String::from_utf8(v.into_owned()).ok())
         .unwrap_or_else(|| fallback.to_string())
 }
 

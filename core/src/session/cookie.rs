@@ -2,7 +2,10 @@
 //! a client sends), taking it out before the request is forwarded, and the `Set-Cookie`
 //! values that set and clear it.
 
+use smallvec::SmallVec;
+
 use crate::config::CookieSettings;
+use crate::ports::HeaderValue;
 use crate::time::{http_date, Millis};
 
 /// At most this many cookies of our name are tried; more are dropped unread. Duplicates are
@@ -17,14 +20,19 @@ pub enum CookieEdit {
     /// Only our cookie was there: remove the header.
     Remove,
     /// Forward these remaining cookies instead.
-    Replace(Vec<u8>),
+    Replace(HeaderValue),
 }
+
+/// The values of our cookie in a `Cookie` header, borrowed from it.
+pub type Candidates<'h> = SmallVec<[&'h [u8]; MAX_CANDIDATES]>;
 
 /// The values of every cookie named `name` (up to [`MAX_CANDIDATES`]) and the edit that
 /// removes all of them from the header.
-pub fn take_session_cookies<'h>(header: &'h [u8], name: &str) -> (Vec<&'h [u8]>, CookieEdit) {
-    let mut found = Vec::new();
-    let mut rest: Vec<&[u8]> = Vec::new();
+pub fn take_session_cookies<'h>(header: &'h [u8], name: &str) -> (Candidates<'h>, CookieEdit) {
+    let mut found = Candidates::new();
+    // The other cookies, joined as they come (a browser's few hundred bytes go to the heap;
+    // a request with only our cookie allocates nothing).
+    let mut rest = HeaderValue::new();
     let mut matched = false;
     for pair in header.split(|&b| b == b';') {
         let pair = pair.trim_ascii();
@@ -41,7 +49,10 @@ pub fn take_session_cookies<'h>(header: &'h [u8], name: &str) -> (Vec<&'h [u8]>,
                 found.push(unquote(value));
             }
         } else {
-            rest.push(pair);
+            if !rest.is_empty() {
+                rest.extend_from_slice(b"; ");
+            }
+            rest.extend_from_slice(pair);
         }
     }
     let edit = if !matched {
@@ -49,7 +60,7 @@ pub fn take_session_cookies<'h>(header: &'h [u8], name: &str) -> (Vec<&'h [u8]>,
     } else if rest.is_empty() {
         CookieEdit::Remove
     } else {
-        CookieEdit::Replace(rest.join(&b"; "[..]))
+        CookieEdit::Replace(rest)
     };
     (found, edit)
 }

@@ -68,6 +68,17 @@ impl SharedData for MemoryStore {
         }
     }
 
+    fn read(&self, key: &str, read: &mut dyn FnMut(Option<&[u8]>, Option<u32>)) {
+        let map = self
+            .shard(key)
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        match map.get(key) {
+            Some((value, cas)) => read(Some(value), Some(*cas)),
+            None => read(None, None),
+        }
+    }
+
     fn set(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), SetError> {
         let mut map = self
             .shard(key)

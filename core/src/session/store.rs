@@ -3,6 +3,8 @@
 //! bucket with compare-and-swap and drops the expired records it finds, so memory is bounded
 //! by live sessions, not by sessions ever created.
 
+use smallvec::SmallVec;
+
 use crate::session::{encode_record, records, RecordView, Session, SessionHash, DIRTY, TOMBSTONE};
 use crate::time::Millis;
 
@@ -48,18 +50,17 @@ fn body(value: &[u8]) -> &[u8] {
     }
 }
 
-/// A live session found by [`lookup`], read in place from the copied bucket.
+/// A live session found by [`lookup`]: its one record, copied out of the bucket (inline for
+/// a usual record; a native host lends the bucket in place, so nothing else is copied).
 #[derive(Debug)]
 pub struct Found {
-    bucket: Vec<u8>,
-    start: usize,
-    len: usize,
+    record: SmallVec<[u8; 384]>,
 }
 
 impl Found {
     pub fn record(&self) -> RecordView<'_> {
         RecordView {
-            bytes: &self.bucket[self.start..self.start + self.len],
+            bytes: &self.record,
         }
     }
 }
@@ -76,26 +77,20 @@ pub enum Probe {
 
 /// What shared data holds for this hash: one shared-data get, no write.
 pub fn probe(host: &dyn SharedData, hash: &SessionHash, now: Millis) -> Probe {
-    let (value, _) = host.get(&bucket_key(bucket_index(hash)));
-    let Some(bucket) = value else {
-        return Probe::Missing;
-    };
-    let found = records(body(&bucket))
-        .find(|r| r.hash() == hash.0)
-        .map(|r| {
-            let at = r.bytes.as_ptr() as usize - bucket.as_ptr() as usize;
-            (
-                at,
-                r.bytes.len(),
-                r.is_live(now),
-                r.is_tombstone() && r.is_kept(now),
-            )
-        });
-    match found {
-        Some((start, len, true, _)) => Probe::Live(Found { bucket, start, len }),
-        Some((_, _, _, true)) => Probe::Ended,
-        _ => Probe::Missing,
-    }
+    let mut probe = Probe::Missing;
+    host.read(&bucket_key(bucket_index(hash)), &mut |value, _| {
+        let Some(bucket) = value else {
+            return;
+        };
+        probe = match records(body(bucket)).find(|r| r.hash() == hash.0) {
+            Some(r) if r.is_live(now) => Probe::Live(Found {
+                record: SmallVec::from_slice(r.bytes),
+            }),
+            Some(r) if r.is_tombstone() && r.is_kept(now) => Probe::Ended,
+            _ => Probe::Missing,
+        };
+    });
+    probe
 }
 
 /// The live session with this hash, if any: one shared-data get, no write.

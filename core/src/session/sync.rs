@@ -15,6 +15,7 @@
 //! secret itself never leaves the proxy.
 
 use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
 
 use serde_json::{json, Value};
 
@@ -284,6 +285,29 @@ pub const MISS_MEMORY_MS: Millis = 10_000;
 /// interval, so such a session is refused here at most that long after the store has it.
 pub const SIGNED_MISS_MEMORY_MS: Millis = SYNC_INTERVAL_MS;
 const MAX_MISSES: usize = 1_024;
+
+/// What the protected flow asks of the recent misses: only after no live session was found,
+/// so that a native host, whose workers share one [`RecentMisses`] behind a lock, takes that
+/// lock only for a request without a session (never on the authenticated path).
+pub trait Misses {
+    fn contains(&self, hash: &SessionHash, now: Millis) -> bool;
+}
+
+impl Misses for RecentMisses {
+    fn contains(&self, hash: &SessionHash, now: Millis) -> bool {
+        RecentMisses::contains(self, hash, now)
+    }
+}
+
+impl Misses for Mutex<RecentMisses> {
+    fn contains(&self, hash: &SessionHash, now: Millis) -> bool {
+        // Poisoned: another thread panicked holding it (caught at the host's boundary); the
+        // table is a cache, still usable.
+        self.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(hash, now)
+    }
+}
 
 impl RecentMisses {
     pub fn contains(&self, hash: &SessionHash, now: Millis) -> bool {

@@ -177,9 +177,9 @@ fn permissions_and_roles_are_forwarded_when_headers_ask_for_them() {
     };
     assert!(edits.contains(&HeaderEdit::Set(
         "x-auth-permissions",
-        b"openid read:data".to_vec()
+        b"openid read:data"[..].into()
     )));
-    assert!(edits.contains(&HeaderEdit::Set("x-auth-roles", b"admin".to_vec())));
+    assert!(edits.contains(&HeaderEdit::Set("x-auth-roles", b"admin"[..].into())));
     let mut none = reader();
     none.permissions.clear();
     none.roles.clear();

@@ -1,3 +1,4 @@
+use std::borrow::Cow;
 use std::cell::Cell;
 use std::collections::VecDeque;
 
@@ -14,15 +15,17 @@ const NOW: Millis = NOW_SECS * 1_000;
 struct Req(Vec<(&'static str, String)>);
 
 impl Request for Req {
-    fn header(&self, name: &str) -> Option<Vec<u8>> {
+    fn header(&self, name: &str) -> Option<Cow<'_, [u8]>> {
         self.0
             .iter()
             .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.clone().into_bytes())
+            .map(|(_, v)| Cow::Borrowed(v.as_bytes()))
     }
 
-    fn names(&self) -> Vec<&[u8]> {
-        self.0.iter().map(|(k, _)| k.as_bytes()).collect()
+    fn each_name(&self, each: &mut dyn FnMut(&[u8])) {
+        for (k, _) in &self.0 {
+            each(k.as_bytes());
+        }
     }
 }
 
@@ -64,7 +67,7 @@ impl Dispatch for Fake {
 }
 
 impl Port for Fake {
-    fn forward(&mut self, edits: Vec<HeaderEdit<'_>>) {
+    fn forward(&mut self, edits: crate::request::filter::HeaderEdits<'_>) {
         self.forwarded = Some(edits.len());
     }
 

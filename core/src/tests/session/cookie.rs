@@ -25,22 +25,22 @@ fn absent_cookie_leaves_header_alone() {
 #[test]
 fn only_our_cookie_removes_header() {
     let (found, edit) = take_session_cookies(b"session=abc", "session");
-    assert_eq!(found, vec![&b"abc"[..]]);
+    assert_eq!(found.into_vec(), vec![&b"abc"[..]]);
     assert_eq!(edit, CookieEdit::Remove);
 }
 
 #[test]
 fn others_are_kept_in_order() {
     let (found, edit) = take_session_cookies(b"a=1;  session=abc ;b=\"x y\"; c", "session");
-    assert_eq!(found, vec![&b"abc"[..]]);
-    assert_eq!(edit, CookieEdit::Replace(b"a=1; b=\"x y\"; c".to_vec()));
+    assert_eq!(found.into_vec(), vec![&b"abc"[..]]);
+    assert_eq!(edit, CookieEdit::Replace(b"a=1; b=\"x y\"; c"[..].into()));
 }
 
 #[test]
 fn duplicates_are_all_candidates_and_all_removed() {
     let (found, edit) = take_session_cookies(b"session=one; x=1; session=\"two\"", "session");
-    assert_eq!(found, vec![&b"one"[..], &b"two"[..]]);
-    assert_eq!(edit, CookieEdit::Replace(b"x=1".to_vec()));
+    assert_eq!(found.into_vec(), vec![&b"one"[..], &b"two"[..]]);
+    assert_eq!(edit, CookieEdit::Replace(b"x=1"[..].into()));
 }
 
 #[test]
@@ -61,8 +61,8 @@ fn names_match_exactly() {
 #[test]
 fn non_ascii_bytes_do_not_break_parsing() {
     let (found, edit) = take_session_cookies(b"\xff\xfe=\x80; session=ok", "session");
-    assert_eq!(found, vec![&b"ok"[..]]);
-    assert_eq!(edit, CookieEdit::Replace(b"\xff\xfe=\x80".to_vec()));
+    assert_eq!(found.into_vec(), vec![&b"ok"[..]]);
+    assert_eq!(edit, CookieEdit::Replace(b"\xff\xfe=\x80"[..].into()));
 }
 
 #[test]

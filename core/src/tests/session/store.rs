@@ -195,7 +195,7 @@ fn damaged_buckets_never_panic_or_authenticate() {
         v.truncate(v.len() - 3);
         v
     }] {
-        host.data.borrow_mut().insert(key.clone(), (junk, 1));
+        host.data.borrow_mut().insert(key.to_string(), (junk, 1));
         assert!(lookup(&host, &s.hash, NOW).is_none());
         insert(&host, &s, 0, NOW).unwrap();
         assert!(
@@ -260,6 +260,16 @@ fn slides_reach_the_sidecar_often_enough_for_short_idle_windows() {
             "at +{} ms the sidecar trails by {} ms",
             t - NOW,
             after.idle_deadline - synced_idle
+        );
+    }
+}
+
+#[test]
+fn bucket_keys_built_on_the_stack_read_as_before() {
+    for index in [0, 1, 15, 16, 255, 256, 4_095, 4_096, 65_535, usize::MAX] {
+        assert_eq!(
+            &*bucket_key(index),
+            format!("auth0_session/sessions/{index:03x}")
         );
     }
 }

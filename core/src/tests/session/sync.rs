@@ -379,7 +379,7 @@ fn restore_puts_the_session_back_with_its_deadlines() {
         &mut misses,
     ) {
         Decision::Forward(edits) => {
-            assert!(edits.contains(&HeaderEdit::Set("x-auth-user", b"auth0|alice".to_vec())))
+            assert!(edits.contains(&HeaderEdit::Set("x-auth-user", b"auth0|alice"[..].into())))
         }
         other => panic!("{other:?}"),
     }
