@@ -8,6 +8,9 @@ use std::borrow::Cow;
 
 use crate::metrics::Metric;
 
+/// What [`SharedData::read`] lends a value and its CAS to.
+pub type Reader<'r> = dyn FnMut(Option<&[u8]>, Option<u32>) + 'r;
+
 /// Process-wide shared state with Envoy's shared-data semantics: every get returns a copy and
 /// a CAS; a set with a stale CAS fails; a set of a missing key always inserts; no delete
 /// (fixed bucket keys keep memory bounded).
@@ -18,7 +21,7 @@ pub trait SharedData {
     /// Lends the value (and its CAS) to `read` for the duration of the call. A host whose
     /// shared data is process memory lends it in place, under a read lock, copying nothing;
     /// the default, for a host that can only copy (wasm), reads through [`SharedData::get`].
-    fn read(&self, key: &str, read: &mut dyn FnMut(Option<&[u8]>, Option<u32>)) {
+    fn read(&self, key: &str, read: &mut Reader<'_>) {
         let (value, cas) = self.get(key);
         read(value.as_deref(), cas);
     }

@@ -23,6 +23,8 @@ use crate::session::sync::{self, Misses, RecentMisses, Restored};
 use crate::session::{RecordView, Session, SessionHash};
 use crate::time::{rfc3339, Millis};
 
+// Inline on purpose: boxing the large variant would allocate on the authenticated path.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, PartialEq, Eq)]
 pub enum Decision<'a> {
     Forward(HeaderEdits<'a>),
@@ -54,6 +56,8 @@ pub struct Navigation<'a> {
 }
 
 /// Where a request's session is.
+// Inline on purpose: boxing the large variant would allocate on the authenticated path.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Lookup {
     Live(SessionHash, store::Found),
     Restorable(SessionHash),

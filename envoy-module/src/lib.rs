@@ -7,8 +7,12 @@
 //! into Envoy (which would abort the whole proxy).
 
 mod abi;
+#[cfg(test)]
+mod alloc_test;
+mod headers;
 mod host;
 
+use std::cell::RefCell;
 use std::ffi::{c_char, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
@@ -70,10 +74,24 @@ fn config_ref<'a>(config: *const c_void) -> Option<&'a ModuleConfig> {
     unsafe { config.cast::<ModuleConfig>().as_ref() }
 }
 
+/// A request's filter, in a box that outlives it: freed boxes go back to their worker's spare
+/// list and carry the next request's filter, so that a request costs no allocation for it.
+type Slot = Option<Filter>;
+
+/// Spare boxes kept per worker: more than the requests a worker has in flight at once is
+/// never needed; past it, a box is freed.
+const SPARE_SLOTS: usize = 1_024;
+
+thread_local! {
+    // Boxes, not filters: each one's address is what Envoy holds for a request.
+    #[allow(clippy::vec_box)]
+    static SPARE: RefCell<Vec<Box<Slot>>> = const { RefCell::new(Vec::new()) };
+}
+
 fn filter_mut<'a>(filter: *const c_void) -> Option<&'a mut Filter> {
     // SAFETY: Envoy passes back the pointer filter_new returned, on the filter's own worker
     // thread, alive until filter_destroy.
-    unsafe { filter.cast_mut().cast::<Filter>().as_mut() }
+    unsafe { filter.cast_mut().cast::<Slot>().as_mut() }.and_then(Option::as_mut)
 }
 
 #[no_mangle]
@@ -122,7 +140,19 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_new(
             Arc::increment_strong_count(std::ptr::from_ref(config));
             Arc::from_raw(std::ptr::from_ref(config))
         };
-        Box::into_raw(Box::new(Filter::new(config, filter_envoy))).cast()
+        let filter = Filter::new(config, filter_envoy);
+        let spare = SPARE
+            .try_with(|spare| spare.borrow_mut().pop())
+            .ok()
+            .flatten();
+        let slot = match spare {
+            Some(mut slot) => {
+                *slot = Some(filter);
+                slot
+            }
+            None => Box::new(Some(filter)),
+        };
+        Box::into_raw(slot).cast()
     })
 }
 
@@ -132,8 +162,17 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_new(
 pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_destroy(filter: *const c_void) {
     guard((), || {
         if !filter.is_null() {
-            // SAFETY: created by Box::into_raw in filter_new; destroyed once.
-            drop(unsafe { Box::from_raw(filter.cast_mut().cast::<Filter>()) });
+            // SAFETY: created by Box::into_raw in filter_new; destroyed once, on the thread
+            // that created it (Envoy runs a stream's hooks on its worker).
+            let mut slot = unsafe { Box::from_raw(filter.cast_mut().cast::<Slot>()) };
+            // The filter goes now (its hold on the config with it); the box is kept.
+            *slot = None;
+            let _ = SPARE.try_with(|spare| {
+                let mut spare = spare.borrow_mut();
+                if spare.len() < SPARE_SLOTS {
+                    spare.push(slot);
+                }
+            });
         }
     })
 }

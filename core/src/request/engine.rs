@@ -21,6 +21,8 @@ use crate::session::sync::RecentMisses;
 use crate::session::SessionHash;
 
 /// What the host does with a request (or with a paused request once a call is answered).
+// Inline on purpose: boxing the large variant would allocate on the authenticated path.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Outcome<'a> {
     /// Let the request go upstream after applying these edits (resuming it if paused).

@@ -49,6 +49,10 @@ pub fn take_session_cookies<'h>(header: &'h [u8], name: &str) -> (Candidates<'h>
                 found.push(unquote(value));
             }
         } else {
+            if rest.len() + pair.len() + 2 > rest.inline_size() && !rest.spilled() {
+                // One allocation, the size of the whole header at most, rather than growing.
+                rest.reserve(header.len());
+            }
             if !rest.is_empty() {
                 rest.extend_from_slice(b"; ");
             }

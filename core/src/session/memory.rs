@@ -9,7 +9,7 @@ use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{PoisonError, RwLock};
 
-use crate::ports::{SetError, SharedData};
+use crate::ports::{Reader, SetError, SharedData};
 
 /// One shard: key -> (value, CAS).
 type Shard = RwLock<HashMap<String, (Vec<u8>, u32)>>;
@@ -68,7 +68,7 @@ impl SharedData for MemoryStore {
         }
     }
 
-    fn read(&self, key: &str, read: &mut dyn FnMut(Option<&[u8]>, Option<u32>)) {
+    fn read(&self, key: &str, read: &mut Reader<'_>) {
         let map = self
             .shard(key)
             .read()

@@ -66,6 +66,8 @@ impl Found {
 }
 
 /// What shared data says of a session.
+// Inline on purpose: boxing the large variant would allocate on the authenticated path.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Probe {
     Live(Found),
