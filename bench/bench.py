@@ -167,6 +167,41 @@ class BenchNginx:
 BENCH_PERMISSIONS = ["read:data"] + [f"read:report{i}" for i in range(9)]
 
 
+# A browser's request (Chromium, a page navigation): some 20 headers, several cookies, ours
+# among them. Every case is also run with these (rows prefixed "B"), beside the minimal set.
+BROWSER_HEADERS = {
+    "Host": "app.example.com",
+    "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36",
+    "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8",
+    "Accept-Language": "en-GB,en;q=0.9,fr;q=0.8",
+    "Accept-Encoding": "gzip, deflate, br, zstd",
+    "Referer": "https://app.example.com/reports/2024/overview?tab=summary",
+    "Sec-Ch-Ua": '"Chromium";v="124", "Google Chrome";v="124", "Not-A.Brand";v="99"',
+    "Sec-Ch-Ua-Mobile": "?0",
+    "Sec-Ch-Ua-Platform": '"Linux"',
+    "Sec-Fetch-Dest": "document",
+    "Sec-Fetch-Mode": "navigate",
+    "Sec-Fetch-Site": "same-origin",
+    "Sec-Fetch-User": "?1",
+    "Upgrade-Insecure-Requests": "1",
+    "Cache-Control": "max-age=0",
+    "Priority": "u=0, i",
+    "Connection": "keep-alive",
+}
+BROWSER_COOKIES = ("_ga=GA1.1.1234567890.1700000000; _ga_ABCDEF=GS1.1.1700000000.1.1.1700000100.0.0.0; theme=dark; "
+                   "lang=en-GB; csrftoken=Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4Zm9vYmFy; session={session}; "
+                   "consent=analytics%3Dno%26ads%3Dno")
+
+
+def request_headers(kind, session, token):
+    """The headers every row of a set sends, baselines included: the session cookie (for this
+    filter, the auth service and NGINX) and the bearer token (for jwt_authn), so that every
+    proxy parses the same request; each filter reads its own credential and ignores the other."""
+    if kind == "minimal":
+        return {"Cookie": f"session={session}", "Authorization": f"Bearer {token}"}
+    return dict(BROWSER_HEADERS, Cookie=BROWSER_COOKIES.format(session=session), Authorization=f"Bearer {token}")
+
+
 def rules_case(config):
     """This filter with 20 rules: the request path is refused by the first 19 (prefixes it is not
     under) and matched by the last, which asks a permission of the session: the worst case of
@@ -293,10 +328,10 @@ class Proxy:
         return r.status, body, took
 
 
-def wrk(proxy, path, headers, seconds, connections, tokens=None):
+def wrk(proxy, path, headers, seconds, connections, tokens=None, cpus="1", threads=1):
     """wrk on `path` with `headers`; or, with `tokens` (a file, one access token per line),
     logins cycling through those users' tokens (bench/many_users.lua)."""
-    args = ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    args = ["taskset", "-c", cpus, "wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency"]
     for k, v in headers.items():
         args += ["-H", f"{k}: {v}"]
     if tokens:
@@ -323,7 +358,9 @@ def main():
                     help="another build of the filter (e.g. an earlier commit's) whose JWT login rate is "
                          "measured in the same run, interleaved with this one's")
     args = ap.parse_args()
-    seconds = 1 if args.smoke else 10
+    # 5 s runs, 3 interleaved rounds: the ratios within rounds are what is read, and the
+    # browser and two-worker rows triple the cases.
+    seconds = 1 if args.smoke else 5
     conns = 16
     memory_sessions = 2_000 if args.smoke else 100_000
 
@@ -379,40 +416,52 @@ def main():
         conn.close()
         assert answer.status == 200
 
-        cases = [
-            ("1. no filter", [], {}),
-            ("2. do-nothing wasm filter", [wasm_filter(NOOP)], {}),
-            ("3. this filter, live session cookie", [wasm_filter(WASM, config)], {"Cookie": f"session={cookie_value}"}),
+        base_cases = [
+            ("1. no filter", [], cookie_value),
+            ("2. do-nothing wasm filter", [wasm_filter(NOOP)], cookie_value),
+            ("3. this filter, live session cookie", [wasm_filter(WASM, config)], cookie_value),
             rules_case(config),
-            ("2m. do-nothing dynamic module", [module_filter({}, "noop_module")], {}),
-            ("3m. this filter as a dynamic module, live session cookie", [module_filter(config)], {"Cookie": f"session={cookie_value}"}),
-            ("4a. jwt_authn, RS256, cache off", [jwt_authn(idp, jwks, False)], {"Authorization": f"Bearer {token}"}),
-            ("4b. jwt_authn, RS256, cache on", [jwt_authn(idp, jwks, True)], {"Authorization": f"Bearer {token}"}),
-            ("5. ext_authz (HTTP) to the auth service", [ext_authz(service.auth_port)], {"Cookie": f"session={native_cookie}"}),
-            ("6a. NGINX, no auth", "nginx-off", {"Cookie": f"session={native_cookie}"}),
-            ("6b. NGINX, auth_request to the auth service", "nginx", {"Cookie": f"session={native_cookie}"}),
+            ("2m. do-nothing dynamic module", [module_filter({}, "noop_module")], cookie_value),
+            ("3m. this filter as a dynamic module, live session cookie", [module_filter(config)], cookie_value),
+            ("4a. jwt_authn, RS256, cache off", [jwt_authn(idp, jwks, False)], cookie_value),
+            ("4b. jwt_authn, RS256, cache on", [jwt_authn(idp, jwks, True)], cookie_value),
+            ("5. ext_authz (HTTP) to the auth service", [ext_authz(service.auth_port)], native_cookie),
+            ("6a. NGINX, no auth", "nginx-off", native_cookie),
+            ("6b. NGINX, auth_request to the auth service", "nginx", native_cookie),
         ]
+        # (name, filters, session, header set, Envoy workers). The smoke run keeps the
+        # browser and two-worker rows to those the targets read.
+        targeted = ("1.", "2.", "3.", "2m.", "3m.", "4b.")
+        cases = [(n, f, s, "minimal", 1) for n, f, s in base_cases]
+        cases += [("B" + n, f, s, "browser", 1) for n, f, s in base_cases if not args.smoke or n.startswith(targeted)]
+        cases += [("W" + n, f, s, "minimal", 2) for n, f, s in base_cases if n.startswith(("1.", "2.", "3.", "2m.", "3m."))]
         # Every case once per round, the rounds one after the other, each case's figures
         # those of its median round: this machine's speed drifts by 10-20 % over minutes, and
         # interleaving spreads the drift over all cases instead of favouring the early ones.
-        runs = {name: [] for name, _, _ in cases}
+        runs = {name: [] for name, *_ in cases}
         for round_no in range(1 if args.smoke else ROUNDS):
-            for name, filters, headers in cases:
+            for name, filters, session, kind, workers in cases:
+                bare = name.lstrip("BW")
                 if isinstance(filters, str):
                     proxy = BenchNginx(service.auth_port, auth=filters == "nginx").start()
                 else:
-                    proxy = Proxy(filters, service.auth_port if name.startswith("5.") else helper_port).start()
+                    proxy = Proxy(filters, service.auth_port if bare.startswith("5.") else helper_port,
+                                  workers=workers, pin=workers == 1).start()
                 try:
-                    if name.startswith(("3.", "3b.", "3m.")):
+                    if bare.startswith(("3.", "3b.", "3m.")):
                         # The session lives in this Envoy's shared data: log in again with
                         # the same secret is impossible, so make one and use it.
                         status, body, _ = proxy.get("/authorize", {"Authorization": f"Bearer {token}"})
-                        headers = {"Cookie": f"session={json.loads(body)['value']}"}
+                        session = json.loads(body)["value"]
+                    headers = request_headers(kind, session, token)
                     status, _, _ = proxy.get("/", headers)
                     assert status == 200, (name, status)
-                    wrk(proxy, "/", headers, 1, conns)  # warm-up
+                    # Two workers: Envoy on both cores, wrk's two threads beside it; the
+                    # figure to read is CPU per request (per-worker cost), not requests/s.
+                    load = dict(cpus="0,1", threads=2) if workers > 1 else {}
+                    wrk(proxy, "/", headers, 1, conns, **load)  # warm-up
                     service_cpu = process_cpu(service.proc.pid)
-                    r = wrk(proxy, "/", headers, seconds, conns)
+                    r = wrk(proxy, "/", headers, seconds, conns, **load)
                     r["service_cpu_us"] = (process_cpu(service.proc.pid) - service_cpu) * 1e6 / max(r["requests"], 1)
                     runs[name].append(r)
                     print(f"bench: round {round_no + 1}: {name}: {r['rps']:.0f} req/s, p50 {r['p50']:.3f} ms, "
@@ -430,6 +479,12 @@ def main():
         for host, make in (("wasm", lambda: wasm_filter(WASM, config)), ("module", lambda: module_filter(config))):
             proxy = Proxy([make()], helper_port).start()
             try:
+                # The authenticated request with one live session, then (below) with the
+                # store full: DESIGN §2 wants its cost flat as sessions grow.
+                status, body, _ = proxy.get("/authorize", {"Authorization": f"Bearer {token}"})
+                auth_headers = request_headers("minimal", json.loads(body)["value"], token)
+                wrk(proxy, "/", auth_headers, 1, conns)
+                notes[f"auth_1_{host}"] = wrk(proxy, "/", auth_headers, seconds, conns)
                 before, rss_before = proxy.allocated(), proxy.rss()
                 r = wrk(proxy, "/authorize", {}, seconds, conns, tokens=jwt_tokens)
                 notes[f"logins_jwt_{host}"] = r
@@ -441,6 +496,10 @@ def main():
                 notes[f"memory_{host}"] = {"live": live, "allocated": proxy.allocated() - before,
                                            "rss": proxy.rss() - rss_before,
                                            "store_bytes": proxy.stat(proxy.stats + "store.bytes")}
+                r = wrk(proxy, "/", auth_headers, seconds, conns)
+                notes[f"auth_full_{host}"] = dict(r, live=proxy.stat(proxy.stats + "sessions_live"))
+                print(f"bench: {host}: authenticated request, {notes[f'auth_1_{host}']['cpu_us']:.1f} CPU µs with one live "
+                      f"session, {r['cpu_us']:.1f} with {notes[f'auth_full_{host}']['live']:,}", flush=True)
                 r = wrk(proxy, "/authorize", {}, seconds, conns, tokens=opaque_tokens)
                 notes[f"logins_opaque_{host}"] = r
                 print(f"bench: {host}: opaque logins: {r['rps']:.0f}/s ({r['errors']} errors)", flush=True)
@@ -503,6 +562,9 @@ def main():
         if service:
             service.stop()
 
+    if not args.smoke:
+        notes["allocations"] = module_allocations()
+    notes["load"] = os.getloadavg()
     report = render(results, notes, seconds, conns, args.smoke)
     out = ROOT / ("target/bench-smoke.md" if args.smoke else "BENCHMARKS.md")
     out.parent.mkdir(exist_ok=True)
@@ -516,6 +578,20 @@ def main():
         print(f"bench: errors in {bad}", file=sys.stderr)
         return 1
     return 0
+
+
+def token_len_hint():
+    """A bearer token of the bench's length (an RS256 JWT with ten permissions)."""
+    return "t" * 900
+
+
+def module_allocations():
+    """(minimal, browser): allocations of one authenticated request through the module's hooks,
+    counted by envoy-module's test (a counting global allocator); None if it cannot run."""
+    out = subprocess.run(["cargo", "test", "-q", "-p", "auth0-session-module", "--lib", "alloc_test", "--", "--nocapture"],
+                         cwd=ROOT, capture_output=True, text=True)
+    m = re.search(r"allocations per authenticated request: minimal (\d+), browser (\d+)", out.stdout)
+    return (int(m.group(1)), int(m.group(2))) if m else None
 
 
 def machine():
@@ -572,21 +648,30 @@ def render(results, notes, seconds, conns, smoke):
     ours = dict(results)["3. this filter, live session cookie"]
     module = dict(results)["3m. this filter as a dynamic module, live session cookie"]
     jwt_off = dict(results)["4a. jwt_authn, RS256, cache off"]
-    envoy_results = [(n, r) for n, r in results if not n.startswith("6")]
+    envoy_results = [(n, r) for n, r in results if not n.lstrip("BW").startswith("6")]
     jwt_on = dict(results)["4b. jwt_authn, RS256, cache on"]
     mod_mem = notes["memory_module"]
     mod_per_100k = mod_mem["rss"] / max(mod_mem["live"], 1) * 100_000
     wasm_rss_per_100k = notes["memory_wasm"]["rss"] / max(notes["memory_wasm"]["live"], 1) * 100_000
     login_ratio = notes["logins_jwt_module"]["rps"] / max(notes["logins_jwt_wasm"]["rps"], 1)
-    rows = [f"| {name} | {r['rps']:,.0f} | {r['p50']:.3f} | {r['p99']:.3f} | {r['cpu_us']:.1f} | "
-            f"{r['cpu_us'] - base['cpu_us']:+.1f} | {r['rps'] / base['rps']:.2f} | {r['rps'] / noop['rps']:.2f} |"
-            for name, r in envoy_results]
+    by_name = dict(results)
+    def row(name, r):
+        # Each set against its own baselines (the same headers, the same workers).
+        prefix = name[0] if name[0] in "BW" else ""
+        b = next(v for n, v in results if n.startswith(prefix + "1."))
+        d = next(v for n, v in results if n.startswith(prefix + "2."))
+        return (f"| {name} | {r['rps']:,.0f} | {r['p50']:.3f} | {r['p99']:.3f} | {r['cpu_us']:.1f} | "
+                f"{r['cpu_us'] - b['cpu_us']:+.1f} | {r['rps'] / b['rps']:.2f} | {r['rps'] / d['rps']:.2f} |")
+    rows = [row(name, r) for name, r in envoy_results]
     ext = dict(results)["5. ext_authz (HTTP) to the auth service"]
     ngx_off = dict(results)["6a. NGINX, no auth"]
     ngx_on = dict(results)["6b. NGINX, auth_request to the auth service"]
     nginx_rows = [f"| {name} | {r['rps']:,.0f} | {r['p50']:.3f} | {r['p99']:.3f} | {r['cpu_us']:.1f} | "
                   f"{r['service_cpu_us']:.1f} | {r['rps'] / ngx_off['rps']:.2f} |"
                   for name, r in results if name.startswith("6")]
+    nginx_rows += [f"| {name} | {r['rps']:,.0f} | {r['p50']:.3f} | {r['p99']:.3f} | {r['cpu_us']:.1f} | "
+                   f"{r['service_cpu_us']:.1f} | {r['rps'] / by_name['B6a. NGINX, no auth']['rps']:.2f} |"
+                   for name, r in results if name.startswith("B6")]
     per_core = lambda r: 1e6 / r["service_cpu_us"] if r["service_cpu_us"] > 0 else float("nan")
     mem = notes["memory"]
     per_session_store = mem["store_bytes"] / max(mem["live"], 1)
@@ -595,15 +680,32 @@ def render(results, notes, seconds, conns, smoke):
     # Throughput targets are ratios within a round (see ratio()), the median over rounds.
     r_module, r_module_noop = ratio(notes, "3m.", "1."), ratio(notes, "3m.", "2m.")
     r_module_jwt, r_wasm, r_wasm_jwt = ratio(notes, "3m.", "4b."), ratio(notes, "3.", "2."), ratio(notes, "3.", "4a.")
+    rb_module, rb_module_jwt, rb_wasm = ratio(notes, "B3m.", "B1."), ratio(notes, "B3m.", "B4b."), ratio(notes, "B3.", "B2.")
+    # Two workers against one: Envoy CPU per request (per-worker cost; a shared lock or a
+    # contended cache line would show here), this filter over no filter in each.
+    cpu = lambda prefix: next(v for n, v in results if n.startswith(prefix))["cpu_us"]
+    two = {h: (cpu(f"W{p}") - cpu("W1.")) / max(cpu(p) - cpu("1."), 0.01) for h, p in (("module", "3m."), ("wasm", "3."))}
+    auth_growth = {h: notes[f"auth_full_{h}"]["cpu_us"] / max(notes[f"auth_1_{h}"]["cpu_us"], 0.01) for h in ("wasm", "module")}
+    allocs = notes.get("allocations")
     targets = [
-        ("module: throughput ≥ 0.92 × no filter", f"{r_module:.2f} ×", r_module >= 0.92),
+        ("module: throughput ≥ 0.92 × no filter (minimal request; browser's)",
+         f"{r_module:.2f} ×; {rb_module:.2f} ×", r_module >= 0.92 and rb_module >= 0.92),
+        ("module: throughput ≥ 1.10 × jwt_authn with its cache (minimal; browser's)",
+         f"{r_module_jwt:.2f} ×; {rb_module_jwt:.2f} ×", r_module_jwt >= 1.10 and rb_module_jwt >= 1.10),
+        ("wasm: throughput ≥ 0.80 × the do-nothing wasm filter (minimal; browser's)",
+         f"{r_wasm:.2f} ×; {rb_wasm:.2f} ×", r_wasm >= 0.8 and rb_wasm >= 0.8),
+        ("wasm: ≥ 1,000 JWT logins/s per worker (JWKS cached)", f"{notes['logins_jwt']['rps']:,.0f}/s",
+         notes["logins_jwt"]["rps"] >= 1000),
+        ("module: 0 allocations on the authenticated path (envoy-module alloc_test; a browser's request)",
+         "not measured" if allocs is None else f"{allocs[0]}; {allocs[1]}", allocs is not None and allocs[0] == 0),
+        ("authenticated request's CPU with the store full ≤ 1.10 × with one session (wasm; module)",
+         f"{auth_growth['wasm']:.2f} ×; {auth_growth['module']:.2f} ×", max(auth_growth.values()) <= 1.10),
+        ("two workers: the filter's added CPU per request ≤ 1.10 × one worker's (module; wasm)",
+         f"{two['module']:.2f} ×; {two['wasm']:.2f} ×", max(two.values()) <= 1.10),
         ("module: throughput ≥ 0.92 × the do-nothing dynamic module (Envoy's own cost of any module taken out)",
          f"{r_module_noop:.2f} ×", r_module_noop >= 0.92),
-        ("module: ahead of jwt_authn with its cache", f"{r_module_jwt:.2f} ×", r_module_jwt > 1),
         ("module: logins/s per worker ≥ 5 × the wasm build's (JWT)", f"{login_ratio:.1f} ×", login_ratio >= 5),
-        ("wasm: throughput ≥ 0.80 × the do-nothing wasm filter", f"{r_wasm:.2f} ×", r_wasm >= 0.8),
         ("ahead of jwt_authn without its cache", f"{r_wasm_jwt:.2f} ×", r_wasm_jwt > 1),
-        ("≥ 1,000 logins/s per worker (JWT, JWKS cached)", f"{notes['logins_jwt']['rps']:,.0f}/s", notes["logins_jwt"]["rps"] >= 1000),
         ("≤ 300 bytes of shared data per live session", f"{per_session_store:.0f} B", per_session_store <= 300),
         (".wasm ≤ 1 MB", f"{wasm_kb:.0f} KB", wasm_kb <= 1000),
         *rules_target(results, notes),
@@ -612,7 +714,8 @@ def render(results, notes, seconds, conns, smoke):
     lines = [
         "# Benchmarks" + (" (smoke run: figures mean nothing)" if smoke else ""),
         "",
-        f"Measured by `make bench` on {machine()}.",
+        f"Measured by `make bench` on {machine()}; load average at the end "
+        f"{notes['load'][0]:.2f} / {notes['load'][1]:.2f} / {notes['load'][2]:.2f} (other work shared the machine).",
         f"Envoy with one worker pinned to CPU 0; wrk (1 thread, {conns} connections, {seconds} s after a 1 s",
         f"warm-up) pinned to CPU 1; every case run once in each of {1 if smoke else ROUNDS} rounds, its row the median round;",
         "every case routes to a `direct_response`, so what is measured is the",
@@ -622,6 +725,19 @@ def render(results, notes, seconds, conns, smoke):
         "| case | requests/s | p50 ms | p99 ms | Envoy CPU µs/request | added over no filter | × no filter | × do-nothing wasm |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
         *rows,
+        "",
+        f"Every row sends the same headers: minimal rows a session cookie and a bearer token (each filter reads",
+        f"its own credential), {len(request_headers('minimal', 'x' * 43, token_len_hint()))} headers; rows prefixed B a "
+        f"browser's navigation, {len(request_headers('browser', 'x' * 43, token_len_hint())) + 1} headers with the Host, "
+        f"{sum(len(k) + len(v) + 4 for k, v in request_headers('browser', 'x' * 43, token_len_hint()).items()):,} bytes "
+        "(the bearer token included), seven cookies; each set is compared with its own rows 1 and 2. Rows prefixed W",
+        "run Envoy with two workers, unpinned, wrk with two threads beside them on the same two cores: their",
+        "requests/s are not a worker's; their CPU per request is.",
+        "",
+        f"- The authenticated request with the store full: wasm {notes['auth_1_wasm']['cpu_us']:.1f} CPU µs/request with one "
+        f"live session, {notes['auth_full_wasm']['cpu_us']:.1f} with {notes['auth_full_wasm']['live']:,}; module "
+        f"{notes['auth_1_module']['cpu_us']:.1f} and {notes['auth_full_module']['cpu_us']:.1f} with "
+        f"{notes['auth_full_module']['live']:,} (the same Envoy, before and after the logins that fill it; not interleaved).",
         "",
         "Row 2m is a dynamic module that does nothing (`bench/noop-module`): what Envoy 1.40 itself",
         "spends on any dynamic-module filter, the floor of row 3m as row 2 is of row 3.",
