@@ -19,6 +19,7 @@ use session_core::request::driver::{
 use session_core::request::engine::Engine;
 use session_core::request::filter::HeaderEdit;
 use session_core::session::memory::MemoryStore;
+use session_core::time::Millis;
 use session_core::timer::{Timer, TICK_MS};
 
 use crate::abi::*;
@@ -208,13 +209,7 @@ impl ModuleConfig {
 
     /// One timer tick, on the main thread.
     pub fn tick(&self) {
-        let host = self.host(std::ptr::null_mut());
-        let now = host.clock();
-        let mut port = TimerPort { config: self };
-        self.timer
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .tick(&self.engine, &host, now, &mut port);
+        self.with_timer(|timer, host, now, port| timer.tick(&self.engine, host, now, port));
     }
 
     /// A timer call was answered, on the main thread.
@@ -223,13 +218,21 @@ impl ModuleConfig {
         if self.inline.catch(&answer) {
             return;
         }
+        self.with_timer(|timer, host, now, port| {
+            timer.on_response(&self.engine, host, id, &answer, now, port);
+        });
+    }
+
+    /// Runs `f` on the timer, locked, with the main thread's host, clock and call port.
+    fn with_timer(
+        &self,
+        f: impl FnOnce(&mut TimerDriver<u64>, &ModuleHost<'_>, Millis, &mut TimerPort<'_>),
+    ) {
         let host = self.host(std::ptr::null_mut());
         let now = host.clock();
         let mut port = TimerPort { config: self };
-        self.timer
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .on_response(&self.engine, &host, id, &answer, now, &mut port);
+        let mut timer = self.timer.lock().unwrap_or_else(PoisonError::into_inner);
+        f(&mut timer, &host, now, &mut port);
     }
 }
 
