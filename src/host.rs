@@ -1,5 +1,5 @@
 //! The core's host ports over proxy-wasm: each port call is exactly one host call, so the
-//! core's call counts (core/src/tests/engine.rs) are the wasm filter's.
+//! core's call counts (core/src/tests/request/engine.rs) are the wasm filter's.
 
 use std::cell::{Cell, OnceCell};
 use std::time::Duration;
