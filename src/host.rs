@@ -205,6 +205,16 @@ pub struct CallAnswer {
     pub body_size: usize,
 }
 
+impl CallAnswer {
+    /// The sizes Envoy reports with `on_http_call_response`.
+    pub fn new(num_headers: usize, body_size: usize) -> CallAnswer {
+        CallAnswer {
+            num_headers,
+            body_size,
+        }
+    }
+}
+
 impl Answer for CallAnswer {
     /// Envoy reports zero headers when there was none (timeout, reset, connection refused).
     fn arrived(&self) -> bool {

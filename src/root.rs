@@ -22,23 +22,14 @@ pub struct Root {
 }
 
 impl Context for Root {
-    fn on_http_call_response(
-        &mut self,
-        token_id: u32,
-        num_headers: usize,
-        body_size: usize,
-        _: usize,
-    ) {
+    fn on_http_call_response(&mut self, id: u32, headers: usize, body: usize, _: usize) {
+        let answer = CallAnswer::new(headers, body);
         let Some(shared) = self.shared.clone() else {
             return;
         };
-        let answer = CallAnswer {
-            num_headers,
-            body_size,
-        };
         let now = shared.tick_clock();
         self.timer
-            .on_response(&shared.engine, &*shared, token_id, answer, now, &mut Proxy);
+            .on_response(&shared.engine, &*shared, id, answer, now, &mut Proxy);
     }
 }
 
