@@ -5,8 +5,8 @@ use std::rc::Rc;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
-use session_core::request::driver::{Done, RequestDriver};
-use session_core::request::engine::unconfigured;
+use session_core::engine::driver::{Done, RequestDriver};
+use session_core::engine::unconfigured;
 
 use crate::host::{send, CallAnswer, Headers, Proxy, Shared};
 

@@ -7,10 +7,10 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{BufferType, ContextType};
 use session_core::config::Config;
+use session_core::engine::driver::TimerDriver;
+use session_core::engine::timer::{Timer, TICK_MS};
+use session_core::engine::Engine;
 use session_core::ports::Host;
-use session_core::request::driver::TimerDriver;
-use session_core::request::engine::Engine;
-use session_core::timer::{Timer, TICK_MS};
 
 use crate::host::{CallAnswer, Proxy, Shared};
 use crate::http::Http;
