@@ -96,9 +96,11 @@ fmt:
 	$(CARGO) fmt --all
 
 # check-imports.py: no circle among core's modules (issue 21); rustc accepts circles, so
-# nothing else would stop a new one.
+# nothing else would stop a new one. check-links.py: every relative link and #anchor of the
+# README and docs/ pages resolves (they link each other by heading).
 lint: .rust-target
 	python3 scripts/check-imports.py core/src
+	python3 scripts/check-links.py README.md BENCHMARKS.md docs/*.md
 	$(CARGO) fmt --all -- --check
 	$(CARGO) fmt --manifest-path fuzz/Cargo.toml -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
