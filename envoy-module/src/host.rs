@@ -10,16 +10,17 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use session_core::config::Config;
+use session_core::engine::driver::{
+    self, Dispatch, Done, Port, RequestDriver, Started, TimerDriver,
+};
+use session_core::engine::timer::{Timer, TICK_MS};
+use session_core::engine::Engine;
 use session_core::metrics::Metric;
 use session_core::ports::{Call, Host, Reader, Response, SetError, SharedData};
 use session_core::reply::Reply;
-use session_core::request::driver::{
-    self, Dispatch, Done, Port, RequestDriver, Started, TimerDriver,
-};
-use session_core::request::engine::Engine;
 use session_core::request::filter::{HeaderEdit, HeaderEdits};
 use session_core::session::memory::MemoryStore;
-use session_core::timer::{Timer, TICK_MS};
+use session_core::time::Millis;
 
 use crate::abi::*;
 use crate::headers::Headers;
@@ -209,13 +210,7 @@ impl ModuleConfig {
 
     /// One timer tick, on the main thread.
     pub fn tick(&self) {
-        let host = self.host(std::ptr::null_mut());
-        let now = host.clock();
-        let mut port = TimerPort { config: self };
-        self.timer
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .tick(&self.engine, &host, now, &mut port);
+        self.with_timer(|timer, host, now, port| timer.tick(&self.engine, host, now, port));
     }
 
     /// A timer call was answered, on the main thread.
@@ -224,13 +219,21 @@ impl ModuleConfig {
         if self.inline.catch(&answer) {
             return;
         }
+        self.with_timer(|timer, host, now, port| {
+            timer.on_response(&self.engine, host, id, &answer, now, port);
+        });
+    }
+
+    /// Runs `f` on the timer, locked, with the main thread's host, clock and call port.
+    fn with_timer(
+        &self,
+        f: impl FnOnce(&mut TimerDriver<u64>, &ModuleHost<'_>, Millis, &mut TimerPort<'_>),
+    ) {
         let host = self.host(std::ptr::null_mut());
         let now = host.clock();
         let mut port = TimerPort { config: self };
-        self.timer
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .on_response(&self.engine, &host, id, &answer, now, &mut port);
+        let mut timer = self.timer.lock().unwrap_or_else(PoisonError::into_inner);
+        f(&mut timer, &host, now, &mut port);
     }
 }
 
@@ -620,7 +623,7 @@ impl Filter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use session_core::request::driver::read;
+    use session_core::engine::driver::read;
 
     fn header(k: &'static [u8], v: &'static [u8]) -> EnvoyHeader {
         EnvoyHeader {
