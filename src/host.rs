@@ -113,9 +113,8 @@ pub struct Headers(OnceCell<Vec<(String, Vec<u8>)>>);
 impl Headers {
     fn all(&self) -> &[(String, Vec<u8>)] {
         self.0.get_or_init(|| {
-            hostcalls::get_map_bytes(MapType::HttpRequestHeaders)
-                .map(|map| map.into_iter().map(|(k, v)| (k, v.to_vec())).collect())
-                .unwrap_or_default()
+            // The SDK's map is already owned: kept as it is, not copied again per header.
+            hostcalls::get_map_bytes(MapType::HttpRequestHeaders).unwrap_or_default()
         })
     }
 }
