@@ -16,9 +16,9 @@ use super::claims::claims_of;
 use super::keys::AssertionKey;
 use super::*;
 use crate::config::{Config, ConfigError};
+use crate::engine::{Engine, Outcome};
 use crate::identity::Identity;
 use crate::ports::Request;
-use crate::request::engine::{Engine, Outcome};
 use crate::request::filter::HeaderEdit;
 use crate::session::{encode_record, Session};
 use crate::testing::{MemHost, AUDIENCE, NOW_SECS};
@@ -410,7 +410,7 @@ fn logged_in(e: &Engine, host: &MemHost) -> String {
         sub: "auth0|alice".into(),
         ..Default::default()
     };
-    let answer = e.filter.create_session(
+    let answer = e.filter.sessions().create_session(
         host,
         identity,
         &[9; 32],
