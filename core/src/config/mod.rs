@@ -202,6 +202,8 @@ pub enum Claim {
     Permissions,
     /// The session's roles, space-separated.
     Roles,
+    /// The session's groups (from identity APIs), space-separated.
+    Groups,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

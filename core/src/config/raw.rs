@@ -322,7 +322,7 @@ impl<'de> Deserialize<'de> for Claim {
         impl Visitor<'_> for V {
             type Value = Claim;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(r#"one of "sub", "email", "name", "permissions", "roles""#)
+                f.write_str(r#"one of "sub", "email", "name", "permissions", "roles", "groups""#)
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Claim, E> {
                 match v {
@@ -331,6 +331,7 @@ impl<'de> Deserialize<'de> for Claim {
                     "name" => Ok(Claim::Name),
                     "permissions" => Ok(Claim::Permissions),
                     "roles" => Ok(Claim::Roles),
+                    "groups" => Ok(Claim::Groups),
                     _ => Err(E::invalid_value(de::Unexpected::Str(v), &self)),
                 }
             }
