@@ -34,10 +34,18 @@ pub enum Metric {
     RateLimited,
     /// Sessions ended because their user logged in once more beyond `limits.sessions_per_user`.
     SessionsCapped,
+    /// Logins refused 403 because an identity API did not confirm the account.
+    LoginNotConfirmed,
+    /// Logins refused 503 because an identity API with `on_failure: refuse` failed.
+    ProfileRefused,
+    /// Identity API calls that failed where `on_failure: continue` let the login go on.
+    ProfileSkipped,
+    /// Client-credentials tokens fetched for identity APIs.
+    ProfileTokenFetched,
 }
 
 impl Metric {
-    pub const ALL: [Metric; 20] = [
+    pub const ALL: [Metric; 24] = [
         Metric::LoginOk,
         Metric::LoginInvalidToken,
         Metric::LoginExpired,
@@ -58,6 +66,10 @@ impl Metric {
         Metric::StoreBytes,
         Metric::RateLimited,
         Metric::SessionsCapped,
+        Metric::LoginNotConfirmed,
+        Metric::ProfileRefused,
+        Metric::ProfileSkipped,
+        Metric::ProfileTokenFetched,
     ];
 
     pub fn name(self) -> &'static str {
@@ -82,6 +94,10 @@ impl Metric {
             Metric::StoreBytes => "auth0_session.store.bytes",
             Metric::RateLimited => "auth0_session.rate_limited",
             Metric::SessionsCapped => "auth0_session.sessions_capped",
+            Metric::LoginNotConfirmed => "auth0_session.login.not_confirmed",
+            Metric::ProfileRefused => "auth0_session.profile.refused",
+            Metric::ProfileSkipped => "auth0_session.profile.skipped",
+            Metric::ProfileTokenFetched => "auth0_session.profile.token_fetched",
         }
     }
 

@@ -8,8 +8,11 @@
 //! builds the public [`Config`] from them (`Config::parse` is there), with the defaults and
 //! the checks that span several keys.
 
+mod profile;
 mod raw;
 mod resolve;
+
+pub use profile::{ClientCredentials, Confirm, Mapping, OnFailure, Profile, Target, Transform};
 
 use std::fmt;
 
@@ -38,6 +41,8 @@ pub struct Config {
     /// Authorization per route: `rules` in order, then `public` as `allow: public` rules.
     /// Default: none (every path but the public ones needs a session).
     pub rules: Vec<Rule>,
+    /// Identity APIs asked about the user at every login, in order. Default: none.
+    pub profile: Vec<Profile>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

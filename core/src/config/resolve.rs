@@ -10,6 +10,7 @@ use super::{
     error, Auth0, Claim, CodeFlow, Config, ConfigError, CookieSettings, Device, Endpoints,
     IdentityHeader, Limits, PublicPath, SameSite, Sidecar,
 };
+use super::profile::parse_profiles;
 use crate::duration::Duration;
 use crate::policy::parse_rules;
 use crate::syntax::is_token;
@@ -169,7 +170,9 @@ impl Config {
             }
             None => Limits::default(),
         };
+        let profile = parse_profiles(raw.profile)?;
         Ok(Config {
+            profile,
             limits,
             rules,
             device,
