@@ -317,3 +317,7 @@ pub(super) fn parse_profiles(raw: Option<Vec<RawProfile>>) -> Result<Vec<Profile
     }
     Ok(out)
 }
+
+#[cfg(test)]
+#[path = "../tests/config/profile.rs"]
+mod tests;

@@ -106,7 +106,7 @@ fn config_errors_name_the_rule_and_the_reason() {
         (
             json!({"rules": [{"path": "/x", "allow": true}]}),
             "rules[0].allow",
-            "boolean `true`, expected \"public\", \"session\", \"deny\", {\"permissions\": [...]} or {\"roles\": [...]}",
+            "boolean `true`, expected \"public\", \"session\", \"deny\", {\"permissions\": [...]}, {\"roles\": [...]} or {\"groups\": [...]}",
         ),
         (
             json!({"rules": [{"path": "/x", "allow": {"permissions": []}}]}),
