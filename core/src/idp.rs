@@ -68,10 +68,11 @@ pub fn headers(config: &Config, callout: &Callout, token: &str) -> Vec<(&'static
     ];
     match callout {
         Callout::Userinfo => headers.push(("authorization", format!("Bearer {token}"))),
-        Callout::TokenExchange | Callout::DeviceCode | Callout::ClientCredentials(_) => headers.push((
-            "content-type",
-            "application/x-www-form-urlencoded".to_string(),
-        )),
+        Callout::TokenExchange | Callout::DeviceCode | Callout::ClientCredentials(_) => headers
+            .push((
+                "content-type",
+                "application/x-www-form-urlencoded".to_string(),
+            )),
         Callout::Jwks => {}
     }
     headers

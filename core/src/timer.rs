@@ -8,8 +8,8 @@
 use crate::idp::{self, Callout, Purpose};
 use crate::limiter;
 use crate::login::key_cache;
-use crate::login::profile::token::{self, Cached};
 use crate::login::profile;
+use crate::login::profile::token::{self, Cached};
 use crate::metrics::Metric;
 use crate::ports::{Call, Host, Response};
 use crate::request::engine::Engine;
@@ -186,7 +186,12 @@ fn profile_tokens_due(engine: &Engine, host: &dyn Host, now: Millis) -> Vec<(Cal
         .filter(|(_, api)| api.token.is_some())
         .filter(|(_, api)| !matches!(token::cached(host, &api.name, now), Cached::Fresh(_)))
         .filter(|(_, api)| token::claim_fetch(host, &api.name, now, hold))
-        .filter_map(|(i, _)| Some((idp::client_credentials(config, i)?, TimerCall::ProfileToken(i))))
+        .filter_map(|(i, _)| {
+            Some((
+                idp::client_credentials(config, i)?,
+                TimerCall::ProfileToken(i),
+            ))
+        })
         .collect()
 }
 

@@ -205,7 +205,10 @@ fn parse_mapping(key: &str, name: &str, m: RawMapping) -> Result<Mapping, Config
         ));
     }
     if m.prefix.is_some() && transform == Transform::Boolean {
-        return Err(error(&format!("{key}.prefix"), "has nothing to prefix on a boolean"));
+        return Err(error(
+            &format!("{key}.prefix"),
+            "has nothing to prefix on a boolean",
+        ));
     }
     Ok(Mapping {
         target,
@@ -243,16 +246,25 @@ fn split_url(key: &str, url: &str) -> Result<(String, String, String), ConfigErr
 
 fn parse_one(i: usize, raw: RawProfile) -> Result<Profile, ConfigError> {
     let key = |k: &str| format!("profile[{i}].{k}");
-    let need = |v: Option<Text>, k: &str| v.map(|Text(t)| t).ok_or_else(|| error(&key(k), "is required"));
+    let need = |v: Option<Text>, k: &str| {
+        v.map(|Text(t)| t)
+            .ok_or_else(|| error(&key(k), "is required"))
+    };
     let name = need(raw.name, "name")?;
     if !is_name(&name) {
-        return Err(error(&key("name"), format!("{name:?} must be letters, digits, - _ . (at most 64 bytes)")));
+        return Err(error(
+            &key("name"),
+            format!("{name:?} must be letters, digits, - _ . (at most 64 bytes)"),
+        ));
     }
     let cluster = need(raw.cluster, "cluster")?;
     let (origin, authority, base) = split_url(&key("url"), &need(raw.url, "url")?)?;
     let AbsPath(template) = raw.path.ok_or_else(|| error(&key("path"), "is required"))?;
     if !template.contains("{sub}") {
-        return Err(error(&key("path"), "must hold {sub}, where the user's id goes"));
+        return Err(error(
+            &key("path"),
+            "must hold {sub}, where the user's id goes",
+        ));
     }
     let token = match raw.token {
         Some(t) => Some(ClientCredentials {
@@ -280,16 +292,24 @@ fn parse_one(i: usize, raw: RawProfile) -> Result<Profile, ConfigError> {
         confirm.push(condition);
     }
     if map.is_empty() && confirm.is_empty() {
-        return Err(error(&key("map"), "is required (or confirm): what is the API asked for?"));
+        return Err(error(
+            &key("map"),
+            "is required (or confirm): what is the API asked for?",
+        ));
     }
     let on_failure = match raw.on_failure.map(|Text(t)| t).as_deref() {
         None | Some("refuse") => OnFailure::Refuse,
         Some("continue") => OnFailure::Continue,
         Some(other) => {
-            return Err(error(&key("on_failure"), format!("{other:?} is not one of refuse, continue")))
+            return Err(error(
+                &key("on_failure"),
+                format!("{other:?} is not one of refuse, continue"),
+            ))
         }
     };
-    let max_answer = raw.max_answer_bytes.map_or(64 * 1024, |Count(n)| n as usize);
+    let max_answer = raw
+        .max_answer_bytes
+        .map_or(64 * 1024, |Count(n)| n as usize);
     Ok(Profile {
         path: format!("{base}{template}"),
         timeout_ms: raw.timeout.map_or(3, |Duration(s)| s).saturating_mul(1_000),
@@ -311,7 +331,10 @@ pub(super) fn parse_profiles(raw: Option<Vec<RawProfile>>) -> Result<Vec<Profile
     for (i, r) in raw.unwrap_or_default().into_iter().enumerate() {
         let p = parse_one(i, r)?;
         if out.iter().any(|o| o.name == p.name) {
-            return Err(error(&format!("profile[{i}].name"), format!("{:?} is used twice", p.name)));
+            return Err(error(
+                &format!("profile[{i}].name"),
+                format!("{:?} is used twice", p.name),
+            ));
         }
         out.push(p);
     }

@@ -157,7 +157,10 @@ pub(super) struct RawMapping {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields, expecting = r#"{"true": pointer} or {"same_email": pointer}"#)]
+#[serde(
+    deny_unknown_fields,
+    expecting = r#"{"true": pointer} or {"same_email": pointer}"#
+)]
 pub(super) struct RawConfirm {
     #[serde(rename = "true")]
     pub(super) is_true: Option<String>,

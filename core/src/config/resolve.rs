@@ -2,6 +2,7 @@
 //! the checks that span several keys (distinct endpoint paths, signing keys with a sidecar,
 //! rules that can be reached).
 
+use super::profile::parse_profiles;
 use super::raw::{
     read, AbsPath, Count, Flag, HeaderList, PathList, RawAuth0, RawCookie, RawEndpoints, Scopes,
     SigningKeys, Text,
@@ -10,7 +11,6 @@ use super::{
     error, Auth0, Claim, CodeFlow, Config, ConfigError, CookieSettings, Device, Endpoints,
     IdentityHeader, Limits, PublicPath, SameSite, Sidecar,
 };
-use super::profile::parse_profiles;
 use crate::duration::Duration;
 use crate::policy::parse_rules;
 use crate::syntax::is_token;

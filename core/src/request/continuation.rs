@@ -1,10 +1,10 @@
 //! A call made for a paused request was answered (or could not be made): the flow that made
 //! it carries on from its [`Waiting`] continuation.
 
+use crate::identity::Identity;
 use crate::idp::{self, Callout, Purpose};
 use crate::login::device::{self, Polled};
 use crate::login::flow::{CalloutAnswer, Flow};
-use crate::identity::Identity;
 use crate::login::key_cache;
 use crate::login::profile::{Enrichment, Step as ProfileStep};
 use crate::login::LoginStep;
@@ -284,9 +284,9 @@ impl Engine {
             ));
         }
         let landing = flow.landing(&self.filter.config);
-        let answer =
-            self.filter
-                .create_session_from(host, identity, user_agent, &random, now, landing);
+        let answer = self
+            .filter
+            .create_session_from(host, identity, user_agent, &random, now, landing);
         self.answer(host, answer, now)
     }
 

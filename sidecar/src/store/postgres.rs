@@ -19,8 +19,8 @@ use session_core::session::{Session, SessionHash};
 use session_core::time::{rfc3339, Millis};
 
 use super::{
-    claims_of_text, claims_text, drop_dupes, join_list, ms, public_id, split_list, OwnSession, SessionStore, StoreError,
-    SyncAnswer, SyncRequest, KEEP_EXPIRED_MS, MAX_ENDED_PER_ANSWER,
+    claims_of_text, claims_text, drop_dupes, join_list, ms, public_id, split_list, OwnSession,
+    SessionStore, StoreError, SyncAnswer, SyncRequest, KEEP_EXPIRED_MS, MAX_ENDED_PER_ANSWER,
 };
 use crate::migrations;
 

@@ -41,7 +41,10 @@ enum Stage {
     /// Waiting for a token of the current API; `retry` after the API refused the last one.
     Token { retry: bool },
     /// Waiting for the API's answer to a call made with this token.
-    Api { token: Option<String>, retried: bool },
+    Api {
+        token: Option<String>,
+        retried: bool,
+    },
 }
 
 /// A login between "who" and "session": the identity so far and which API it waits for.
@@ -105,7 +108,11 @@ pub fn api_call(api: &Profile, index: usize, sub: &str, token: Option<&str>) -> 
 
 /// How long a token fetch holds its claim: its timeout and a little more.
 pub fn fetch_hold_ms(config: &Config) -> Millis {
-    config.auth0.timeout_secs.saturating_mul(1_000).saturating_add(1_000)
+    config
+        .auth0
+        .timeout_secs
+        .saturating_mul(1_000)
+        .saturating_add(1_000)
 }
 
 impl Enrichment {
@@ -229,7 +236,10 @@ impl Enrichment {
                         return self.failed(host, config, now, "its answer is not JSON");
                     };
                     if let Some(c) = map::unconfirmed(&api.confirm, &answer, &self.identity) {
-                        log::info!("identity API {}: login refused, unconfirmed: {c:?}", api.name);
+                        log::info!(
+                            "identity API {}: login refused, unconfirmed: {c:?}",
+                            api.name
+                        );
                         return Step::Fail(not_confirmed(), Metric::LoginNotConfirmed);
                     }
                     map::apply(&api.map, &answer, &mut self.identity);

@@ -85,7 +85,9 @@ pub fn store(
     let token = answer
         .get("access_token")
         .and_then(Value::as_str)
-        .filter(|t| !t.is_empty() && t.len() <= MAX_TOKEN_BYTES && t.bytes().all(|b| b.is_ascii_graphic()))
+        .filter(|t| {
+            !t.is_empty() && t.len() <= MAX_TOKEN_BYTES && t.bytes().all(|b| b.is_ascii_graphic())
+        })
         .ok_or("token answer has no usable access_token")?;
     let lifetime = answer
         .get("expires_in")

@@ -62,7 +62,13 @@ fn the_person_api_shape_and_its_defaults() {
         prefix: Some("ldap_".into()),
     }));
     assert_eq!(p.confirm.len(), 2);
-    assert!(c.profile.len() == 1 && parse(&json!({"auth0": doc(person_api())["auth0"]})).unwrap().profile.is_empty());
+    assert!(
+        c.profile.len() == 1
+            && parse(&json!({"auth0": doc(person_api())["auth0"]}))
+                .unwrap()
+                .profile
+                .is_empty()
+    );
 }
 
 #[test]
@@ -82,7 +88,10 @@ fn the_management_api_shape() {
     let c = parse(&doc(roles)).unwrap();
     let p = &c.profile[0];
     assert_eq!(p.path, "/api/v2/users/{sub}/roles");
-    assert_eq!((p.timeout_ms, p.max_answer, p.on_failure), (2_000, 16_384, OnFailure::Continue));
+    assert_eq!(
+        (p.timeout_ms, p.max_answer, p.on_failure),
+        (2_000, 16_384, OnFailure::Continue)
+    );
     assert_eq!(p.map[0].each.as_deref(), Some("/name"));
 }
 
@@ -99,14 +108,34 @@ fn errors_name_the_key() {
     let cases = [
         (with("name", Value::Null), "profile[0].name", "is required"),
         (with("name", json!("i am")), "profile[0].name", "letters"),
-        (with("cluster", Value::Null), "profile[0].cluster", "is required"),
+        (
+            with("cluster", Value::Null),
+            "profile[0].cluster",
+            "is required",
+        ),
         (with("url", json!("ftp://x")), "profile[0].url", "http(s)"),
-        (with("url", json!("https://u@x")), "profile[0].url", "without user"),
+        (
+            with("url", json!("https://u@x")),
+            "profile[0].url",
+            "without user",
+        ),
         (with("path", json!("/v2/user")), "profile[0].path", "{sub}"),
-        (with("path", json!("v2/{sub}")), "profile[0].path", "absolute"),
-        (with("on_failure", json!("retry")), "profile[0].on_failure", "refuse, continue"),
+        (
+            with("path", json!("v2/{sub}")),
+            "profile[0].path",
+            "absolute",
+        ),
+        (
+            with("on_failure", json!("retry")),
+            "profile[0].on_failure",
+            "refuse, continue",
+        ),
         (with("timeout", json!(0)), "profile[0].timeout", ""),
-        (with("max_answer_bytes", json!(0)), "profile[0].max_answer_bytes", "1 to 1000000"),
+        (
+            with("max_answer_bytes", json!(0)),
+            "profile[0].max_answer_bytes",
+            "1 to 1000000",
+        ),
         (with("extra", json!(1)), "profile[0].extra", "unknown key"),
         (
             with("token", json!({"client_id": "a", "audience": "b"})),
@@ -158,8 +187,16 @@ fn errors_name_the_key() {
             "profile[0].map.groups.shape",
             "unknown key",
         ),
-        (with("confirm", json!([{"false": "/a"}])), "profile[0].confirm[0].false", "unknown key"),
-        (with("confirm", json!([{}])), "profile[0].confirm[0]", "exactly one"),
+        (
+            with("confirm", json!([{"false": "/a"}])),
+            "profile[0].confirm[0].false",
+            "unknown key",
+        ),
+        (
+            with("confirm", json!([{}])),
+            "profile[0].confirm[0]",
+            "exactly one",
+        ),
         (
             with("confirm", json!([{"true": "active"}])),
             "profile[0].confirm[0]",

@@ -47,19 +47,35 @@ fn mapping(target: Target, transform: Transform, pointer: &str) -> Mapping {
 #[test]
 fn pointers_read_through_each_transform() {
     let p = person();
-    let keys = mapping(Target::Groups, Transform::Keys, "/access_information/ldap/values");
+    let keys = mapping(
+        Target::Groups,
+        Transform::Keys,
+        "/access_information/ldap/values",
+    );
     assert_eq!(
         read(&keys, &p),
         Some(Read::List(vec!["admins".into(), "team_moco".into()]))
     );
     let value = mapping(Target::Name, Transform::Value, "/first_name/value");
     assert_eq!(read(&value, &p), Some(Read::Text("Alice".into())));
-    let flag = mapping(Target::EmailVerified, Transform::Boolean, "/primary_email/metadata/verified");
+    let flag = mapping(
+        Target::EmailVerified,
+        Transform::Boolean,
+        "/primary_email/metadata/verified",
+    );
     assert_eq!(read(&flag, &p), Some(Read::Flag(true)));
     // `~1` is a `/` inside a key, `~0` a `~` (RFC 6901).
-    let slash = mapping(Target::Claim("gh".into()), Transform::Value, "/identities/github~1id/value");
+    let slash = mapping(
+        Target::Claim("gh".into()),
+        Transform::Value,
+        "/identities/github~1id/value",
+    );
     assert_eq!(read(&slash, &p), Some(Read::Text("12345".into())));
-    let tilde = mapping(Target::Claim("t".into()), Transform::Value, "/identities/tilde~0name/value");
+    let tilde = mapping(
+        Target::Claim("t".into()),
+        Transform::Value,
+        "/identities/tilde~0name/value",
+    );
     assert_eq!(read(&tilde, &p), Some(Read::Text("t".into())));
     // Values of an array of objects, through `each`; items without the field are skipped.
     let mut roles = mapping(Target::Roles, Transform::Values, "/roles");
@@ -70,26 +86,58 @@ fn pointers_read_through_each_transform() {
         Some(Read::List(vec!["iam:editor".into(), "iam:viewer".into()]))
     );
     // Nothing of the right shape there: nothing read.
-    let null_keys = mapping(Target::Groups, Transform::Keys, "/access_information/hris/values");
+    let null_keys = mapping(
+        Target::Groups,
+        Transform::Keys,
+        "/access_information/hris/values",
+    );
     assert_eq!(read(&null_keys, &p), None);
     let missing = mapping(Target::Groups, Transform::Keys, "/no/such");
     assert_eq!(read(&missing, &p), None);
-    let not_bool = mapping(Target::EmailVerified, Transform::Boolean, "/first_name/value");
+    let not_bool = mapping(
+        Target::EmailVerified,
+        Transform::Boolean,
+        "/first_name/value",
+    );
     assert_eq!(read(&not_bool, &p), None);
 }
 
 #[test]
 fn mappings_fill_the_identity() {
-    let mut ldap = mapping(Target::Groups, Transform::Keys, "/access_information/ldap/values");
+    let mut ldap = mapping(
+        Target::Groups,
+        Transform::Keys,
+        "/access_information/ldap/values",
+    );
     ldap.prefix = Some("ldap_".into());
     let map = vec![
         ldap,
-        mapping(Target::Groups, Transform::Keys, "/access_information/mozilliansorg/values"),
-        mapping(Target::EmailVerified, Transform::Boolean, "/primary_email/metadata/verified"),
+        mapping(
+            Target::Groups,
+            Transform::Keys,
+            "/access_information/mozilliansorg/values",
+        ),
+        mapping(
+            Target::EmailVerified,
+            Transform::Boolean,
+            "/primary_email/metadata/verified",
+        ),
         mapping(Target::Name, Transform::Value, "/first_name/value"),
-        mapping(Target::Roles, Transform::Value, "/staff_information/title/value"),
-        mapping(Target::Claim("title".into()), Transform::Value, "/staff_information/title/value"),
-        mapping(Target::Claim("staff".into()), Transform::Boolean, "/staff_information/staff/value"),
+        mapping(
+            Target::Roles,
+            Transform::Value,
+            "/staff_information/title/value",
+        ),
+        mapping(
+            Target::Claim("title".into()),
+            Transform::Value,
+            "/staff_information/title/value",
+        ),
+        mapping(
+            Target::Claim("staff".into()),
+            Transform::Boolean,
+            "/staff_information/staff/value",
+        ),
     ];
     let mut id = Identity {
         sub: "auth0|alice".into(),
@@ -147,7 +195,10 @@ fn confirmations_refuse_what_is_not_so() {
     };
     assert_eq!(unconfirmed(&both, &person(), &other), Some(&same));
     // No email in the token: nothing to compare, not confirmed.
-    assert_eq!(unconfirmed(&both, &person(), &Identity::default()), Some(&same));
+    assert_eq!(
+        unconfirmed(&both, &person(), &Identity::default()),
+        Some(&same)
+    );
 }
 
 #[test]
@@ -155,16 +206,34 @@ fn tokens_are_shared_refreshed_before_expiry_and_dropped_when_refused() {
     let host = MemHost::default();
     assert_eq!(token::cached(&host, "iam", NOW), Cached::Missing);
     assert!(token::claim_fetch(&host, "iam", NOW, 6_000));
-    assert!(!token::claim_fetch(&host, "iam", NOW + 10, 6_000), "one fetch at a time");
+    assert!(
+        !token::claim_fetch(&host, "iam", NOW + 10, 6_000),
+        "one fetch at a time"
+    );
     let answer = br#"{"access_token": "tok-1", "expires_in": 86400, "token_type": "Bearer"}"#;
-    assert_eq!(token::store(&host, "iam", NOW, Some(200), answer).as_deref(), Ok("tok-1"));
-    assert_eq!(token::cached(&host, "iam", NOW + 1), Cached::Fresh("tok-1".into()));
+    assert_eq!(
+        token::store(&host, "iam", NOW, Some(200), answer).as_deref(),
+        Ok("tok-1")
+    );
+    assert_eq!(
+        token::cached(&host, "iam", NOW + 1),
+        Cached::Fresh("tok-1".into())
+    );
     let due = NOW + 86_400_000 - token::REFRESH_BEFORE_MS;
-    assert_eq!(token::cached(&host, "iam", due), Cached::Due("tok-1".into()));
-    assert_eq!(token::cached(&host, "iam", NOW + 86_400_000), Cached::Missing);
+    assert_eq!(
+        token::cached(&host, "iam", due),
+        Cached::Due("tok-1".into())
+    );
+    assert_eq!(
+        token::cached(&host, "iam", NOW + 86_400_000),
+        Cached::Missing
+    );
     // A refused token is dropped only if it is still the cached one.
     token::drop_refused(&host, "iam", "tok-0");
-    assert_eq!(token::cached(&host, "iam", NOW + 1), Cached::Fresh("tok-1".into()));
+    assert_eq!(
+        token::cached(&host, "iam", NOW + 1),
+        Cached::Fresh("tok-1".into())
+    );
     token::drop_refused(&host, "iam", "tok-1");
     assert_eq!(token::cached(&host, "iam", NOW + 1), Cached::Missing);
     // Failures never echo the answer (it may hold a secret).
@@ -201,7 +270,10 @@ struct Req(Vec<(&'static str, String)>);
 
 impl Request for Req {
     fn header(&self, name: &str) -> Option<Vec<u8>> {
-        self.0.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone().into_bytes())
+        self.0
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.clone().into_bytes())
     }
     fn names(&self) -> Vec<&[u8]> {
         self.0.iter().map(|(k, _)| k.as_bytes()).collect()
@@ -238,7 +310,10 @@ fn ok(body: Value) -> Response {
 }
 
 fn header<'a>(call: &'a Call, name: &str) -> Option<&'a str> {
-    call.headers.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str())
+    call.headers
+        .iter()
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 /// The identity of the session a login reply's cookie names.
@@ -247,10 +322,22 @@ fn stored(host: &MemHost, reply: &Reply) -> Identity {
         .headers
         .iter()
         .find(|(k, _)| k == "set-cookie")
-        .map(|(_, v)| v.split(';').next().unwrap().split_once('=').unwrap().1.to_string())
+        .map(|(_, v)| {
+            v.split(';')
+                .next()
+                .unwrap()
+                .split_once('=')
+                .unwrap()
+                .1
+                .to_string()
+        })
         .expect("a session cookie");
     let hash = SessionHash::of_cookie(cookie.as_bytes()).unwrap();
-    store::lookup(host, &hash, NOW).expect("the session").record().to_session().identity
+    store::lookup(host, &hash, NOW)
+        .expect("the session")
+        .record()
+        .to_session()
+        .identity
 }
 
 #[test]
@@ -272,7 +359,10 @@ fn a_login_fetches_the_token_calls_the_api_and_stores_what_it_says() {
     assert_eq!(api.timeout_ms, 2_000);
     assert_eq!(header(&api, ":authority"), Some("person.example"));
     // The base URL's path comes first; `sub` is URL-encoded.
-    assert_eq!(header(&api, ":path"), Some("/base/v2/user/user_id/auth0%7Calice"));
+    assert_eq!(
+        header(&api, ":path"),
+        Some("/base/v2/user/user_id/auth0%7Calice")
+    );
     assert_eq!(header(&api, "authorization"), Some("Bearer m2m-token"));
     assert_eq!(pending.max_answer(), 64 * 1024);
     let r = reply(e.on_response(&host, &req, pending, ok(person())));
@@ -310,9 +400,18 @@ fn a_failing_api_refuses_or_is_skipped_as_configured() {
     for (policy, status) in [("refuse", 503), ("continue", 200)] {
         for failure in [
             Response::none(),
-            Response { status: Some(500), body: Some(b"oops".to_vec()) },
-            Response { status: Some(200), body: None },
-            Response { status: Some(200), body: Some(b"not json".to_vec()) },
+            Response {
+                status: Some(500),
+                body: Some(b"oops".to_vec()),
+            },
+            Response {
+                status: Some(200),
+                body: None,
+            },
+            Response {
+                status: Some(200),
+                body: Some(b"not json".to_vec()),
+            },
         ] {
             let e = engine(policy);
             let host = MemHost::default();
@@ -348,7 +447,10 @@ fn a_refused_token_is_fetched_anew_once() {
     token::store(&host, "iam", NOW, Some(200), br#"{"access_token": "old"}"#).unwrap();
     let req = login_request();
     let (_, pending) = call(e.on_request(&host, &req, NOW));
-    let unauthorized = Response { status: Some(401), body: Some(Vec::new()) };
+    let unauthorized = Response {
+        status: Some(401),
+        body: Some(Vec::new()),
+    };
     let (fetch, pending) = call(e.on_response(&host, &req, pending, unauthorized.clone()));
     assert_eq!(header(&fetch, ":path"), Some("/oauth/token"));
     let token = ok(json!({"access_token": "new", "expires_in": 3600}));
@@ -379,16 +481,17 @@ fn the_timer_fetches_tokens_ahead_of_need_once_across_workers() {
     let fetches = |calls: &Vec<(Call, crate::timer::TimerCall)>| {
         calls
             .iter()
-            .filter(|(c, _)| c.body.as_deref().is_some_and(|b| b.starts_with(b"grant_type=client_credentials")))
+            .filter(|(c, _)| {
+                c.body
+                    .as_deref()
+                    .is_some_and(|b| b.starts_with(b"grant_type=client_credentials"))
+            })
             .count()
     };
     let a = first.tick(&e, &host, NOW);
     let b = second.tick(&e, &host, NOW);
     assert_eq!((fetches(&a), fetches(&b)), (1, 0));
-    let (_, timer_call) = a
-        .into_iter()
-        .find(|(c, _)| c.body.is_some())
-        .unwrap();
+    let (_, timer_call) = a.into_iter().find(|(c, _)| c.body.is_some()).unwrap();
     let token = ok(json!({"access_token": "t", "expires_in": 86400}));
     first.on_response(&e, &host, timer_call, token, NOW);
     assert_eq!(token::cached(&host, "iam", NOW), Cached::Fresh("t".into()));

@@ -307,7 +307,10 @@ fn a_groups_rule_admits_a_member_of_any_named_group() {
     assert_eq!(allow.check(b"", b"", b"staff admins"), Ok(()));
     // Roles and permissions of the same name are not groups.
     let missing = allow.check(b"admins", b"admins", b"team_mofo").unwrap_err();
-    assert_eq!(missing, Missing::AnyGroup(&["team_moco".to_string(), "admins".to_string()][..]));
+    assert_eq!(
+        missing,
+        Missing::AnyGroup(&["team_moco".to_string(), "admins".to_string()][..])
+    );
     assert!(missing.reply().body.contains("one_of_groups"));
     let rules: RuleList =
         serde_json::from_str(r#"[{"path": "/admin/", "allow": {"groups": ["admins"]}}]"#).unwrap();

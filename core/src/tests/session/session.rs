@@ -16,7 +16,10 @@ fn full() -> Session {
             email_verified: Some(true),
             claims: vec![
                 ("staff".into(), ClaimValue::Flag(true)),
-                ("teams".into(), ClaimValue::List(vec!["a".into(), "b".into()])),
+                (
+                    "teams".into(),
+                    ClaimValue::List(vec!["a".into(), "b".into()]),
+                ),
                 ("title".into(), ClaimValue::Text("Engineer, Firefox".into())),
             ],
         },
