@@ -53,7 +53,7 @@ def start(make_envoy, idp, **profile):
     idp.m2m_tokens.clear()
     envoy = make_envoy(profile=[person_api(idp, **profile)], rules=RULES, headers=HEADERS)
     # The timer fetches the machine token ahead of the first login.
-    wait_for(lambda: idp.hits.get("client_credentials", 0) >= 1 and idp.m2m_tokens)
+    assert wait_for(lambda: envoy.stat(STATS + "profile.token_fetched") >= 1), envoy.log()
     return envoy
 
 
