@@ -102,6 +102,9 @@ pub fn store(
     value.extend_from_slice(token.as_bytes());
     host.set(&token_key(api), &value, None)
         .map_err(|_| "shared data refused the token")?;
+    // The fetch is over: free its claim, so that a token refused soon after (revoked
+    // upstream) can be fetched anew at once rather than after the claim's hold.
+    let _ = host.set(&claim_key(api), &0u64.to_le_bytes(), None);
     Ok(token.to_string())
 }
 

@@ -236,6 +236,8 @@ fn tokens_are_shared_refreshed_before_expiry_and_dropped_when_refused() {
     );
     token::drop_refused(&host, "iam", "tok-1");
     assert_eq!(token::cached(&host, "iam", NOW + 1), Cached::Missing);
+    // A stored token freed the fetch's claim: the refused one is replaced at once.
+    assert!(token::claim_fetch(&host, "iam", NOW + 2, 6_000));
     // Failures never echo the answer (it may hold a secret).
     let e = token::store(&host, "iam", NOW, Some(401), b"{\"secret\": \"s3cr3t\"}").unwrap_err();
     assert!(!e.contains("s3cr3t"), "{e}");
