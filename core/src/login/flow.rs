@@ -12,7 +12,7 @@ use crate::session::create::Landing;
 use crate::time::Millis;
 
 pub enum Flow {
-    Token(Login),
+    Token(Box<Login>),
     Code(Box<CodeLogin>),
 }
 
