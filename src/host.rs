@@ -1,16 +1,16 @@
 //! The core's host ports over proxy-wasm: each port call is exactly one host call, so the
-//! core's call counts (core/src/tests/request/engine.rs) are the wasm filter's.
+//! core's call counts (core/src/tests/engine/engine.rs) are the wasm filter's.
 
 use std::cell::{Cell, OnceCell};
 use std::time::Duration;
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{Action, BufferType, MapType, MetricType, Status};
+use session_core::engine::driver::{Answer, Dispatch, Port, Started};
+use session_core::engine::Engine;
 use session_core::metrics::Metric;
 use session_core::ports::{Call, Host, Request, SetError, SharedData};
 use session_core::reply::Reply;
-use session_core::request::driver::{Answer, Dispatch, Port, Started};
-use session_core::request::engine::Engine;
 use session_core::request::filter::HeaderEdit;
 
 /// What every context of a VM shares: the engine, stat ids, and the clock of the last tick.
@@ -203,6 +203,16 @@ impl Port for Proxy {
 pub struct CallAnswer {
     pub num_headers: usize,
     pub body_size: usize,
+}
+
+impl CallAnswer {
+    /// The sizes Envoy reports with `on_http_call_response`.
+    pub fn new(num_headers: usize, body_size: usize) -> CallAnswer {
+        CallAnswer {
+            num_headers,
+            body_size,
+        }
+    }
 }
 
 impl Answer for CallAnswer {

@@ -5,8 +5,8 @@ use std::rc::Rc;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
-use session_core::request::driver::{Done, RequestDriver};
-use session_core::request::engine::unconfigured;
+use session_core::engine::driver::{Done, RequestDriver};
+use session_core::engine::unconfigured;
 
 use crate::host::{send, CallAnswer, Headers, Proxy, Shared};
 
@@ -25,25 +25,16 @@ impl Http {
 }
 
 impl Context for Http {
-    fn on_http_call_response(
-        &mut self,
-        token_id: u32,
-        num_headers: usize,
-        body_size: usize,
-        _: usize,
-    ) {
+    fn on_http_call_response(&mut self, id: u32, headers: usize, body: usize, _: usize) {
         let Some(shared) = self.shared.clone() else {
             return;
         };
-        let answer = CallAnswer {
-            num_headers,
-            body_size,
-        };
+        let answer = CallAnswer::new(headers, body);
         let done = self.driver.on_response(
             &shared.engine,
             &*shared,
             &Headers::default(),
-            token_id,
+            id,
             answer,
             &mut Proxy,
         );

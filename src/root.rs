@@ -7,10 +7,10 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{BufferType, ContextType};
 use session_core::config::Config;
+use session_core::engine::driver::TimerDriver;
+use session_core::engine::timer::{Timer, TICK_MS};
+use session_core::engine::Engine;
 use session_core::ports::Host;
-use session_core::request::driver::TimerDriver;
-use session_core::request::engine::Engine;
-use session_core::timer::{Timer, TICK_MS};
 
 use crate::host::{CallAnswer, Proxy, Shared};
 use crate::http::Http;
@@ -22,23 +22,14 @@ pub struct Root {
 }
 
 impl Context for Root {
-    fn on_http_call_response(
-        &mut self,
-        token_id: u32,
-        num_headers: usize,
-        body_size: usize,
-        _: usize,
-    ) {
+    fn on_http_call_response(&mut self, id: u32, headers: usize, body: usize, _: usize) {
+        let answer = CallAnswer::new(headers, body);
         let Some(shared) = self.shared.clone() else {
             return;
         };
-        let answer = CallAnswer {
-            num_headers,
-            body_size,
-        };
         let now = shared.tick_clock();
         self.timer
-            .on_response(&shared.engine, &*shared, token_id, answer, now, &mut Proxy);
+            .on_response(&shared.engine, &*shared, id, answer, now, &mut Proxy);
     }
 }
 

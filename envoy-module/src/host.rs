@@ -10,17 +10,17 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use session_core::config::Config;
+use session_core::engine::driver::{
+    self, Dispatch, Done, Port, RequestDriver, Started, TimerDriver,
+};
+use session_core::engine::timer::{Timer, TICK_MS};
+use session_core::engine::Engine;
 use session_core::metrics::Metric;
 use session_core::ports::{Call, Host, Request, Response, SetError, SharedData};
 use session_core::reply::Reply;
-use session_core::request::driver::{
-    self, Dispatch, Done, Port, RequestDriver, Started, TimerDriver,
-};
-use session_core::request::engine::Engine;
 use session_core::request::filter::HeaderEdit;
 use session_core::session::memory::MemoryStore;
 use session_core::time::Millis;
-use session_core::timer::{Timer, TICK_MS};
 
 use crate::abi::*;
 
@@ -685,7 +685,7 @@ impl Filter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use session_core::request::driver::read;
+    use session_core::engine::driver::read;
 
     fn header(k: &'static [u8], v: &'static [u8]) -> EnvoyHeader {
         EnvoyHeader {

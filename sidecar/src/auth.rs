@@ -26,17 +26,17 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use session_core::config::{Config, Sidecar};
+use session_core::engine::driver::{
+    self, Dispatch, Port, Received, RequestDriver, Started, TimerDriver,
+};
+use session_core::engine::timer::{Timer, TICK_MS};
+use session_core::engine::Engine;
 use session_core::metrics::Metric;
 use session_core::ports::{self, Call, Host, SetError, SharedData, Upstream};
 use session_core::reply::Reply;
-use session_core::request::driver::{
-    self, Dispatch, Port, Received, RequestDriver, Started, TimerDriver,
-};
-use session_core::request::engine::Engine;
 use session_core::request::filter::HeaderEdit;
 use session_core::request::routing::Route;
 use session_core::session::memory::MemoryStore;
-use session_core::timer::{Timer, TICK_MS};
 
 use crate::api::{self, Api};
 use crate::idp::IdpClient;

@@ -304,11 +304,11 @@ def test_one_session_across_nginx_and_a_wasm_envoy_on_the_same_store(make_native
         envoy.stop()
 
 
-def readme_walkthrough():
-    """The README's NGINX walkthrough: [(curl arguments, the output it shows)]."""
+def nginx_walkthrough():
+    """The NGINX walkthrough of docs/nginx-ext-authz.md: [(curl arguments, the output it shows)]."""
     import shlex
     from pathlib import Path
-    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    text = (Path(__file__).resolve().parents[2] / "docs" / "nginx-ext-authz.md").read_text()
     block = text.split("With the service and NGINX above", 1)[1].split("```\n", 2)[1]
     steps, command, shown = [], None, []
     lines = iter(block.splitlines())
@@ -327,7 +327,7 @@ def readme_walkthrough():
 
 
 def curl(proxy, args, replace):
-    """Runs one of the README's curl commands against `proxy` (what curl would send)."""
+    """Runs one of the walkthrough's curl commands against `proxy` (what curl would send)."""
     assert args[0] == "curl", args
     method, headers, url, it = "GET", {}, None, iter(args[1:])
     for arg in it:
@@ -347,13 +347,13 @@ def curl(proxy, args, replace):
     return proxy.request(url, method=method, headers=headers)
 
 
-def test_the_readme_walkthrough_does_what_it_shows(make_native, loopback_idp):
-    """Every command of the README's NGINX walkthrough, run through NGINX and the service:
-    the answers have the keys, values and statuses the README prints (… stands for anything)."""
+def test_the_nginx_walkthrough_does_what_it_shows(make_native, loopback_idp):
+    """Every command of the NGINX walkthrough (docs/nginx-ext-authz.md), run through NGINX and the
+    service: the answers have the keys, values and statuses the page prints (… stands for anything)."""
     import re
     _, proxy = make_native("nginx")
     token = loopback_idp.jwt(sub="auth0|alice", email="alice@example.com")
-    steps = readme_walkthrough()
+    steps = nginx_walkthrough()
     assert len(steps) == 5, steps
     secret = None
 

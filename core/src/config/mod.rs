@@ -174,7 +174,7 @@ pub struct CookieSettings {
     pub signing_keys: Vec<String>,
 }
 
-/// The documented defaults (README, configuration reference).
+/// The documented defaults (docs/configuration.md).
 impl Default for CookieSettings {
     fn default() -> CookieSettings {
         CookieSettings {

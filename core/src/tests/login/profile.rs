@@ -4,10 +4,10 @@ use super::map::{apply, read, unconfirmed, Read};
 use super::token::{self, Cached};
 use super::*;
 use crate::config::{Confirm, Mapping, Target, Transform};
+use crate::engine::{Engine, Outcome, Pending};
 use crate::identity::ClaimValue;
 use crate::login::key_cache;
 use crate::ports::{Request, Response};
-use crate::request::engine::{Engine, Outcome, Pending};
 use crate::session::{store, SessionHash};
 use crate::testing::*;
 
@@ -478,9 +478,9 @@ fn while_another_worker_fetches_the_token_the_policy_applies() {
 fn the_timer_fetches_tokens_ahead_of_need_once_across_workers() {
     let e = engine("refuse");
     let host = MemHost::default();
-    let mut first = crate::timer::Timer::new(0);
-    let mut second = crate::timer::Timer::new(1);
-    let fetches = |calls: &Vec<(Call, crate::timer::TimerCall)>| {
+    let mut first = crate::engine::timer::Timer::new(0);
+    let mut second = crate::engine::timer::Timer::new(1);
+    let fetches = |calls: &Vec<(Call, crate::engine::timer::TimerCall)>| {
         calls
             .iter()
             .filter(|(c, _)| {

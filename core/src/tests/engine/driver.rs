@@ -2,11 +2,11 @@ use std::cell::Cell;
 use std::collections::VecDeque;
 
 use super::*;
+use crate::engine::timer::TICK_MS;
 use crate::login::jwks::MAX_JWKS_BYTES;
 use crate::metrics::Metric;
 use crate::ports::Upstream;
 use crate::testing::*;
-use crate::timer::TICK_MS;
 
 const NOW: Millis = NOW_SECS * 1_000;
 

@@ -8,12 +8,12 @@
 
 use std::collections::VecDeque;
 
+use crate::engine::timer::{Timer, TimerCall};
+use crate::engine::{Engine, Outcome, Pending};
 use crate::ports::{Call, Host, Request, Response};
 use crate::reply::Reply;
-use crate::request::engine::{Engine, Outcome, Pending};
 use crate::request::filter::HeaderEdit;
 use crate::time::Millis;
-use crate::timer::{Timer, TimerCall};
 
 /// What became of a call a host was asked to make.
 #[derive(Debug)]
@@ -279,5 +279,5 @@ impl<Id: PartialEq> TimerDriver<Id> {
 }
 
 #[cfg(test)]
-#[path = "../tests/request/driver.rs"]
+#[path = "../tests/engine/driver.rs"]
 mod tests;
