@@ -8,8 +8,11 @@
 //! builds the public [`Config`] from them (`Config::parse` is there), with the defaults and
 //! the checks that span several keys.
 
+mod profile;
 mod raw;
 mod resolve;
+
+pub use profile::{ClientCredentials, Confirm, Mapping, OnFailure, Profile, Target, Transform};
 
 use std::fmt;
 
@@ -41,6 +44,8 @@ pub struct Config {
     pub rules: Vec<Rule>,
     /// A signed identity assertion on every authenticated request forwarded. Default: none.
     pub assertion: Option<AssertionSettings>,
+    /// Identity APIs asked about the user at every login, in order. Default: none.
+    pub profile: Vec<Profile>,
 }
 
 /// `assertion`: the JWT the proxy signs for the app (docs/ARCHITECTURE.md §11).
@@ -235,6 +240,8 @@ pub enum Claim {
     Permissions,
     /// The session's roles, space-separated.
     Roles,
+    /// The session's groups (from identity APIs), space-separated.
+    Groups,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,6 +2,7 @@
 //! the checks that span several keys (distinct endpoint paths, signing keys with a sidecar,
 //! rules that can be reached).
 
+use super::profile::parse_profiles;
 use super::raw::{
     read, AbsPath, Count, Flag, HeaderList, PathList, RawAssertion, RawAuth0, RawCookie,
     RawEndpoints, Scopes, SigningKeys, Text,
@@ -178,8 +179,10 @@ impl Config {
             }
             None => Limits::default(),
         };
+        let profile = parse_profiles(raw.profile)?;
         Ok(Config {
             assertion,
+            profile,
             limits,
             rules,
             device,

@@ -116,7 +116,9 @@ pub fn route(config: &Config, raw_path: &[u8], method: impl FnOnce() -> Vec<u8>)
         Allow::Public => Route::Public,
         Allow::Deny => Route::Refused(Refusal::Denied(at)),
         Allow::Session => Route::Protected(Access::SESSION),
-        Allow::Permissions(_) | Allow::Roles(_) => Route::Protected(Access(Some(at))),
+        Allow::Permissions(_) | Allow::Roles(_) | Allow::Groups(_) => {
+            Route::Protected(Access(Some(at)))
+        }
     }
 }
 
