@@ -4,14 +4,15 @@
 //! (`max_header_size`: 431 when a head is one byte over, however it arrives), the deadline
 //! for a head (`header_read_timeout`, which starts when a connection is accepted or its
 //! previous answer is sent, so it also closes idle connections), keep-alive, and graceful
-//! shutdown (hyper-util). What is ours is small: a cap on connections (503 beyond it), an
+//! shutdown. What is ours is small: a cap on connections (503 beyond it), an
 //! answer from the head alone before any body is read (a wrong token, a body over the
 //! limit: 413 on its `Content-Length`, unread), a deadline for the body (408), and handlers
 //! that may block (the store, the IdP) run on tokio's blocking pool, a bounded number at a
 //! time, so a slow client or a slow database never holds a thread that serves others.
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,9 +23,8 @@ use hyper::header::{HeaderName, HeaderValue, TRANSFER_ENCODING};
 use hyper::service::service_fn;
 use hyper::StatusCode;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 
@@ -169,25 +169,36 @@ impl Listening {
     }
 }
 
-/// Binds `listen` (a std listener, so that the address is known and errors are reported
-/// before anything runs) for [`serve`].
-pub fn bind(listen: &str) -> Result<std::net::TcpListener, String> {
-    let socket = std::net::TcpListener::bind(listen)
-        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-    socket
-        .set_nonblocking(true)
-        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-    Ok(socket)
+/// Connections waiting to be accepted (the kernel caps it at `net.core.somaxconn`): a burst
+/// of new connections waits here rather than being dropped and retried a second later.
+const BACKLOG: u32 = 4096;
+
+/// Binds `listen`; within a tokio runtime.
+pub fn bind(listen: &str) -> Result<TcpListener, String> {
+    let fail = |e: std::io::Error| format!("cannot listen on {listen}: {e}");
+    let addr = listen
+        .to_socket_addrs()
+        .map_err(fail)?
+        .next()
+        .ok_or_else(|| format!("cannot listen on {listen}: no such address"))?;
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()
+    } else {
+        TcpSocket::new_v6()
+    }
+    .map_err(fail)?;
+    socket.set_reuseaddr(true).map_err(fail)?;
+    socket.bind(addr).map_err(fail)?;
+    socket.listen(BACKLOG).map_err(fail)
 }
 
-/// Serves `handler` on `socket` with `limits`; must be called within a tokio runtime.
+/// Serves `handler` on `listener` with `limits`; within a tokio runtime.
 pub fn serve<H: Handler>(
-    socket: std::net::TcpListener,
+    listener: TcpListener,
     limits: Limits,
     handler: Arc<H>,
 ) -> Result<Listening, String> {
-    let addr = socket.local_addr().map_err(|e| e.to_string())?;
-    let listener = TcpListener::from_std(socket).map_err(|e| e.to_string())?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let (stop, stopped) = watch::channel(false);
     let task = tokio::spawn(accept(listener, limits, handler, stopped));
     Ok(Listening { addr, stop, task })
@@ -211,7 +222,6 @@ async fn accept<H: Handler>(
         handlers: Semaphore::new(limits.handlers.max(1)),
     });
     let open = Arc::new(Semaphore::new(limits.connections.max(1)));
-    let graceful = GracefulShutdown::new();
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
@@ -219,6 +229,8 @@ async fn accept<H: Handler>(
         .max_header_size(limits.head_bytes)
         .max_headers(limits.headers)
         .keep_alive(limits.keep_alive)
+        // A client that shuts its side after sending a request still gets the answer.
+        .half_close(true)
         .auto_date_header(false);
     loop {
         let accepted = tokio::select! {
@@ -240,17 +252,39 @@ async fn accept<H: Handler>(
             tokio::spawn(refuse(stream));
             continue;
         };
-        let shared = Arc::clone(&shared);
-        let service = service_fn(move |request| answer(Arc::clone(&shared), request));
-        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        let started = Arc::new(AtomicBool::new(false));
+        let service = {
+            let (shared, started) = (Arc::clone(&shared), Arc::clone(&started));
+            service_fn(move |request| {
+                started.store(true, Ordering::Relaxed);
+                answer(Arc::clone(&shared), request)
+            })
+        };
+        let connection = builder.serve_connection(TokioIo::new(stream), service);
+        let mut stopping = stopped.clone();
         tokio::spawn(async move {
+            let mut connection = std::pin::pin!(connection);
             // A connection's end (closed, timed out, malformed) is not worth a log line.
-            let _ = connection.await;
+            tokio::select! {
+                _ = connection.as_mut() => {}
+                _ = stopping.changed() => {
+                    // Draining: a connection that never got a request whole (idle, or
+                    // dripping a head) is closed now; a request in flight is answered
+                    // (`Connection: close`), then its connection closes; hyper closes
+                    // kept-alive connections between requests.
+                    if started.load(Ordering::Relaxed) {
+                        connection.as_mut().graceful_shutdown();
+                        let _ = connection.await;
+                    }
+                }
+            }
             drop(permit);
         });
     }
     drop(listener);
-    if tokio::time::timeout(DRAIN, graceful.shutdown())
+    // Every connection's permit back: all of them answered and closed.
+    let all = u32::try_from(limits.connections.max(1)).unwrap_or(u32::MAX);
+    if tokio::time::timeout(DRAIN, open.acquire_many(all))
         .await
         .is_err()
     {

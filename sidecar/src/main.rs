@@ -239,7 +239,7 @@ fn serve(
     };
     server::raise_fd_limit();
     let limits = server::api_limits(WORKERS, server::REQUEST_TIMEOUT);
-    let server = Server::serve(
+    let server = Server::serve_until_signalled(
         api,
         limits,
         listen,

@@ -85,6 +85,7 @@ pub struct Server {
     api: Option<Listening>,
     auth: Option<Listening>,
     service: Option<Arc<AuthService>>,
+    signals: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
     /// Held until the runtime is gone: the store is closed here, never on one of its
     /// threads (the blocking PostgreSQL client cannot be dropped inside a runtime).
     _store: Arc<Api>,
@@ -113,12 +114,27 @@ impl Server {
         listen: &str,
         auth: Option<(Arc<AuthService>, &str)>,
     ) -> Result<Server, String> {
-        // Both sockets first: a taken port is an error before anything runs.
-        let api_socket = http::bind(listen)?;
-        let auth_socket = auth
-            .as_ref()
-            .map(|(_, listen)| http::bind(listen))
-            .transpose()?;
+        Server::build(api, limits, listen, auth, false)
+    }
+
+    /// The same, for the process itself: SIGTERM and SIGINT are caught from before the first
+    /// connection is accepted, for [`Server::wait`].
+    pub fn serve_until_signalled(
+        api: Arc<Api>,
+        limits: Limits,
+        listen: &str,
+        auth: Option<(Arc<AuthService>, &str)>,
+    ) -> Result<Server, String> {
+        Server::build(api, limits, listen, auth, true)
+    }
+
+    fn build(
+        api: Arc<Api>,
+        limits: Limits,
+        listen: &str,
+        auth: Option<(Arc<AuthService>, &str)>,
+        signals: bool,
+    ) -> Result<Server, String> {
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8));
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads)
@@ -127,6 +143,24 @@ impl Server {
             .build()
             .map_err(|e| format!("cannot start the server's runtime: {e}"))?;
         let entered = runtime.enter();
+        let signals = if signals {
+            use tokio::signal::unix::{signal, SignalKind};
+            let caught = |kind: SignalKind| {
+                signal(kind).map_err(|e| format!("cannot catch SIGTERM and SIGINT: {e}"))
+            };
+            Some((
+                caught(SignalKind::terminate())?,
+                caught(SignalKind::interrupt())?,
+            ))
+        } else {
+            None
+        };
+        // Both sockets first: a taken port is an error before anything runs.
+        let api_socket = http::bind(listen)?;
+        let auth_socket = auth
+            .as_ref()
+            .map(|(_, listen)| http::bind(listen))
+            .transpose()?;
         let api_listening = http::serve(api_socket, limits, Arc::clone(&api))?;
         let pruner = Arc::clone(&api);
         runtime.spawn(async move {
@@ -168,30 +202,24 @@ impl Server {
             api: Some(api_listening),
             auth: auth_listening,
             service,
+            signals,
             _store: api,
         })
     }
 
-    /// Serves until SIGTERM or SIGINT, then drains as [`Server::stop`] does.
-    pub fn wait(self) {
-        if let Some(runtime) = &self.runtime {
+    /// Serves until SIGTERM or SIGINT (caught since [`Server::serve_until_signalled`]), then
+    /// drains as [`Server::stop`] does.
+    pub fn wait(mut self) {
+        if let (Some(runtime), Some((term, interrupt))) = (&self.runtime, &mut self.signals) {
             runtime.block_on(async {
-                use tokio::signal::unix::{signal, SignalKind};
-                match signal(SignalKind::terminate()) {
-                    Ok(mut term) => {
-                        tokio::select! {
-                            _ = term.recv() => {}
-                            _ = tokio::signal::ctrl_c() => {}
-                        }
-                    }
-                    Err(e) => {
-                        log::warn!("cannot watch for SIGTERM: {e}");
-                        let _ = tokio::signal::ctrl_c().await;
-                    }
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = interrupt.recv() => {}
                 }
             });
             log::info!("stopping: draining requests in flight");
         }
+        self.shut_down();
     }
 
     /// Stops accepting on every listener, lets requests in flight finish (at most
