@@ -1,15 +1,16 @@
 //! The core's host ports over proxy-wasm: each port call is exactly one host call, so the
-//! core's call counts (core/src/tests/engine.rs) are the wasm filter's.
+//! core's call counts (core/src/tests/engine/engine.rs) are the wasm filter's.
 
 use std::cell::{Cell, OnceCell};
 use std::time::Duration;
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{Action, BufferType, MapType, MetricType, Status};
+use session_core::engine::driver::{Answer, Dispatch, Port, Started};
+use session_core::engine::Engine;
 use session_core::metrics::Metric;
-use session_core::ports::{Call, Host, Request, Response, SetError, SharedData};
+use session_core::ports::{Call, Host, Request, SetError, SharedData};
 use session_core::reply::Reply;
-use session_core::request::engine::Engine;
 use session_core::request::filter::HeaderEdit;
 
 /// What every context of a VM shares: the engine, stat ids, and the clock of the last tick.
@@ -145,63 +146,95 @@ pub fn send(reply: &Reply) -> Action {
     Action::Pause
 }
 
-pub fn forward(edits: Vec<HeaderEdit<'_>>) -> Action {
-    for edit in edits {
-        let _ = match edit {
-            HeaderEdit::Set(name, value) => {
-                hostcalls::set_map_value_bytes(MapType::HttpRequestHeaders, name, Some(&value))
-            }
-            HeaderEdit::Remove(name) => {
-                hostcalls::set_map_value_bytes(MapType::HttpRequestHeaders, name, None)
-            }
-            HeaderEdit::RemoveName(name) => {
-                hostcalls::set_map_value_bytes(MapType::HttpRequestHeaders, &name, None)
-            }
-        };
-    }
-    Action::Continue
-}
+/// How the core's driver makes calls and carries out outcomes here. Calls are answered to
+/// the context that made them, through `on_http_call_response`; never from inside the
+/// dispatch.
+pub struct Proxy;
 
-/// Dispatches a call; the answer comes to the context that called this.
-pub fn dispatch(call: &Call) -> Option<u32> {
-    let headers: Vec<(&str, &str)> = call.headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let timeout = Duration::from_millis(call.timeout_ms);
-    match hostcalls::dispatch_http_call(
-        &call.cluster,
-        headers,
-        call.body.as_deref(),
-        vec![],
-        timeout,
-    ) {
-        Ok(id) => Some(id),
-        Err(status) => {
-            log::warn!(
-                "call to cluster {:?} failed to start: {status:?}",
-                call.cluster
-            );
-            None
+impl Dispatch for Proxy {
+    type Id = u32;
+
+    fn start(&mut self, call: &Call) -> Started<u32> {
+        let headers: Vec<(&str, &str)> =
+            call.headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let timeout = Duration::from_millis(call.timeout_ms);
+        match hostcalls::dispatch_http_call(
+            &call.cluster,
+            headers,
+            call.body.as_deref(),
+            vec![],
+            timeout,
+        ) {
+            Ok(id) => Started::Pending(id),
+            Err(status) => {
+                log::warn!(
+                    "call to cluster {:?} failed to start: {status:?}",
+                    call.cluster
+                );
+                Started::Failed
+            }
         }
     }
 }
 
-/// A callout's answer. Envoy reports zero headers when there was none (timeout, reset,
-/// connection refused).
-pub fn response(num_headers: usize, body_size: usize, max: usize) -> Response {
-    if num_headers == 0 {
-        return Response::none();
+impl Port for Proxy {
+    fn forward(&mut self, edits: Vec<HeaderEdit<'_>>) {
+        for edit in edits {
+            let _ = match edit {
+                HeaderEdit::Set(name, value) => {
+                    hostcalls::set_map_value_bytes(MapType::HttpRequestHeaders, name, Some(&value))
+                }
+                HeaderEdit::Remove(name) => {
+                    hostcalls::set_map_value_bytes(MapType::HttpRequestHeaders, name, None)
+                }
+                HeaderEdit::RemoveName(name) => {
+                    hostcalls::set_map_value_bytes(MapType::HttpRequestHeaders, &name, None)
+                }
+            };
+        }
     }
-    let status = hostcalls::get_map_value_bytes(MapType::HttpCallResponseHeaders, ":status")
-        .ok()
-        .flatten()
-        .and_then(|v| std::str::from_utf8(&v).ok().and_then(|s| s.parse().ok()));
-    let body = if body_size > max {
-        None
-    } else if body_size == 0 {
-        Some(Vec::new())
-    } else {
-        hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
+
+    fn reply(&mut self, reply: Reply) {
+        send(&reply);
+    }
+}
+
+/// A callout's answer as `on_http_call_response` reports it; read through the driver's cap.
+pub struct CallAnswer {
+    pub num_headers: usize,
+    pub body_size: usize,
+}
+
+impl CallAnswer {
+    /// The sizes Envoy reports with `on_http_call_response`.
+    pub fn new(num_headers: usize, body_size: usize) -> CallAnswer {
+        CallAnswer {
+            num_headers,
+            body_size,
+        }
+    }
+}
+
+impl Answer for CallAnswer {
+    /// Envoy reports zero headers when there was none (timeout, reset, connection refused).
+    fn arrived(&self) -> bool {
+        self.num_headers != 0
+    }
+
+    fn status(&self) -> Option<u32> {
+        hostcalls::get_map_value_bytes(MapType::HttpCallResponseHeaders, ":status")
             .ok()
             .flatten()
-    };
-    Response { status, body }
+            .and_then(|v| std::str::from_utf8(&v).ok().and_then(|s| s.parse().ok()))
+    }
+
+    fn size(&self) -> usize {
+        self.body_size
+    }
+
+    fn body(self) -> Option<Vec<u8>> {
+        hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, self.body_size)
+            .ok()
+            .flatten()
+    }
 }

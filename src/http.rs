@@ -1,71 +1,45 @@
-//! One HTTP request: hand it to the core and carry out the outcome, pausing for the calls
-//! it asks for.
+//! One HTTP request: hand it to the core's driver, which pauses it for the calls it asks for.
 
 use std::rc::Rc;
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
-use session_core::request::engine::{unconfigured, Outcome, Pending};
+use session_core::engine::driver::{Done, RequestDriver};
+use session_core::engine::unconfigured;
 
-use crate::host::{dispatch, forward, response, send, Headers, Shared};
+use crate::host::{send, CallAnswer, Headers, Proxy, Shared};
 
 pub struct Http {
     shared: Option<Rc<Shared>>,
-    waiting: Option<(u32, Pending)>,
+    driver: RequestDriver<u32>,
 }
 
 impl Http {
     pub fn new(shared: Option<Rc<Shared>>) -> Http {
         Http {
             shared,
-            waiting: None,
-        }
-    }
-
-    fn carry_out(&mut self, shared: &Shared, outcome: Outcome<'_>) -> Action {
-        let mut outcome = outcome;
-        loop {
-            match outcome {
-                Outcome::Forward(edits) => return forward(edits),
-                Outcome::Reply(reply) => return send(&reply),
-                Outcome::Call(call, pending) => match dispatch(&call) {
-                    Some(id) => {
-                        self.waiting = Some((id, pending));
-                        return Action::Pause;
-                    }
-                    None => {
-                        outcome = shared.engine.on_dispatch_failed(shared, pending);
-                    }
-                },
-            }
+            driver: RequestDriver::default(),
         }
     }
 }
 
 impl Context for Http {
-    fn on_http_call_response(
-        &mut self,
-        token_id: u32,
-        num_headers: usize,
-        body_size: usize,
-        _: usize,
-    ) {
+    fn on_http_call_response(&mut self, id: u32, headers: usize, body: usize, _: usize) {
         let Some(shared) = self.shared.clone() else {
             return;
         };
-        match self.waiting.take() {
-            Some((id, pending)) if id == token_id => {
-                let answer = response(num_headers, body_size, pending.max_answer());
-                let outcome =
-                    shared
-                        .engine
-                        .on_response(&*shared, &Headers::default(), pending, answer);
-                if let Action::Continue = self.carry_out(&shared, outcome) {
-                    let _ = hostcalls::resume_http_request();
-                }
-            }
-            other => self.waiting = other,
+        let answer = CallAnswer::new(headers, body);
+        let done = self.driver.on_response(
+            &shared.engine,
+            &*shared,
+            &Headers::default(),
+            id,
+            answer,
+            &mut Proxy,
+        );
+        if done == Some(Done::Forwarded) {
+            let _ = hostcalls::resume_http_request();
         }
     }
 }
@@ -75,9 +49,16 @@ impl HttpContext for Http {
         let Some(shared) = self.shared.clone() else {
             return send(&unconfigured());
         };
-        let outcome = shared
-            .engine
-            .on_request(&*shared, &Headers::default(), shared.now());
-        self.carry_out(&shared, outcome)
+        let done = self.driver.on_request(
+            &shared.engine,
+            &*shared,
+            &Headers::default(),
+            shared.now(),
+            &mut Proxy,
+        );
+        match done {
+            Done::Forwarded => Action::Continue,
+            Done::Replied | Done::Paused => Action::Pause,
+        }
     }
 }

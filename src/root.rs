@@ -7,51 +7,29 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{BufferType, ContextType};
 use session_core::config::Config;
-use session_core::ports::{Call, Host};
-use session_core::request::engine::Engine;
-use session_core::timer::{Timer, TimerCall, TICK_MS};
+use session_core::engine::driver::TimerDriver;
+use session_core::engine::timer::{Timer, TICK_MS};
+use session_core::engine::Engine;
+use session_core::ports::Host;
 
-use crate::host::{dispatch, response, Shared};
+use crate::host::{CallAnswer, Proxy, Shared};
 use crate::http::Http;
 
 #[derive(Default)]
 pub struct Root {
     shared: Option<Rc<Shared>>,
-    timer: Timer,
-    calls: Vec<(u32, TimerCall, usize)>,
-}
-
-impl Root {
-    fn dispatch(&mut self, shared: &Shared, calls: Vec<(Call, TimerCall)>) {
-        for (call, pending) in calls {
-            match dispatch(&call) {
-                Some(id) => self.calls.push((id, pending, call.max_answer)),
-                None => self.timer.on_dispatch_failed(shared, pending),
-            }
-        }
-    }
+    timer: TimerDriver<u32>,
 }
 
 impl Context for Root {
-    fn on_http_call_response(
-        &mut self,
-        token_id: u32,
-        num_headers: usize,
-        body_size: usize,
-        _: usize,
-    ) {
+    fn on_http_call_response(&mut self, id: u32, headers: usize, body: usize, _: usize) {
+        let answer = CallAnswer::new(headers, body);
         let Some(shared) = self.shared.clone() else {
             return;
         };
-        if let Some(at) = self.calls.iter().position(|(id, _, _)| *id == token_id) {
-            let (_, call, max) = self.calls.swap_remove(at);
-            let answer = response(num_headers, body_size, max);
-            let now = shared.tick_clock();
-            let next = self
-                .timer
-                .on_response(&shared.engine, &*shared, call, answer, now);
-            self.dispatch(&shared, next);
-        }
+        let now = shared.tick_clock();
+        self.timer
+            .on_response(&shared.engine, &*shared, id, answer, now, &mut Proxy);
     }
 }
 
@@ -71,7 +49,7 @@ impl RootContext for Root {
         let shared = Shared::new(Engine::new(config));
         let mut seed = [0u8; 2];
         shared.random(&mut seed);
-        self.timer = Timer::new(u16::from_le_bytes(seed));
+        self.timer = TimerDriver::new(Timer::new(u16::from_le_bytes(seed)));
         self.shared = Some(Rc::new(shared));
         // The first tick (TICK_MS from now) fetches the signing keys. A call dispatched from
         // here, during Envoy's bootstrap, is never answered: do not try.
@@ -83,8 +61,7 @@ impl RootContext for Root {
             return;
         };
         let now = shared.tick_clock();
-        let calls = self.timer.tick(&shared.engine, &*shared, now);
-        self.dispatch(&shared, calls);
+        self.timer.tick(&shared.engine, &*shared, now, &mut Proxy);
     }
 
     fn create_http_context(&self, _: u32) -> Option<Box<dyn HttpContext>> {

@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod duration;
+pub mod engine;
 pub mod identity;
 pub mod idp;
 pub mod keep_alive;
@@ -22,7 +23,6 @@ pub mod session;
 pub mod shared_data;
 mod syntax;
 pub mod time;
-pub mod timer;
 pub mod url;
 
 #[cfg(test)]

@@ -128,7 +128,7 @@ impl Filter {
             None => Reply::json(200, &json!({ "logged_out": logged_out }))
                 .with_header("set-cookie", clear),
         };
-        self.write_through(reply, ended)
+        self.sessions().write_through(reply, ended)
     }
 
     /// A request to the logout endpoint, read from its headers (method and site checked).

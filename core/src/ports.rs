@@ -1,8 +1,8 @@
 //! The host ports (docs/ARCHITECTURE.md §2): everything the core needs from whatever runs it.
 //! A host (the proxy-wasm glue, the Envoy dynamic module, a native server) implements these
 //! over its own calls and carries out the values the core returns; the core never imports a
-//! host. A new host is one implementation of [`Host`] and [`Request`] plus a loop that
-//! dispatches [`Call`]s and feeds back [`Response`]s.
+//! host. A new host is one implementation of [`Host`] and [`Request`] plus the driver's
+//! ports ([`crate::engine::driver`]), which make its [`Call`]s and read their answers.
 
 use crate::metrics::Metric;
 
@@ -25,7 +25,7 @@ pub enum SetError {
 /// randomness and the clock. Events go through the `log` facade instead, which each host
 /// routes to its own log (the core never logs a token, cookie or secret). On the hot path
 /// (public and protected requests) a host passes `now` in, read however is cheapest for it (the wasm host serves the time of the
-/// last timer tick, at most [`crate::timer::TICK_MS`] stale); everything else (logins,
+/// last timer tick, at most [`crate::engine::timer::TICK_MS`] stale); everything else (logins,
 /// device polls, callout answers) reads [`Host::clock`], where 200 ms would matter.
 pub trait Host: SharedData {
     fn count(&self, metric: Metric, delta: i64);

@@ -10,13 +10,17 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use session_core::config::Config;
+use session_core::engine::driver::{
+    self, Dispatch, Done, Port, RequestDriver, Started, TimerDriver,
+};
+use session_core::engine::timer::{Timer, TICK_MS};
+use session_core::engine::Engine;
 use session_core::metrics::Metric;
 use session_core::ports::{Call, Host, Request, Response, SetError, SharedData};
 use session_core::reply::Reply;
-use session_core::request::engine::{Engine, Outcome, Pending};
 use session_core::request::filter::HeaderEdit;
 use session_core::session::memory::MemoryStore;
-use session_core::timer::{Timer, TimerCall, TICK_MS};
+use session_core::time::Millis;
 
 use crate::abi::*;
 
@@ -79,8 +83,9 @@ pub struct ModuleConfig {
     engine: Engine,
     envoy: EnvoyPtr,
     stats: Vec<Option<usize>>,
-    timer: Mutex<Timer>,
-    timer_calls: Mutex<Vec<(u64, TimerCall, usize)>>,
+    timer: Mutex<TimerDriver<u64>>,
+    /// An answer to a timer call given from inside its dispatch.
+    inline: Inline,
     ticker: Mutex<Option<Ticker>>,
 }
 
@@ -126,8 +131,8 @@ impl ModuleConfig {
             engine: Engine::new(config),
             envoy: EnvoyPtr(envoy),
             stats,
-            timer: Mutex::new(Timer::new(u16::from_le_bytes(seed))),
-            timer_calls: Mutex::new(Vec::new()),
+            timer: Mutex::new(TimerDriver::new(Timer::new(u16::from_le_bytes(seed)))),
+            inline: Inline::default(),
             ticker: Mutex::new(None),
         });
         config.start_ticker();
@@ -204,22 +209,46 @@ impl ModuleConfig {
 
     /// One timer tick, on the main thread.
     pub fn tick(&self) {
-        let host = self.host(std::ptr::null_mut());
-        let now = host.clock();
-        let calls = self
-            .timer
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .tick(&self.engine, &host, now);
-        self.dispatch_timer(calls);
+        self.with_timer(|timer, host, now, port| timer.tick(&self.engine, host, now, port));
     }
 
-    fn dispatch_timer(&self, calls: Vec<(Call, TimerCall)>) {
+    /// A timer call was answered, on the main thread.
+    pub fn timer_answered(&self, id: u64, answer: Answer<'_>) {
+        // From inside the dispatch, the timer is locked by the tick: the dispatch takes it.
+        if self.inline.catch(&answer) {
+            return;
+        }
+        self.with_timer(|timer, host, now, port| {
+            timer.on_response(&self.engine, host, id, &answer, now, port);
+        });
+    }
+
+    /// Runs `f` on the timer, locked, with the main thread's host, clock and call port.
+    fn with_timer(
+        &self,
+        f: impl FnOnce(&mut TimerDriver<u64>, &ModuleHost<'_>, Millis, &mut TimerPort<'_>),
+    ) {
         let host = self.host(std::ptr::null_mut());
-        for (call, pending) in calls {
-            let max = call.max_answer;
-            let envoy = self.envoy.0;
-            let id = dispatch(&call, |cluster, headers, n, body, timeout, id| {
+        let now = host.clock();
+        let mut port = TimerPort { config: self };
+        let mut timer = self.timer.lock().unwrap_or_else(PoisonError::into_inner);
+        f(&mut timer, &host, now, &mut port);
+    }
+}
+
+/// How the timer's calls are made: from the filter config, on the main thread.
+struct TimerPort<'a> {
+    config: &'a ModuleConfig,
+}
+
+impl Dispatch for TimerPort<'_> {
+    type Id = u64;
+
+    fn start(&mut self, call: &Call) -> Started<u64> {
+        let envoy = self.config.envoy.0;
+        self.config
+            .inline
+            .dispatch(call, |cluster, headers, n, body, timeout, id| {
                 // SAFETY: main thread (scheduled event or callout answer); buffers outlive
                 // the call.
                 unsafe {
@@ -227,75 +256,77 @@ impl ModuleConfig {
                         envoy, id, cluster, headers, n, body, timeout,
                     )
                 }
-            });
-            match id {
-                Some(id) => self
-                    .timer_calls
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .push((id, pending, max)),
-                None => self
-                    .timer
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .on_dispatch_failed(&host, pending),
+            })
+    }
+}
+
+/// Envoy may answer a call from inside its dispatch (one that fails at once is answered
+/// before the dispatch returns). That answer is caught here and handed to the driver as
+/// [`Started::Now`], rather than run into the driver while it is mid-loop (and, for the
+/// timer, holds its lock).
+#[derive(Default)]
+struct Inline(Mutex<Option<Caught>>);
+
+/// A dispatch under way: the cap of its call, and its answer if one came.
+struct Caught {
+    max: usize,
+    answer: Option<Response>,
+}
+
+impl Inline {
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<Caught>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Makes a callout through `start`, which is handed the call's parts as Envoy wants
+    /// them, catching an answer given during it.
+    fn dispatch(
+        &self,
+        call: &Call,
+        start: impl FnOnce(ModuleBuffer, *const ModuleHeader, usize, ModuleBuffer, u64, *mut u64) -> u32,
+    ) -> Started<u64> {
+        let headers: Vec<ModuleHeader> = call
+            .headers
+            .iter()
+            .map(|(k, v)| ModuleHeader::of(k, v.as_bytes()))
+            .collect();
+        let body = ModuleBuffer::of(call.body.as_deref().unwrap_or_default());
+        let mut id = 0u64;
+        *self.slot() = Some(Caught {
+            max: call.max_answer,
+            answer: None,
+        });
+        let result = start(
+            ModuleBuffer::of(call.cluster.as_bytes()),
+            headers.as_ptr(),
+            headers.len(),
+            body,
+            call.timeout_ms,
+            &mut id,
+        );
+        let caught = self.slot().take().and_then(|c| c.answer);
+        match caught {
+            Some(response) => Started::Now(response),
+            None if result == CALLOUT_INIT_SUCCESS => Started::Pending(id),
+            None => {
+                log::warn!(
+                    "call to cluster {:?} failed to start: {result}",
+                    call.cluster
+                );
+                Started::Failed
             }
         }
     }
 
-    /// A timer call was answered, on the main thread.
-    pub fn timer_answered(&self, id: u64, answer: Answer<'_>) {
-        let found = {
-            let mut calls = self
-                .timer_calls
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            calls
-                .iter()
-                .position(|(i, _, _)| *i == id)
-                .map(|at| calls.swap_remove(at))
-        };
-        if let Some((_, pending, max)) = found {
-            let host = self.host(std::ptr::null_mut());
-            let now = host.clock();
-            let next = self
-                .timer
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .on_response(&self.engine, &host, pending, answer.response(max), now);
-            self.dispatch_timer(next);
+    /// Keeps `answer` when it came from inside a dispatch; false when none is under way.
+    fn catch(&self, answer: &Answer<'_>) -> bool {
+        match self.slot().as_mut() {
+            Some(caught) => {
+                caught.answer = Some(driver::read(answer, caught.max));
+                true
+            }
+            None => false,
         }
-    }
-}
-
-/// Makes a callout through `start`, which is handed the call's parts as Envoy wants them.
-fn dispatch(
-    call: &Call,
-    start: impl FnOnce(ModuleBuffer, *const ModuleHeader, usize, ModuleBuffer, u64, *mut u64) -> u32,
-) -> Option<u64> {
-    let headers: Vec<ModuleHeader> = call
-        .headers
-        .iter()
-        .map(|(k, v)| ModuleHeader::of(k, v.as_bytes()))
-        .collect();
-    let body = ModuleBuffer::of(call.body.as_deref().unwrap_or_default());
-    let mut id = 0u64;
-    let result = start(
-        ModuleBuffer::of(call.cluster.as_bytes()),
-        headers.as_ptr(),
-        headers.len(),
-        body,
-        call.timeout_ms,
-        &mut id,
-    );
-    if result == CALLOUT_INIT_SUCCESS {
-        Some(id)
-    } else {
-        log::warn!(
-            "call to cluster {:?} failed to start: {result}",
-            call.cluster
-        );
-        None
     }
 }
 
@@ -478,26 +509,33 @@ impl<'a> Answer<'a> {
             chunks,
         }
     }
+}
 
-    fn response(&self, max: usize) -> Response {
-        if self.result != CALLOUT_SUCCESS {
-            return Response::none();
-        }
-        let status = self
-            .headers
+/// Read through the driver's cap: a failed callout is no answer; the body is the chunks
+/// joined, copied only when it fits.
+impl driver::Answer for &Answer<'_> {
+    fn arrived(&self) -> bool {
+        self.result == CALLOUT_SUCCESS
+    }
+
+    fn status(&self) -> Option<u32> {
+        self.headers
             .iter()
             .find(|h| crate::bytes(h.key_ptr, h.key_len) == b":status")
             .and_then(|h| std::str::from_utf8(crate::bytes(h.value_ptr, h.value_len)).ok())
-            .and_then(|s| s.parse().ok());
-        let size: usize = self.chunks.iter().map(|c| c.len).sum();
-        let body = (size <= max).then(|| {
-            let mut body = Vec::with_capacity(size);
-            for c in self.chunks {
-                body.extend_from_slice(crate::bytes(c.ptr, c.len));
-            }
-            body
-        });
-        Response { status, body }
+            .and_then(|s| s.parse().ok())
+    }
+
+    fn size(&self) -> usize {
+        self.chunks.iter().map(|c| c.len).sum()
+    }
+
+    fn body(self) -> Option<Vec<u8>> {
+        let mut body = Vec::with_capacity(self.size());
+        for c in self.chunks {
+            body.extend_from_slice(crate::bytes(c.ptr, c.len));
+        }
+        Some(body)
     }
 }
 
@@ -553,77 +591,93 @@ fn forward(filter: *mut c_void, edits: Vec<HeaderEdit<'_>>) {
 /// One request. At most one call is in flight for it.
 pub struct Filter {
     config: Arc<ModuleConfig>,
-    waiting: RefCell<Option<Pending>>,
+    driver: RefCell<RequestDriver<u64>>,
+    /// An answer given from inside the dispatch of this request's call.
+    inline: Inline,
+}
+
+/// How the driver carries out a request's outcome on this filter.
+struct FilterPort<'a> {
+    envoy: *mut c_void,
+    inline: &'a Inline,
+}
+
+impl Dispatch for FilterPort<'_> {
+    type Id = u64;
+
+    fn start(&mut self, call: &Call) -> Started<u64> {
+        let envoy = self.envoy;
+        self.inline
+            .dispatch(call, |cluster, headers, n, body, timeout, id| {
+                // SAFETY: the filter pointer is the current request's.
+                unsafe {
+                    envoy_dynamic_module_callback_http_filter_http_callout(
+                        envoy, id, cluster, headers, n, body, timeout,
+                    )
+                }
+            })
+    }
+}
+
+impl Port for FilterPort<'_> {
+    fn forward(&mut self, edits: Vec<HeaderEdit<'_>>) {
+        forward(self.envoy, edits);
+    }
+
+    fn reply(&mut self, reply: Reply) {
+        send(self.envoy, &reply);
+    }
 }
 
 impl Filter {
     pub fn new(config: Arc<ModuleConfig>, _envoy: *mut c_void) -> Filter {
         Filter {
             config,
-            waiting: RefCell::new(None),
+            driver: RefCell::new(RequestDriver::default()),
+            inline: Inline::default(),
+        }
+    }
+
+    fn port(&self, envoy: *mut c_void) -> FilterPort<'_> {
+        FilterPort {
+            envoy,
+            inline: &self.inline,
         }
     }
 
     pub fn on_request_headers(&self, envoy: *mut c_void) -> u32 {
         let host = self.config.host(envoy);
-        let outcome = self
-            .config
-            .engine
-            .on_request(&host, &Headers::new(envoy), host.clock());
-        self.carry_out(envoy, outcome, false)
+        let done = self.driver.borrow_mut().on_request(
+            &self.config.engine,
+            &host,
+            &Headers::new(envoy),
+            host.clock(),
+            &mut self.port(envoy),
+        );
+        match done {
+            Done::Forwarded => HEADERS_CONTINUE,
+            Done::Replied => HEADERS_STOP_ITERATION,
+            Done::Paused => HEADERS_STOP_ALL_AND_BUFFER,
+        }
     }
 
-    pub fn on_callout_done(&self, envoy: *mut c_void, _id: u64, answer: Answer<'_>) {
-        let Some(pending) = self.waiting.borrow_mut().take() else {
+    pub fn on_callout_done(&self, envoy: *mut c_void, id: u64, answer: Answer<'_>) {
+        // From inside the dispatch, the driver is mid-loop: the dispatch takes the answer.
+        if self.inline.catch(&answer) {
             return;
-        };
+        }
         let host = self.config.host(envoy);
-        let response = answer.response(pending.max_answer());
-        let outcome =
-            self.config
-                .engine
-                .on_response(&host, &Headers::new(envoy), pending, response);
-        self.carry_out(envoy, outcome, true);
-    }
-
-    fn carry_out(&self, envoy: *mut c_void, outcome: Outcome<'_>, paused: bool) -> u32 {
-        let mut outcome = outcome;
-        loop {
-            match outcome {
-                Outcome::Forward(edits) => {
-                    forward(envoy, edits);
-                    if paused {
-                        // SAFETY: the request is ours and stopped.
-                        unsafe {
-                            envoy_dynamic_module_callback_http_filter_continue_decoding(envoy)
-                        };
-                    }
-                    return HEADERS_CONTINUE;
-                }
-                Outcome::Reply(reply) => return send(envoy, &reply),
-                Outcome::Call(call, pending) => {
-                    // Kept before dispatching: Envoy may answer a call that fails at once
-                    // from inside the dispatch itself.
-                    *self.waiting.borrow_mut() = Some(pending);
-                    let started = dispatch(&call, |cluster, headers, n, body, timeout, id| {
-                        // SAFETY: the filter pointer is the current request's.
-                        unsafe {
-                            envoy_dynamic_module_callback_http_filter_http_callout(
-                                envoy, id, cluster, headers, n, body, timeout,
-                            )
-                        }
-                    });
-                    if started.is_some() {
-                        return HEADERS_STOP_ALL_AND_BUFFER;
-                    }
-                    let Some(pending) = self.waiting.borrow_mut().take() else {
-                        // Already answered from inside the dispatch.
-                        return HEADERS_STOP_ITERATION;
-                    };
-                    let host = self.config.host(envoy);
-                    outcome = self.config.engine.on_dispatch_failed(&host, pending);
-                }
-            }
+        let done = self.driver.borrow_mut().on_response(
+            &self.config.engine,
+            &host,
+            &Headers::new(envoy),
+            id,
+            &answer,
+            &mut self.port(envoy),
+        );
+        if done == Some(Done::Forwarded) {
+            // SAFETY: the request is ours and stopped.
+            unsafe { envoy_dynamic_module_callback_http_filter_continue_decoding(envoy) };
         }
     }
 }
@@ -631,6 +685,7 @@ impl Filter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use session_core::engine::driver::read;
 
     fn header(k: &'static [u8], v: &'static [u8]) -> EnvoyHeader {
         EnvoyHeader {
@@ -654,22 +709,22 @@ mod tests {
         let chunks = [chunk(b"{\"a\""), chunk(b":1}")];
         let a = Answer::new(CALLOUT_SUCCESS, headers.as_ptr(), 2, chunks.as_ptr(), 2);
         assert_eq!(
-            a.response(100),
+            read(&a, 100),
             Response {
                 status: Some(200),
                 body: Some(b"{\"a\":1}".to_vec())
             }
         );
-        assert_eq!(a.response(6).body, None, "larger than the limit: no body");
-        assert_eq!(a.response(6).status, Some(200));
+        assert_eq!(read(&a, 6).body, None, "larger than the limit: no body");
+        assert_eq!(read(&a, 6).status, Some(200));
     }
 
     #[test]
     fn a_reset_or_missing_answer_is_no_answer() {
         let a = Answer::new(1, std::ptr::null(), 0, std::ptr::null(), 0);
-        assert_eq!(a.response(100), Response::none());
+        assert_eq!(read(&a, 100), Response::none());
         let a = Answer::new(CALLOUT_SUCCESS, std::ptr::null(), 0, std::ptr::null(), 0);
-        assert_eq!(a.response(100).status, None);
-        assert_eq!(a.response(100).body, Some(Vec::new()));
+        assert_eq!(read(&a, 100).status, None);
+        assert_eq!(read(&a, 100).body, Some(Vec::new()));
     }
 }

@@ -2,7 +2,7 @@
 //! tested without sockets; `server` puts it on a listener.
 //!
 //! - Filter (bearer `SIDECAR_TOKEN`): `POST /sync`, `GET /sync/sessions/{hash}`, and a
-//!   user's own sessions under `/sync/own/{hash}` (see `session_core::session::own_sessions`).
+//!   user's own sessions under `/sync/own/{hash}` (see `session_core::own_sessions`).
 //! - Admin (bearer `SIDECAR_ADMIN_TOKEN`): `GET /admin/sessions[?user=SUB]`,
 //!   `DELETE /admin/sessions/{id}`, `DELETE /admin/users/{sub}/sessions`, `GET /admin/users`,
 //!   `GET /metrics` (Prometheus text).
@@ -302,7 +302,7 @@ impl Api {
     }
 
     /// A user's own sessions, asked by a filter for the session its request presents
-    /// (`session_core::session::own_sessions` documents the calls).
+    /// (`session_core::own_sessions` documents the calls).
     fn own(
         &self,
         method: &str,

@@ -20,19 +20,23 @@
 //! over HTTP, so a check costs no database round trip once its session is in memory, and
 //! logins, logouts and revocations travel by the same sync protocol as the wasm filter's.
 
+use std::convert::Infallible;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use session_core::config::{Config, Sidecar};
+use session_core::engine::driver::{
+    self, Dispatch, Port, Received, RequestDriver, Started, TimerDriver,
+};
+use session_core::engine::timer::Timer;
+use session_core::engine::Engine;
 use session_core::metrics::Metric;
 use session_core::ports::{self, Call, Host, SetError, SharedData, Upstream};
 use session_core::reply::Reply;
-use session_core::request::engine::{Engine, Outcome};
 use session_core::request::filter::HeaderEdit;
 use session_core::request::routing::Route;
 use session_core::session::memory::MemoryStore;
-use session_core::timer::Timer;
 
 use crate::api::{self, Api};
 use crate::http::{Handler, Limits, Request as HttpRequest, Response};
@@ -170,7 +174,7 @@ pub struct AuthService {
     host: NativeHost,
     idp: IdpClient,
     api: Arc<Api>,
-    timer: Mutex<Timer>,
+    timer: Mutex<TimerDriver<Infallible>>,
 }
 
 impl AuthService {
@@ -202,7 +206,7 @@ impl AuthService {
             host,
             idp,
             api,
-            timer: Mutex::new(Timer::new(u16::from_le_bytes(seed))),
+            timer: Mutex::new(TimerDriver::new(Timer::new(u16::from_le_bytes(seed)))),
         })
     }
 
@@ -236,10 +240,13 @@ impl AuthService {
                     self.idp.get(path, bearer, call.max_answer)
                 };
                 match answer {
-                    Ok(a) => ports::Response {
-                        status: Some(u32::from(a.status)),
-                        body: Some(a.body),
-                    },
+                    Ok(a) => driver::read(
+                        Received {
+                            status: u32::from(a.status),
+                            body: a.body,
+                        },
+                        call.max_answer,
+                    ),
                     Err(why) => {
                         log::warn!("auth service: IdP call to {path}: {why}");
                         ports::Response::none()
@@ -256,27 +263,11 @@ impl AuthService {
                     },
                     now_millis(),
                 );
-                let body = answer.body;
-                ports::Response {
-                    status: Some(u32::from(answer.status)),
-                    body: (body.len() <= call.max_answer).then_some(body),
-                }
-            }
-        }
-    }
-
-    /// Runs a request through the engine until it is forwarded or answered, making the calls
-    /// it asks for on the way (this worker waits for them; the pool bounds how many do).
-    fn drive<'a>(&'a self, original: &Original, mut outcome: Outcome<'a>) -> Outcome<'a> {
-        loop {
-            match outcome {
-                Outcome::Call(call, pending) => {
-                    let response = self.perform(&call);
-                    outcome = self
-                        .engine
-                        .on_response(&self.host, original, pending, response);
-                }
-                done => return done,
+                let received = Received {
+                    status: u32::from(answer.status),
+                    body: answer.body,
+                };
+                driver::read(received, call.max_answer)
             }
         }
     }
@@ -310,54 +301,92 @@ impl AuthService {
                 "this path is served by the auth service, not checked",
             );
         }
-        let outcome = self.engine.on_request(&self.host, &original, now_millis());
-        let outcome = self.drive(&original, outcome);
-        match (mode, outcome) {
-            (_, Outcome::Call(..)) => reply(Reply::store_unavailable()),
-            (Mode::NginxCheck, Outcome::Forward(edits)) => nginx_allowed(&original, edits),
-            (Mode::NginxCheck, Outcome::Reply(denied)) => {
+        let mut check = Check {
+            service: self,
+            mode,
+            original: &original,
+            answer: None,
+        };
+        RequestDriver::default().on_request(
+            &self.engine,
+            &self.host,
+            &original,
+            now_millis(),
+            &mut check,
+        );
+        // Every call is answered at once, so the driver never leaves a request paused.
+        check
+            .answer
+            .unwrap_or_else(|| reply(Reply::store_unavailable()))
+    }
+
+    /// One timer tick: JWKS refresh, sync with the store (revocations from other hosts
+    /// arrive here), sweeping.
+    pub fn tick(&self) {
+        // Held while the calls are made: only this one timer thread ticks.
+        self.timer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .tick(&self.engine, &self.host, now_millis(), &mut Calls(self));
+    }
+}
+
+/// The timer's calls: made at once, this thread waiting for them.
+struct Calls<'s>(&'s AuthService);
+
+impl Dispatch for Calls<'_> {
+    type Id = Infallible;
+
+    fn start(&mut self, call: &Call) -> Started<Infallible> {
+        Started::Now(self.0.perform(call))
+    }
+}
+
+/// One request's outcome, written back as its mode says. Calls are made at once (this worker
+/// waits for them; the pool bounds how many do), so a request is never paused.
+struct Check<'r> {
+    service: &'r AuthService,
+    mode: Mode,
+    original: &'r Original,
+    answer: Option<Answer>,
+}
+
+impl Dispatch for Check<'_> {
+    type Id = Infallible;
+
+    fn start(&mut self, call: &Call) -> Started<Infallible> {
+        Started::Now(self.service.perform(call))
+    }
+}
+
+impl Port for Check<'_> {
+    fn forward(&mut self, edits: Vec<HeaderEdit<'_>>) {
+        self.answer = Some(match self.mode {
+            Mode::NginxCheck => nginx_allowed(self.original, edits),
+            Mode::ExtAuthz => ext_authz_allowed(edits),
+            Mode::Direct => error(404, "not_found", "not an endpoint of the auth service"),
+            // Allowed by now (a login landed in between): the client asks again.
+            Mode::NginxDeny => reply(Reply::unauthorized()),
+        });
+    }
+
+    fn reply(&mut self, r: Reply) {
+        self.answer = Some(match self.mode {
+            Mode::NginxCheck => {
                 // `auth_request` turns anything but 2xx, 401 and 403 into a 500: everything
                 // else is a 401, and the deny location fetches the real answer.
-                let status = if denied.status == 403 { 403 } else { 401 };
+                let status = if r.status == 403 { 403 } else { 401 };
                 Answer {
                     status,
                     headers: Vec::new(),
                     body: Vec::new(),
                 }
             }
-            (Mode::ExtAuthz, Outcome::Forward(edits)) => ext_authz_allowed(edits),
-            (Mode::Direct, Outcome::Reply(r)) => reply(r),
-            (Mode::Direct, Outcome::Forward(_)) => {
-                error(404, "not_found", "not an endpoint of the auth service")
-            }
-            (Mode::ExtAuthz | Mode::NginxDeny, Outcome::Reply(r)) if r.status >= 300 => reply(r),
-            (Mode::ExtAuthz | Mode::NginxDeny, _) => {
-                // Allowed by now (a login landed in between), or a 2xx that a check cannot
-                // pass on as a denial: the client asks again.
-                reply(Reply::unauthorized())
-            }
-        }
-    }
-
-    /// One timer tick: JWKS refresh, sync with the store (revocations from other hosts
-    /// arrive here), sweeping.
-    pub fn tick(&self) {
-        let now = now_millis();
-        let mut calls = self
-            .timer
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .tick(&self.engine, &self.host, now);
-        // An answer may ask for the next call at once (a sync backlog draining).
-        while let Some((call, pending)) = calls.pop() {
-            let response = self.perform(&call);
-            calls.extend(
-                self.timer
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .on_response(&self.engine, &self.host, pending, response, now_millis()),
-            );
-        }
+            Mode::Direct => reply(r),
+            Mode::ExtAuthz | Mode::NginxDeny if r.status >= 300 => reply(r),
+            // A 2xx that a check cannot pass on as a denial: the client asks again.
+            Mode::ExtAuthz | Mode::NginxDeny => reply(Reply::unauthorized()),
+        });
     }
 }
 

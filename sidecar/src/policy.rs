@@ -2,7 +2,7 @@
 //! [--anonymous]`: what the filter would answer, computed by the filter's own code.
 
 use session_core::config::Config;
-use session_core::policy::explain::explain;
+use session_core::request::explain::explain;
 
 pub const USAGE: &str = "\
        session-sidecar policy check --config FILE METHOD PATH [--permissions A,B] [--roles R,S] [--anonymous]

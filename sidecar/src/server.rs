@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use session_core::timer::TICK_MS;
+use session_core::engine::timer::TICK_MS;
 
 use crate::api::{body_limit, Api};
 use crate::auth::{self, AuthService};

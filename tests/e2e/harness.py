@@ -383,3 +383,23 @@ def session_hash(secret: str) -> str:
     secret = secret.split(".")[0]  # a signed cookie is `secret.mac`
     raw = base64.urlsafe_b64decode(secret + "=" * (-len(secret) % 4))
     return hashlib.sha256(raw).digest()[:16].hex()
+
+
+def wait_for(predicate, timeout=10.0, step=0.05):
+    """Polls `predicate` until it holds or `timeout` seconds pass; its last answer."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return predicate()
+
+
+def envoy_validates(text):
+    """Asserts that Envoy itself accepts this configuration (`--mode validate`)."""
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "envoy.yaml"
+        path.write_text(text)
+        out = subprocess.run([str(ENVOY), "--mode", "validate", "-c", str(path), "-l", "warning"],
+                             capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "OK" in out.stdout, out.stdout + out.stderr

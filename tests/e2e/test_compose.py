@@ -2,13 +2,10 @@
 it mounts or builds from exists, and Envoy accepts the configuration it mounts."""
 
 import re
-import subprocess
-import tempfile
-from pathlib import Path
 
 import yaml
 
-from harness import ENVOY, ROOT, WASM
+from harness import ROOT, WASM, envoy_validates
 
 DEMO = ROOT / "demo"
 
@@ -51,12 +48,7 @@ def test_envoy_accepts_the_compose_config():
     assert "/etc/envoy/auth0_session.wasm" in config
     # Validate with the .wasm where it is on this machine rather than in the container.
     local = config.replace("/etc/envoy/auth0_session.wasm", str(WASM))
-    with tempfile.TemporaryDirectory() as d:
-        path = Path(d) / "envoy.yaml"
-        path.write_text(local)
-        out = subprocess.run([str(ENVOY), "--mode", "validate", "-c", str(path), "-l", "warning"],
-                             capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0 and "OK" in out.stdout, out.stdout + out.stderr
+    envoy_validates(local)
 
 
 def test_the_sidecar_token_matches_the_filter_config():
@@ -101,9 +93,4 @@ def test_the_fleets_envoys_reach_both_sidecars_and_envoy_accepts_the_config():
     token = fleet()["services"]["sidecar1"]["environment"]["SIDECAR_TOKEN"]
     assert f'\\"token\\": \\"{token}\\"' in config
     local = config.replace("/etc/envoy/auth0_session.wasm", str(WASM))
-    with tempfile.TemporaryDirectory() as d:
-        path = Path(d) / "envoy.yaml"
-        path.write_text(local)
-        out = subprocess.run([str(ENVOY), "--mode", "validate", "-c", str(path), "-l", "warning"],
-                             capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0 and "OK" in out.stdout, out.stdout + out.stderr
+    envoy_validates(local)

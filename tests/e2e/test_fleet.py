@@ -13,21 +13,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from harness import STATS, ROOT, SIDECAR, Sidecar, session_hash
+from harness import STATS, ROOT, SIDECAR, Sidecar, session_hash, wait_for
 from helpers import bearer, login, with_session
 from pg import PgServer
 
 LOGINS_LUA = ROOT / "tests" / "load" / "logins.lua"
 SIGNING_KEY = "fleet-signing-key-of-at-least-32-characters"
 
-
-def wait_for(predicate, timeout=10.0, step=0.05):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()
 
 
 @pytest.fixture(scope="module")

@@ -6,13 +6,11 @@ with underscores (`X_Auth_User`, read by WSGI, PHP and Rack as `HTTP_X_AUTH_USER
 
 import os
 import subprocess
-import tempfile
-from pathlib import Path
 
 import pytest
 import yaml
 
-from harness import ENVOY, ROOT, WASM
+from harness import ROOT, WASM, envoy_validates
 
 HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
 HTTP_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
@@ -83,12 +81,7 @@ def test_the_tenant_configs_do_talk_tls():
 def test_the_tenant_demo_config_is_valid():
     text = demo_config(AUTH0_DOMAIN="example.eu.auth0.com", AUTH0_CLIENT_ID="client",
                        AUTH0_AUDIENCE="https://example.com/api")
-    with tempfile.TemporaryDirectory() as d:
-        path = Path(d) / "envoy.yaml"
-        path.write_text(text)
-        out = subprocess.run([str(ENVOY), "--mode", "validate", "-c", str(path), "-l", "warning"],
-                             capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0 and "OK" in out.stdout, out.stdout + out.stderr
+    envoy_validates(text)
     assert str(WASM) in text
 
 

@@ -3,17 +3,9 @@
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from harness import STATS, session_hash
+from harness import STATS, session_hash, wait_for
 from helpers import bearer, login, with_session
 
-
-def wait_for(predicate, timeout=10.0, step=0.1):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()
 
 
 def test_sessions_survive_an_envoy_restart_with_the_same_deadlines(make_envoy, sidecar, idp):

@@ -169,6 +169,23 @@ pub struct CookieSettings {
     pub signing_keys: Vec<String>,
 }
 
+/// The documented defaults (README, configuration reference).
+impl Default for CookieSettings {
+    fn default() -> CookieSettings {
+        CookieSettings {
+            name: "session".into(),
+            domain: None,
+            path: "/".into(),
+            secure: true,
+            httponly: true,
+            samesite: SameSite::Lax,
+            inactive_lifetime: 3_600,
+            max_lifetime: 30 * 86_400,
+            signing_keys: Vec::new(),
+        }
+    }
+}
+
 /// A public path: an exact path, or every path under a prefix when it ends with `/`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PublicPath {

@@ -229,17 +229,7 @@ fn parse_auth0(s: RawAuth0) -> Result<Auth0, ConfigError> {
 }
 
 fn parse_cookie(c: Option<RawCookie>) -> Result<CookieSettings, ConfigError> {
-    let mut cookie = CookieSettings {
-        name: "session".into(),
-        domain: None,
-        path: "/".into(),
-        secure: true,
-        httponly: true,
-        samesite: SameSite::Lax,
-        inactive_lifetime: 3_600,
-        max_lifetime: 30 * 86_400,
-        signing_keys: Vec::new(),
-    };
+    let mut cookie = CookieSettings::default();
     let Some(c) = c else {
         return Ok(cookie);
     };

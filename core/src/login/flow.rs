@@ -43,7 +43,7 @@ impl Flow {
 
     /// Whether this callout is one that anyone, unauthenticated, can cause: an opaque
     /// token's `/userinfo` call, a callback's code exchange. These spend the process-wide
-    /// IdP budget ([`crate::request::filter::Filter::admit_idp_call`]); calls made for a verified
+    /// IdP budget (`Filter::admit_idp_call`); calls made for a verified
     /// token do not.
     pub fn unauthenticated_call(&self, callout: &Callout) -> bool {
         match (self, callout) {

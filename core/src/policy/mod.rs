@@ -5,7 +5,6 @@
 //! Checking a session against a rule reads its permissions and roles in place from the
 //! stored record: no host call and no allocation on the allowed path.
 
-pub mod explain;
 pub mod path;
 
 use std::fmt;

@@ -12,6 +12,7 @@ use crate::reply::Reply;
 use crate::request::routing::{route, Refusal, Route};
 use crate::session::cookie::{take_session_cookies, CookieEdit};
 use crate::session::cookie_mac::CookieCodec;
+use crate::session::create::Sessions;
 use crate::session::dirty;
 use crate::session::store;
 use crate::session::sync::{MAX_ANSWER_BYTES, SIDECAR_TIMEOUT_MS};
@@ -84,6 +85,17 @@ fn millis(secs: u64) -> u64 {
 }
 
 impl Filter {
+    /// Session creation and write-through ([`crate::session::create`]) with this filter's
+    /// settings.
+    pub fn sessions(&self) -> Sessions<'_> {
+        Sessions {
+            config: &self.config,
+            codec: &self.codec,
+            inactive_ms: self.inactive_ms,
+            max_ms: self.max_ms,
+        }
+    }
+
     pub fn new(config: Config) -> Filter {
         Filter {
             codec: CookieCodec::new(&config.cookie.signing_keys),

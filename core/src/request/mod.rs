@@ -1,9 +1,8 @@
-//! One request through the core: the driver every host runs (`engine`), what the filter
-//! decides for a request (`filter`), which endpoint or path a request is for (`routing`),
-//! and the replies the core answers with (`reply`).
+//! What a request is to the core: which flow or endpoint it is for (`routing`, and its
+//! explanation for operators, `explain`), and the configured filter every flow reads with
+//! the header edits a flow hands back (`filter`). The engine that runs the flows is
+//! [`crate::engine`].
 
-pub mod continuation;
-pub mod dispatch;
-pub mod engine;
+pub mod explain;
 pub mod filter;
 pub mod routing;

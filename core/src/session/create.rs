@@ -4,11 +4,13 @@
 
 use serde_json::json;
 
+use crate::config::Config;
 use crate::identity::Identity;
 use crate::metrics::Metric;
+use crate::ports::Host;
 use crate::reply::Reply;
-use crate::request::filter::{Filter, Host};
 use crate::session::cookie::set_cookie;
+use crate::session::cookie_mac::CookieCodec;
 use crate::session::dirty;
 use crate::session::store;
 pub use crate::session::store::DirtyRecord;
@@ -59,7 +61,20 @@ impl WriteThrough {
     }
 }
 
-impl Filter {
+/// What creating a session and writing it through read of the configured filter
+/// (`Filter::sessions`).
+pub struct Sessions<'a> {
+    pub config: &'a Config,
+    pub codec: &'a CookieCodec,
+    pub inactive_ms: u64,
+    pub max_ms: u64,
+}
+
+impl Sessions<'_> {
+    fn syncs(&self) -> bool {
+        self.config.sidecar.is_some()
+    }
+
     pub(crate) fn write_through(&self, reply: Reply, records: Vec<DirtyRecord>) -> Answer {
         if !self.syncs() || records.is_empty() {
             return Answer::Now(reply);

@@ -53,9 +53,12 @@ fn reader() -> Identity {
 }
 
 fn login(f: &Filter, host: &MemHost, identity: Identity) -> String {
-    let reply = match f.create_session(host, identity, &[9; 32], NOW, Landing::Json) {
+    let reply = match f
+        .sessions()
+        .create_session(host, identity, &[9; 32], NOW, Landing::Json)
+    {
         Answer::Now(reply) => reply,
-        Answer::AfterSync(wt) => f.written_through(host, wt, true, NOW),
+        Answer::AfterSync(wt) => f.sessions().written_through(host, wt, true, NOW),
     };
     let body: Value = serde_json::from_str(&reply.body).unwrap();
     format!("session={}", body["value"].as_str().unwrap())

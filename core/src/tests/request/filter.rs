@@ -24,7 +24,10 @@ fn now_reply(answer: Answer) -> Reply {
 }
 
 fn create(f: &Filter, host: &MemHost, identity: Identity, random: &[u8; 32], now: Millis) -> Reply {
-    now_reply(f.create_session(host, identity, random, now, Landing::Json))
+    now_reply(
+        f.sessions()
+            .create_session(host, identity, random, now, Landing::Json),
+    )
 }
 
 fn logout(f: &Filter, host: &MemHost, cookie: Option<&[u8]>, now: Millis) -> Reply {

@@ -3,15 +3,8 @@ use crate::config::SameSite;
 
 fn settings() -> CookieSettings {
     CookieSettings {
-        name: "session".into(),
-        domain: None,
-        path: "/".into(),
-        secure: true,
-        httponly: true,
-        samesite: SameSite::Lax,
-        inactive_lifetime: 3_600,
         max_lifetime: 86_400,
-        signing_keys: Vec::new(),
+        ..CookieSettings::default()
     }
 }
 

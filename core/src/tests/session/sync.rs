@@ -28,12 +28,15 @@ fn alice() -> Identity {
 
 /// Logs in; returns the cookie header and the pending write-through.
 fn login(f: &Filter, host: &MemHost, seed: u8) -> (String, crate::session::create::WriteThrough) {
-    match f.create_session(host, alice(), &[seed; 32], NOW, Landing::Json) {
+    match f
+        .sessions()
+        .create_session(host, alice(), &[seed; 32], NOW, Landing::Json)
+    {
         Answer::AfterSync(wt) => {
             let body: Value = serde_json::from_slice(&wt.body).unwrap();
             assert_eq!(body["upsert"][0]["sub"], "auth0|alice");
             assert!(body["since"].is_null(), "a write-through does not poll");
-            let reply = f.written_through(host, clone_wt(&wt), true, NOW);
+            let reply = f.sessions().written_through(host, clone_wt(&wt), true, NOW);
             let v: Value = serde_json::from_str(&reply.body).unwrap();
             (format!("session={}", v["value"].as_str().unwrap()), wt)
         }
@@ -71,11 +74,13 @@ fn an_acknowledged_login_leaves_nothing_to_sync() {
 fn a_failed_write_through_is_retried_by_the_timer_until_acknowledged() {
     let f = filter();
     let host = MemHost::default();
-    let Answer::AfterSync(wt) = f.create_session(&host, alice(), &[1; 32], NOW, Landing::Json)
+    let Answer::AfterSync(wt) =
+        f.sessions()
+            .create_session(&host, alice(), &[1; 32], NOW, Landing::Json)
     else {
         panic!()
     };
-    let reply = f.written_through(&host, wt, false, NOW);
+    let reply = f.sessions().written_through(&host, wt, false, NOW);
     assert_eq!(
         reply.status, 200,
         "logins succeed while the sidecar is down"
@@ -100,11 +105,13 @@ fn a_failed_write_through_is_retried_by_the_timer_until_acknowledged() {
 fn a_record_changed_while_its_batch_was_in_flight_stays_dirty() {
     let f = filter();
     let host = MemHost::default();
-    let Answer::AfterSync(wt) = f.create_session(&host, alice(), &[1; 32], NOW, Landing::Json)
+    let Answer::AfterSync(wt) =
+        f.sessions()
+            .create_session(&host, alice(), &[1; 32], NOW, Landing::Json)
     else {
         panic!()
     };
-    f.written_through(&host, wt, false, NOW);
+    f.sessions().written_through(&host, wt, false, NOW);
     let batch = build_batch(&host, NOW);
     // A keep-alive slides the deadline across a sync step before the answer comes back.
     let hash = batch.sent[0].1[0].session.hash;
@@ -157,7 +164,7 @@ fn logout_tombstones_until_the_sidecar_has_the_end() {
         Decision::Unauthenticated,
         "a tombstone never lets anyone in, nor asks the sidecar (which may not know yet)"
     );
-    f.written_through(&host, wt, false, NOW + 2);
+    f.sessions().written_through(&host, wt, false, NOW + 2);
     let batch = build_batch(&host, NOW + 3);
     let body: Value = serde_json::from_slice(&batch.body).unwrap();
     assert_eq!(body["end"].as_array().unwrap().len(), 1);
@@ -222,7 +229,7 @@ fn an_ended_session_is_never_restored_whatever_the_order() {
     let Answer::AfterSync(wt) = f.logout(&host, Some(cookie.as_bytes()), NOW + 1, false) else {
         panic!()
     };
-    f.written_through(&host, wt, false, NOW + 1);
+    f.sessions().written_through(&host, wt, false, NOW + 1);
     for at in [2, 1_000, 60_000] {
         assert_eq!(
             f.protected(&host, Some(cookie.as_bytes()), NOW + at, &misses),
@@ -272,7 +279,8 @@ fn an_ended_session_is_never_restored_whatever_the_order() {
     else {
         panic!()
     };
-    f.written_through(&restored_elsewhere, wt, true, NOW + 3);
+    f.sessions()
+        .written_through(&restored_elsewhere, wt, true, NOW + 3);
     let answer = sidecar_has(&host, &cookie);
     let late = f.restored(
         &restored_elsewhere,
@@ -513,11 +521,13 @@ fn with_signing_keys_forged_cookies_cost_no_lookup_and_no_restore() {
     }
     assert_eq!(host.1.get(), 0, "no shared-data read, no sidecar restore");
     // A cookie the proxy signed is looked up, and restored if needed.
-    let Answer::AfterSync(wt) = f.create_session(&host.0, alice(), &[1; 32], NOW, Landing::Json)
+    let Answer::AfterSync(wt) =
+        f.sessions()
+            .create_session(&host.0, alice(), &[1; 32], NOW, Landing::Json)
     else {
         panic!()
     };
-    let reply = f.written_through(&host.0, wt, true, NOW);
+    let reply = f.sessions().written_through(&host.0, wt, true, NOW);
     let value = serde_json::from_str::<Value>(&reply.body).unwrap()["value"]
         .as_str()
         .unwrap()
@@ -549,11 +559,13 @@ fn a_miss_for_a_signed_cookie_is_remembered_briefly() {
     c.cookie.signing_keys = vec!["a-signing-key-of-at-least-32-chars!".into()];
     let f = Filter::new(c);
     let issuer = MemHost::default();
-    let Answer::AfterSync(wt) = f.create_session(&issuer, alice(), &[7; 32], NOW, Landing::Json)
+    let Answer::AfterSync(wt) =
+        f.sessions()
+            .create_session(&issuer, alice(), &[7; 32], NOW, Landing::Json)
     else {
         panic!()
     };
-    let reply = f.written_through(&issuer, wt, true, NOW);
+    let reply = f.sessions().written_through(&issuer, wt, true, NOW);
     let value = serde_json::from_str::<Value>(&reply.body).unwrap()["value"]
         .as_str()
         .unwrap()
@@ -599,11 +611,13 @@ fn a_backlog_drains_in_back_to_back_batches() {
     for i in 0..total {
         let mut random = [0u8; 32];
         random[..8].copy_from_slice(&(i as u64).to_le_bytes());
-        let Answer::AfterSync(wt) = f.create_session(&host, alice(), &random, NOW, Landing::Json)
+        let Answer::AfterSync(wt) =
+            f.sessions()
+                .create_session(&host, alice(), &random, NOW, Landing::Json)
         else {
             panic!()
         };
-        f.written_through(&host, wt, false, NOW); // the sidecar was unreachable
+        f.sessions().written_through(&host, wt, false, NOW); // the sidecar was unreachable
     }
     assert_eq!(dirty_count(&host), total);
     let mut batches = 0;
@@ -637,12 +651,14 @@ fn a_login_the_store_did_not_take_is_refused_when_so_configured() {
     });
     let f = Filter::new(c);
     let host = MemHost::default();
-    let Answer::AfterSync(wt) = f.create_session(&host, alice(), &[3; 32], NOW, Landing::Json)
+    let Answer::AfterSync(wt) =
+        f.sessions()
+            .create_session(&host, alice(), &[3; 32], NOW, Landing::Json)
     else {
         panic!()
     };
     let hash = wt.records_for_tests()[0].session.hash;
-    let reply = f.written_through(&host, wt, false, NOW);
+    let reply = f.sessions().written_through(&host, wt, false, NOW);
     assert_eq!(reply.status, 503);
     assert!(!reply.body.contains("value"), "no secret handed out");
     assert!(
@@ -665,5 +681,10 @@ fn a_login_the_store_did_not_take_is_refused_when_so_configured() {
     let Answer::AfterSync(wt) = f.logout(&host, Some(cookie.as_bytes()), NOW + 2, false) else {
         panic!()
     };
-    assert_eq!(f.written_through(&host, wt, false, NOW + 2).status, 200);
+    assert_eq!(
+        f.sessions()
+            .written_through(&host, wt, false, NOW + 2)
+            .status,
+        200
+    );
 }

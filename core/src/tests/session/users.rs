@@ -30,7 +30,10 @@ fn login(f: &Filter, host: &MemHost, sub: &str, n: u32, now: Millis) -> String {
     let mut random = [0u8; 32];
     random[..4].copy_from_slice(&n.to_le_bytes());
     random[4..8].copy_from_slice(&(sub.len() as u32).to_le_bytes());
-    match f.create_session(host, user(sub), &random, now, Landing::Json) {
+    match f
+        .sessions()
+        .create_session(host, user(sub), &random, now, Landing::Json)
+    {
         Answer::Now(reply) => {
             assert_eq!(reply.status, 200, "{}", reply.body);
             let v: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
@@ -129,13 +132,19 @@ fn a_capped_session_is_told_to_the_sidecar_and_stays_ended() {
     c.cookie.signing_keys = vec!["k".repeat(32)];
     let f = Filter::new(c);
     let host = MemHost::default();
-    let first = match f.create_session(&host, user("auth0|u"), &[1; 32], NOW, Landing::Json) {
-        Answer::AfterSync(wt) => f.written_through(&host, wt, true, NOW),
-        other => panic!("{other:?}"),
-    };
+    let first =
+        match f
+            .sessions()
+            .create_session(&host, user("auth0|u"), &[1; 32], NOW, Landing::Json)
+        {
+            Answer::AfterSync(wt) => f.sessions().written_through(&host, wt, true, NOW),
+            other => panic!("{other:?}"),
+        };
     let v: serde_json::Value = serde_json::from_str(&first.body).unwrap();
     let first = format!("session={}", v["value"].as_str().unwrap());
-    let _second = f.create_session(&host, user("auth0|u"), &[2; 32], NOW + 1, Landing::Json);
+    let _second =
+        f.sessions()
+            .create_session(&host, user("auth0|u"), &[2; 32], NOW + 1, Landing::Json);
     let hash = crate::session::cookie_mac::CookieCodec::new(&["k".repeat(32)])
         .decode(first.trim_start_matches("session=").as_bytes())
         .unwrap();

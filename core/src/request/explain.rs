@@ -3,9 +3,9 @@
 
 use serde_json::{json, Value};
 
-use super::path::normalize;
-use super::{first_match, Allow, RulePath};
 use crate::config::Config;
+use crate::policy::path::normalize;
+use crate::policy::{first_match, Allow, RulePath};
 use crate::request::routing::{route, Refusal, Route};
 
 /// The session a check assumes: its permissions and roles as stored (space-separated), or

@@ -5,12 +5,12 @@
 //! keeps one `Timer`; process-wide claims in shared data make sure that of all of them only
 //! one fetches or syncs at a time.
 
+use crate::engine::Engine;
 use crate::idp::{self, Callout, Purpose};
 use crate::limiter;
 use crate::login::key_cache;
 use crate::metrics::Metric;
 use crate::ports::{Call, Host, Response};
-use crate::request::engine::Engine;
 use crate::request::filter::sidecar_call;
 use crate::session::store::BUCKETS;
 use crate::session::sync::{self, Batch, SYNC_INTERVAL_MS};
@@ -177,5 +177,5 @@ fn receive_sync(host: &dyn Host, batch: &Batch, response: Response, now: Millis)
 }
 
 #[cfg(test)]
-#[path = "tests/timer.rs"]
+#[path = "../tests/engine/timer.rs"]
 mod tests;

@@ -1,6 +1,7 @@
 //! A call made for a paused request was answered (or could not be made): the flow that made
 //! it carries on from its [`Waiting`] continuation.
 
+use crate::engine::{lock, with_stripped, Engine, Outcome, Pending, Waiting};
 use crate::idp::{self, Callout, Purpose};
 use crate::login::device::{self, Polled};
 use crate::login::flow::{CalloutAnswer, Flow};
@@ -10,7 +11,6 @@ use crate::metrics::Metric;
 use crate::ports::{Call, Host, Request, Response};
 use crate::protected::Decision;
 use crate::reply::Reply;
-use crate::request::engine::{lock, with_stripped, Engine, Outcome, Pending, Waiting};
 use crate::request::filter::{sidecar_call, Filter};
 use crate::session::create::Answer;
 use crate::session::sync::MAX_ANSWER_BYTES;
@@ -98,7 +98,11 @@ impl Engine {
             }
             Waiting::WriteThrough(wt) => {
                 let acknowledged = status == Some(200);
-                Outcome::Reply(self.filter.written_through(host, wt, acknowledged, now))
+                Outcome::Reply(
+                    self.filter
+                        .sessions()
+                        .written_through(host, wt, acknowledged, now),
+                )
             }
         }
     }
@@ -121,7 +125,9 @@ impl Engine {
             }
             Waiting::DeviceStart(_) | Waiting::DevicePoll(_) => idp_unreachable(),
             Waiting::Restore(_) | Waiting::OwnSessions(_) => Reply::store_unavailable(),
-            Waiting::WriteThrough(wt) => self.filter.written_through(host, wt, false, now),
+            Waiting::WriteThrough(wt) => {
+                self.filter.sessions().written_through(host, wt, false, now)
+            }
         })
     }
 
@@ -232,7 +238,7 @@ impl Engine {
                 }
                 let landing = flow.landing(config);
                 let user_agent = req.header("user-agent");
-                let answer = self.filter.create_session_from(
+                let answer = self.filter.sessions().create_session_from(
                     host,
                     identity,
                     user_agent.as_deref(),

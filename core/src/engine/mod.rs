@@ -1,9 +1,14 @@
 //! The engine every host drives (docs/ARCHITECTURE.md §2, "core drives, hosts carry out"): a
-//! host hands a request's headers to [`Engine::on_request`] ([`crate::request::dispatch`])
+//! host hands a request's headers to [`Engine::on_request`] ([`crate::engine::dispatch`])
 //! and carries out the [`Outcome`]: forward with header edits, send a local reply, or make a
 //! [`Call`] and, once it is answered, hand the answer and the [`Pending`] continuation to
-//! [`Engine::on_response`] ([`crate::request::continuation`]). This module holds the types
+//! [`Engine::on_response`] ([`crate::engine::continuation`]). This module holds the types
 //! they share; each decision is made in its flow's module.
+
+pub mod continuation;
+pub mod dispatch;
+pub mod driver;
+pub mod timer;
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -135,5 +140,5 @@ impl Engine {
 }
 
 #[cfg(test)]
-#[path = "../tests/request/engine.rs"]
+#[path = "../tests/engine/engine.rs"]
 mod tests;

@@ -1,6 +1,7 @@
 //! A request arrives: the routing table picks its flow, and the flow decides. What waits on a
-//! call continues in [`crate::request::continuation`].
+//! call continues in [`crate::engine::continuation`].
 
+use crate::engine::{lock, with_stripped, Engine, Outcome, Waiting};
 use crate::idp::{self, Callout, Purpose};
 use crate::login::code_flow::{CallbackRequest, CodeLogin};
 use crate::login::device::{self, Poll};
@@ -9,7 +10,6 @@ use crate::login::key_cache;
 use crate::login::{Login, LoginEnv};
 use crate::ports::{Host, Request};
 use crate::reply::Reply;
-use crate::request::engine::{lock, with_stripped, Engine, Outcome, Waiting};
 use crate::request::filter::{text_header, Credentials, Filter};
 use crate::request::routing::Route;
 use crate::time::Millis;
