@@ -15,7 +15,7 @@ CHROMIUM := /usr/bin/chromium
 NGINX_BIN := /usr/sbin/nginx
 PG_SERVER := /usr/lib/postgresql/15/bin/postgres
 
-.PHONY: all setup build test unit e2e browser fuzz fuzz-smoke soak bench bench-smoke fleet-bench demo lint fmt validate clean
+.PHONY: all setup build test unit e2e browser fuzz fuzz-smoke soak bench bench-smoke bench-versus fleet-bench demo lint fmt validate clean
 
 WRK := /usr/bin/wrk
 
@@ -96,9 +96,11 @@ fmt:
 	$(CARGO) fmt --all
 
 # check-imports.py: no circle among core's modules (issue 21); rustc accepts circles, so
-# nothing else would stop a new one.
+# nothing else would stop a new one. check-links.py: every relative link and #anchor of the
+# README and docs/ pages resolves (they link each other by heading).
 lint: .rust-target
 	python3 scripts/check-imports.py core/src
+	python3 scripts/check-links.py README.md BENCHMARKS.md docs/*.md
 	$(CARGO) fmt --all -- --check
 	$(CARGO) fmt --manifest-path fuzz/Cargo.toml -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
@@ -152,6 +154,12 @@ bench-build: build
 bench: bench-build $(VENV_STAMP) $(WRK)
 	$(VENV)/bin/python bench/bench.py
 	$(VENV)/bin/python bench/idle_connections.py
+
+# This build against another checkout's, in one run (e.g. BASE=../before, built there with
+# `make build`): authenticated requests and JWT logins on both hosts, interleaved; ratios.
+bench-versus: bench-build $(VENV_STAMP) $(WRK)
+	@test -n "$(BASE)" || { echo "usage: make bench-versus BASE=path/to/other/checkout"; exit 2; }
+	$(VENV)/bin/python bench/versus.py --base $(BASE)
 
 # Fleets: logins/s and restore latency with PostgreSQL beside SQLite, revocation across two
 # Envoys, PostgreSQL connections per sidecar; appends its section to BENCHMARKS.md.

@@ -34,10 +34,13 @@ pub enum Metric {
     RateLimited,
     /// Sessions ended because their user logged in once more beyond `limits.sessions_per_user`.
     SessionsCapped,
+    /// Identity assertions signed (a cached one reused is not counted): about one per live
+    /// session, audience and half lifetime (per worker in the wasm filter).
+    AssertionsSigned,
 }
 
 impl Metric {
-    pub const ALL: [Metric; 20] = [
+    pub const ALL: [Metric; 21] = [
         Metric::LoginOk,
         Metric::LoginInvalidToken,
         Metric::LoginExpired,
@@ -58,6 +61,7 @@ impl Metric {
         Metric::StoreBytes,
         Metric::RateLimited,
         Metric::SessionsCapped,
+        Metric::AssertionsSigned,
     ];
 
     pub fn name(self) -> &'static str {
@@ -82,6 +86,7 @@ impl Metric {
             Metric::StoreBytes => "auth0_session.store.bytes",
             Metric::RateLimited => "auth0_session.rate_limited",
             Metric::SessionsCapped => "auth0_session.sessions_capped",
+            Metric::AssertionsSigned => "auth0_session.assertion.signed",
         }
     }
 

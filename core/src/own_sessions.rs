@@ -1,4 +1,4 @@
-//! A user's own sessions (`endpoints.sessions`; README: "Sessions: where am I logged in?"):
+//! A user's own sessions (`endpoints.sessions`; docs/logins.md: "Sessions: where am I logged in?"):
 //! the caller lists their live sessions, ends one of them, or ends all but the current one. The sidecar holds
 //! every proxy's sessions, so the filter asks it, over the sync channel, on behalf of the
 //! session the request presents; the sidecar checks that session is live and acts only on

@@ -401,7 +401,8 @@ fn checkable(route: Route) -> bool {
         | Route::Callback
         | Route::DeviceStart
         | Route::DevicePoll
-        | Route::Sessions => false,
+        | Route::Sessions
+        | Route::AssertionKeys => false,
     }
 }
 

@@ -1,4 +1,4 @@
-//! `POST /backchannel-logout` (README: "Back-channel logout"): carries out what
+//! `POST /backchannel-logout` (docs/logins.md: "Back-channel logout"): carries out what
 //! `session_core::login::backchannel` decides. The tenant's JWKS is fetched through [`IdpClient`]
 //! and cached here for every worker thread; the fetch policy is core's `fetch_due`.
 

@@ -1,4 +1,4 @@
-//! The sidecar's one outbound client to the identity provider (README: "Back-channel
+//! The sidecar's one outbound client to the identity provider (docs/logins.md: "Back-channel
 //! logout"; meant for the auth service too): where the wasm filter names an Envoy cluster,
 //! the sidecar reaches the tenant at the origin of `auth0.issuer`. HTTPS with rustls, the
 //! webpki roots and host-name checks; plain HTTP only for a loopback issuer (a local test

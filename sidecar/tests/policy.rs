@@ -167,11 +167,11 @@ fn a_bad_configuration_or_command_is_a_clear_error() {
     );
 }
 
-/// The README's example commands, run on the README's example rules, print what it shows.
+/// The example commands of docs/configuration.md, run on its example rules, print what it shows.
 #[test]
-fn the_readme_examples_print_what_the_readme_shows() {
-    let readme = include_str!("../../README.md");
-    let section = &readme[readme.find("### Rules: authorization per route").unwrap()..];
+fn the_documented_policy_checks_print_what_the_docs_show() {
+    let readme = include_str!("../../docs/configuration.md");
+    let section = &readme[readme.find("## Rules: authorization per route").unwrap()..];
     let start = section.find("```json\n").unwrap() + 8;
     let end = start + section[start..].find("```").unwrap();
     let config = config_file(

@@ -1,4 +1,4 @@
-"""Every row of the README's HTTP contract, against a real Envoy running the built filter."""
+"""Every row of the HTTP contract (docs/http-contract.md), against a real Envoy running the built filter."""
 
 import json
 

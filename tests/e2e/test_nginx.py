@@ -304,11 +304,11 @@ def test_one_session_across_nginx_and_a_wasm_envoy_on_the_same_store(make_native
         envoy.stop()
 
 
-def readme_walkthrough():
-    """The README's NGINX walkthrough: [(curl arguments, the output it shows)]."""
+def nginx_walkthrough():
+    """The NGINX walkthrough of docs/nginx-ext-authz.md: [(curl arguments, the output it shows)]."""
     import shlex
     from pathlib import Path
-    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    text = (Path(__file__).resolve().parents[2] / "docs" / "nginx-ext-authz.md").read_text()
     block = text.split("With the service and NGINX above", 1)[1].split("```\n", 2)[1]
     steps, command, shown = [], None, []
     lines = iter(block.splitlines())
@@ -327,7 +327,7 @@ def readme_walkthrough():
 
 
 def curl(proxy, args, replace):
-    """Runs one of the README's curl commands against `proxy` (what curl would send)."""
+    """Runs one of the walkthrough's curl commands against `proxy` (what curl would send)."""
     assert args[0] == "curl", args
     method, headers, url, it = "GET", {}, None, iter(args[1:])
     for arg in it:
@@ -347,13 +347,13 @@ def curl(proxy, args, replace):
     return proxy.request(url, method=method, headers=headers)
 
 
-def test_the_readme_walkthrough_does_what_it_shows(make_native, loopback_idp):
-    """Every command of the README's NGINX walkthrough, run through NGINX and the service:
-    the answers have the keys, values and statuses the README prints (… stands for anything)."""
+def test_the_nginx_walkthrough_does_what_it_shows(make_native, loopback_idp):
+    """Every command of the NGINX walkthrough (docs/nginx-ext-authz.md), run through NGINX and the
+    service: the answers have the keys, values and statuses the page prints (… stands for anything)."""
     import re
     _, proxy = make_native("nginx")
     token = loopback_idp.jwt(sub="auth0|alice", email="alice@example.com")
-    steps = readme_walkthrough()
+    steps = nginx_walkthrough()
     assert len(steps) == 5, steps
     secret = None
 
@@ -383,3 +383,31 @@ def test_the_readme_walkthrough_does_what_it_shows(make_native, loopback_idp):
                 assert seen[name] == [value], (name, seen)
             assert "x_auth_user" not in seen and "cookie" not in seen, seen
     assert secret, "the walkthrough's login gave a session"
+
+
+@pytest.mark.parametrize("kind", ["nginx", "ext_authz"])
+def test_the_signed_assertion_through_the_proxy(make_native, loopback_idp, kind):
+    """The users' nginx.conf and ext_authz.yaml pass the assertion like the identity headers,
+    route its JWKS to the service, and never let a client's copy through."""
+    import jwt
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+    issuer = "https://proxy.e2e.test/"
+    _, proxy = make_native(kind, assertion={"issuer": issuer, "keys": [key]})
+    jwks = proxy.request("/.well-known/auth0-session/jwks.json")
+    assert jwks.status == 200 and jwks.header("cache-control") == "public, max-age=300", jwks
+    forged = jwt.encode({"sub": "auth0|admin"}, key=None, algorithm="none")
+    public = proxy.request("/static/x", headers={"X-Auth-Assertion": forged}).json()["headers"]
+    assert "x-auth-assertion" not in public
+    secret = login(proxy, loopback_idp.jwt(sub="auth0|ngx"))
+    r = proxy.request("/x", headers=with_session(secret, **{"X-Auth-Assertion": forged}))
+    token = r.json()["headers"]["x-auth-assertion"]
+    assert len(token) == 1 and token[0] != forged
+    client = jwt.PyJWKClient(f"http://127.0.0.1:{proxy.port}/.well-known/auth0-session/jwks.json")
+    claims = jwt.decode(token[0], client.get_signing_key_from_jwt(token[0]).key, algorithms=["ES256"],
+                        issuer=issuer, audience=f"127.0.0.1:{proxy.port}")
+    assert claims["sub"] == "auth0|ngx"
+    assert proxy.request("/x", headers={"X-Auth-Assertion": forged}).status == 401

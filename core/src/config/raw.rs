@@ -28,6 +28,19 @@ pub(super) struct RawConfig {
     pub(super) limits: Option<RawLimits>,
     /// The rules' own shapes live with them, in the policy module.
     pub(super) rules: Option<RuleList>,
+    pub(super) assertion: Option<RawAssertion>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "an object")]
+pub(super) struct RawAssertion {
+    pub(super) issuer: Option<Text>,
+    pub(super) audience: Option<Text>,
+    pub(super) header: Option<Text>,
+    pub(super) lifetime: Option<Duration>,
+    /// PEM texts; checked (and never quoted in an error) in `resolve`.
+    pub(super) keys: Option<Vec<String>>,
+    pub(super) jwks_path: Option<AbsPath>,
 }
 
 #[derive(Deserialize)]

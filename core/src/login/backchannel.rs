@@ -1,4 +1,4 @@
-//! OpenID Connect Back-Channel Logout 1.0 (README: "Back-channel logout"): the checks a
+//! OpenID Connect Back-Channel Logout 1.0 (docs/logins.md: "Back-channel logout"): the checks a
 //! `logout_token` must pass before any session ends, and the answers the endpoint gives.
 //! The sidecar serves the endpoint; it carries out what this module decides (fetch the JWKS
 //! when [`fetch_due`] says so, remember the `jti`, end the sessions) and nothing else.

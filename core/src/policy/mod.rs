@@ -1,6 +1,6 @@
-//! Authorization per route (README, "Rules"): ordered rules, the first that matches a
-//! request's method and normalized path decides; `public` entries are shorthands appended
-//! after `rules`; an unmatched path needs a session.
+//! Authorization per route (docs/configuration.md, "Rules"): ordered rules, the first that
+//! matches a request's method and normalized path decides; `public` entries are shorthands
+//! appended after `rules`; an unmatched path needs a session.
 //!
 //! Checking a session against a rule reads its permissions and roles in place from the
 //! stored record: no host call and no allocation on the allowed path.

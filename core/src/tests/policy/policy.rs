@@ -315,11 +315,11 @@ fn insufficient_permissions_names_what_is_missing() {
     assert!(body["message"].as_str().unwrap().contains("admin"));
 }
 
-/// The README's example policy is the one users copy: it must parse and mean what it says.
+/// The example policy of docs/configuration.md is the one users copy: it must parse and mean what it says.
 #[test]
-fn the_readme_example_parses_and_routes_as_documented() {
-    let readme = include_str!("../../../../README.md");
-    let section = &readme[readme.find("### Rules: authorization per route").unwrap()..];
+fn the_documented_example_policy_parses_and_routes_as_shown() {
+    let readme = include_str!("../../../../docs/configuration.md");
+    let section = &readme[readme.find("## Rules: authorization per route").unwrap()..];
     let start = section.find("```json\n").unwrap() + 8;
     let end = start + section[start..].find("```").unwrap();
     let fragment: serde_json::Value =
