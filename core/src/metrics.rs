@@ -34,10 +34,21 @@ pub enum Metric {
     RateLimited,
     /// Sessions ended because their user logged in once more beyond `limits.sessions_per_user`.
     SessionsCapped,
+    /// Identity assertions signed (a cached one reused is not counted): about one per live
+    /// session, audience and half lifetime (per worker in the wasm filter).
+    AssertionsSigned,
+    /// Logins refused 403 because an identity API did not confirm the account.
+    LoginNotConfirmed,
+    /// Logins refused 503 because an identity API with `on_failure: refuse` failed.
+    ProfileRefused,
+    /// Identity API calls that failed where `on_failure: continue` let the login go on.
+    ProfileSkipped,
+    /// Client-credentials tokens fetched for identity APIs.
+    ProfileTokenFetched,
 }
 
 impl Metric {
-    pub const ALL: [Metric; 20] = [
+    pub const ALL: [Metric; 25] = [
         Metric::LoginOk,
         Metric::LoginInvalidToken,
         Metric::LoginExpired,
@@ -58,6 +69,11 @@ impl Metric {
         Metric::StoreBytes,
         Metric::RateLimited,
         Metric::SessionsCapped,
+        Metric::AssertionsSigned,
+        Metric::LoginNotConfirmed,
+        Metric::ProfileRefused,
+        Metric::ProfileSkipped,
+        Metric::ProfileTokenFetched,
     ];
 
     pub fn name(self) -> &'static str {
@@ -82,6 +98,11 @@ impl Metric {
             Metric::StoreBytes => "auth0_session.store.bytes",
             Metric::RateLimited => "auth0_session.rate_limited",
             Metric::SessionsCapped => "auth0_session.sessions_capped",
+            Metric::AssertionsSigned => "auth0_session.assertion.signed",
+            Metric::LoginNotConfirmed => "auth0_session.login.not_confirmed",
+            Metric::ProfileRefused => "auth0_session.profile.refused",
+            Metric::ProfileSkipped => "auth0_session.profile.skipped",
+            Metric::ProfileTokenFetched => "auth0_session.profile.token_fetched",
         }
     }
 

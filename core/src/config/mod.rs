@@ -8,11 +8,15 @@
 //! builds the public [`Config`] from them (`Config::parse` is there), with the defaults and
 //! the checks that span several keys.
 
+mod profile;
 mod raw;
 mod resolve;
 
+pub use profile::{ClientCredentials, Confirm, Mapping, OnFailure, Profile, Target, Transform};
+
 use std::fmt;
 
+use crate::assertion::keys::AssertionKey;
 use crate::policy::{Rule, RuleError};
 
 /// Every field, with its default when the key is absent.
@@ -38,7 +42,41 @@ pub struct Config {
     /// Authorization per route: `rules` in order, then `public` as `allow: public` rules.
     /// Default: none (every path but the public ones needs a session).
     pub rules: Vec<Rule>,
+    /// A signed identity assertion on every authenticated request forwarded. Default: none.
+    pub assertion: Option<AssertionSettings>,
+    /// Identity APIs asked about the user at every login, in order. Default: none.
+    pub profile: Vec<Profile>,
 }
+
+/// `assertion`: the JWT the proxy signs for the app (docs/ARCHITECTURE.md §11).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AssertionSettings {
+    /// Required. The `iss` claim: who signs (e.g. the proxy's URL); verifiers pin it.
+    pub issuer: String,
+    /// The `aud` claim. Default: none (the request's `:authority`, so that an assertion
+    /// for one host is refused by an app expecting another).
+    pub audience: Option<String>,
+    /// The request header it goes in, lower case. Default: `x-auth-assertion`.
+    pub header: String,
+    /// Seconds from `iat` to `exp` (capped at the session's end); re-signed at half of it.
+    /// Default: 300; from [`ASSERTION_LIFETIME_MIN`] to [`ASSERTION_LIFETIME_MAX`].
+    pub lifetime: u64,
+    /// Required, non-empty. The first signs; all are published in the JWKS.
+    pub keys: Vec<AssertionKey>,
+    /// Where the proxy serves the JWKS (public). Default: `/.well-known/auth0-session/jwks.json`.
+    pub jwks_path: String,
+    /// The JWKS document, built once from `keys`.
+    pub jwks: String,
+}
+
+/// Shortest assertion lifetime: it is re-signed at half of it, so shorter would approach a
+/// signature per request, and verifiers allow clock skew of about this much.
+pub const ASSERTION_LIFETIME_MIN: u64 = 60;
+/// Longest: an assertion outlives a revocation by at most this (the app cannot ask whether
+/// the session still exists).
+pub const ASSERTION_LIFETIME_MAX: u64 = 600;
+/// Most keys in `assertion.keys` (one signing, the rest kept through rotations).
+pub const ASSERTION_KEYS_MAX: usize = 8;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
@@ -202,6 +240,8 @@ pub enum Claim {
     Permissions,
     /// The session's roles, space-separated.
     Roles,
+    /// The session's groups (from identity APIs), space-separated.
+    Groups,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 
+use crate::assertion;
 use crate::engine::{lock, with_stripped, Engine, Outcome, Waiting};
 use crate::idp::{self, Callout, Purpose};
 use crate::login::code_flow::{CallbackRequest, CodeLogin};
@@ -53,7 +54,7 @@ impl Engine {
             }
             Route::Refused(refusal) => Outcome::Reply(filter.refuse(host, refusal)),
             Route::Protected(access) => {
-                let credentials = Credentials::read(req);
+                let credentials = Credentials::read_for(filter, req);
                 // The misses are locked only if no live session is found.
                 let decision =
                     filter.protected_by(host, credentials.presented(), now, &self.misses, access);
@@ -91,6 +92,10 @@ impl Engine {
                 }
             }
             Route::Sessions => self.own_sessions(host, req, now),
+            Route::AssertionKeys => Outcome::Reply(assertion::jwks_reply(
+                filter.config.assertion.as_ref(),
+                &req.header(":method").unwrap_or_default(),
+            )),
             Route::Callback => {
                 if req.header(":method").as_deref() != Some(&b"GET"[..]) {
                     return Outcome::Reply(Reply::method_not_allowed());
@@ -145,7 +150,7 @@ impl Engine {
         let step = login.start(&env, &mut |have_keys| {
             key_cache::claim_login_fetch(host, now, have_keys)
         });
-        self.login_step(host, req, Flow::Token(login), step, now)
+        self.login_step(host, req, Flow::Token(Box::new(login)), step, now)
     }
 
     /// A user's own sessions: asked of the sidecar on behalf of the presented session.

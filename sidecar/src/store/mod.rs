@@ -7,9 +7,9 @@ mod postgres;
 mod sqlite;
 
 use serde_json::Value;
+use session_core::identity::{claims_from_json, claims_json, ClaimValue};
 use session_core::session::{Session, SessionHash};
 use session_core::time::Millis;
-use sha2::{Digest, Sha256};
 
 pub use self::postgres::PgStore;
 pub use self::sqlite::SqliteStore;
@@ -166,8 +166,7 @@ pub fn redacted(db: &str) -> String {
 /// The public handle of a session: derived from its hash, so it is stable and reveals
 /// neither the secret nor the hash the filter looks sessions up by.
 pub fn public_id(hash: &str) -> String {
-    let digest = Sha256::digest(format!("session-id:{hash}").as_bytes());
-    digest[..12].iter().map(|b| format!("{b:02x}")).collect()
+    session_core::session::public_id(hash)
 }
 
 fn ms(v: Millis) -> i64 {
@@ -187,4 +186,14 @@ pub fn join_list(items: &[String]) -> String {
 
 pub fn split_list(stored: &str) -> Vec<String> {
     stored.split_whitespace().map(str::to_string).collect()
+}
+
+/// Named claims from identity APIs, stored as one JSON object (the sync wire's form).
+pub fn claims_text(claims: &[(String, ClaimValue)]) -> String {
+    claims_json(claims).to_string()
+}
+
+/// Stored claims back; text that is not a JSON object reads as none.
+pub fn claims_of_text(stored: &str) -> Vec<(String, ClaimValue)> {
+    claims_from_json(serde_json::from_str::<Value>(stored).ok().as_ref())
 }
