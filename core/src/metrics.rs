@@ -34,10 +34,12 @@ pub enum Metric {
     RateLimited,
     /// Sessions ended because their user logged in once more beyond `limits.sessions_per_user`.
     SessionsCapped,
+    /// Sessions ended on a relaying route because they held no valid token to relay.
+    RelayReauthenticate,
 }
 
 impl Metric {
-    pub const ALL: [Metric; 20] = [
+    pub const ALL: [Metric; 21] = [
         Metric::LoginOk,
         Metric::LoginInvalidToken,
         Metric::LoginExpired,
@@ -58,6 +60,7 @@ impl Metric {
         Metric::StoreBytes,
         Metric::RateLimited,
         Metric::SessionsCapped,
+        Metric::RelayReauthenticate,
     ];
 
     pub fn name(self) -> &'static str {
@@ -82,6 +85,7 @@ impl Metric {
             Metric::StoreBytes => "auth0_session.store.bytes",
             Metric::RateLimited => "auth0_session.rate_limited",
             Metric::SessionsCapped => "auth0_session.sessions_capped",
+            Metric::RelayReauthenticate => "auth0_session.relay.reauthenticate",
         }
     }
 

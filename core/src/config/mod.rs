@@ -9,7 +9,10 @@
 //! the checks that span several keys.
 
 mod raw;
+mod relay;
 mod resolve;
+
+pub use relay::{RelaySettings, TokenKey};
 
 use std::fmt;
 
@@ -38,6 +41,15 @@ pub struct Config {
     /// Authorization per route: `rules` in order, then `public` as `allow: public` rules.
     /// Default: none (every path but the public ones needs a session).
     pub rules: Vec<Rule>,
+    /// How relayed tokens reach the app, and their keys at rest (`config/relay.rs`).
+    pub relay: RelaySettings,
+}
+
+impl Config {
+    /// Whether any rule relays a token: without one, nothing of the relay runs.
+    pub fn relays(&self) -> bool {
+        self.rules.iter().any(|r| r.relay.is_some())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

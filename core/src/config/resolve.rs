@@ -169,7 +169,10 @@ impl Config {
             }
             None => Limits::default(),
         };
+        let identity_names: Vec<&str> = headers.iter().map(|h| h.name.as_str()).collect();
+        let relay = super::relay::parse_relay(raw.relay, &identity_names)?;
         Ok(Config {
+            relay,
             limits,
             rules,
             device,
