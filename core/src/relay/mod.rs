@@ -27,7 +27,10 @@ pub fn reauthentication_required() -> Reply {
         "reauthentication_required",
         "the session's access token has expired; log in again",
     )
-    .with_header("www-authenticate", "Session error=\"reauthentication_required\"")
+    .with_header(
+        "www-authenticate",
+        "Session error=\"reauthentication_required\"",
+    )
 }
 
 /// What a relaying route's request carries on with.

@@ -11,9 +11,9 @@
 //!
 //! Entry: hash (16) | expires, ms since the epoch (8, BE) | token length (2, BE) | token.
 
-use crate::shared_data::{self, UpdateError, Write};
 use crate::ports::SharedData;
 use crate::session::SessionHash;
+use crate::shared_data::{self, UpdateError, Write};
 use crate::time::Millis;
 
 /// Number of token bucket keys: with 100,000 relayed sessions, about 12 tokens (some 12 KB)
