@@ -13,3 +13,4 @@ pub mod migrations;
 pub mod policy;
 pub mod server;
 pub mod store;
+pub mod token_crypt;
