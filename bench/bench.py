@@ -176,6 +176,22 @@ def rules_case(config):
     return ("3b. this filter, 20 rules, last one matches", [wasm_filter(WASM, dict(config, rules=rules))], {})
 
 
+def relay_case(config, name, filter_of):
+    """Issue 23: every request on a route that relays the session's access token (one more
+    shared-data read and the Authorization header set), against case 3 / 3m."""
+    rules = [{"path": "/", "allow": "session", "relay": "access_token"}]
+    return (name, [filter_of(dict(config, rules=rules))], {})
+
+
+def relay_target(results, notes):
+    rows = []
+    for case, plain, host in (("3r.", "3.", "wasm"), ("3rm.", "3m.", "module")):
+        if any(n.startswith(case) for n, _ in results):
+            r = ratio(notes, case, plain)
+            rows.append((f"{host}: a relayed request ≥ 0.95 × a plain authenticated one (issue 23)", f"{r:.2f} ×", r >= 0.95))
+    return rows
+
+
 def envoy_yaml(port, admin, filters, helper_port, sidecar_port):
     chain = "\n".join(filters + [ROUTER])
     def cluster(name, p):
@@ -384,8 +400,10 @@ def main():
             ("2. do-nothing wasm filter", [wasm_filter(NOOP)], {}),
             ("3. this filter, live session cookie", [wasm_filter(WASM, config)], {"Cookie": f"session={cookie_value}"}),
             rules_case(config),
+            relay_case(config, "3r. this filter, relayed route (Bearer set)", lambda c: wasm_filter(WASM, c)),
             ("2m. do-nothing dynamic module", [module_filter({}, "noop_module")], {}),
             ("3m. this filter as a dynamic module, live session cookie", [module_filter(config)], {"Cookie": f"session={cookie_value}"}),
+            relay_case(config, "3rm. this filter as a dynamic module, relayed route", module_filter),
             ("4a. jwt_authn, RS256, cache off", [jwt_authn(idp, jwks, False)], {"Authorization": f"Bearer {token}"}),
             ("4b. jwt_authn, RS256, cache on", [jwt_authn(idp, jwks, True)], {"Authorization": f"Bearer {token}"}),
             ("5. ext_authz (HTTP) to the auth service", [ext_authz(service.auth_port)], {"Cookie": f"session={native_cookie}"}),
@@ -403,7 +421,7 @@ def main():
                 else:
                     proxy = Proxy(filters, service.auth_port if name.startswith("5.") else helper_port).start()
                 try:
-                    if name.startswith(("3.", "3b.", "3m.")):
+                    if name.startswith(("3.", "3b.", "3m.", "3r.", "3rm.")):
                         # The session lives in this Envoy's shared data: log in again with
                         # the same secret is impossible, so make one and use it.
                         status, body, _ = proxy.get("/authorize", {"Authorization": f"Bearer {token}"})
@@ -607,6 +625,7 @@ def render(results, notes, seconds, conns, smoke):
         ("≤ 300 bytes of shared data per live session", f"{per_session_store:.0f} B", per_session_store <= 300),
         (".wasm ≤ 1 MB", f"{wasm_kb:.0f} KB", wasm_kb <= 1000),
         *rules_target(results, notes),
+        *relay_target(results, notes),
         *baseline_target(notes),
     ]
     lines = [
