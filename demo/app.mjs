@@ -1,5 +1,6 @@
-// The demo app behind Envoy. It has no auth code at all: it reads who the user is from the
-// x-auth-user / x-auth-email headers the filter adds, and serves the demo SPA's files (on
+// The demo app behind Envoy. It has no login code at all: it reads who the user is from the
+// x-auth-user / x-auth-email headers the filter adds, checks the signed x-auth-assertion
+// against the proxy's keys (assertion.mjs), and serves the demo SPA's files (on
 // the public path /demo/). Environment: APP_PORT (8000), APP_LISTEN (127.0.0.1), and the
 // SPA's settings (see spaConfig).
 
@@ -7,6 +8,8 @@ import { createServer } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { extname, join, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
+
+import { verifyAssertion } from './assertion.mjs';
 
 const port = Number(process.env.APP_PORT || 8000);
 const listen = process.env.APP_LISTEN || '127.0.0.1';
@@ -45,9 +48,13 @@ const server = createServer(async (req, res) => {
   if (path === '/healthz') return json(res, 200, { ok: true });
   if (path === '/api/me') {
     // Protected by the filter: reaching here means a live session.
+    const assertion = await verifyAssertion(req.headers['x-auth-assertion']);
     return json(res, 200, {
       user: req.headers['x-auth-user'] ?? null,
       email: req.headers['x-auth-email'] ?? null,
+      assertion: assertion.status === 'verified'
+        ? { verified: true, sub: assertion.claims.sub, sid: assertion.claims.sid, exp: assertion.claims.exp }
+        : { verified: false, status: assertion.status, reason: assertion.reason },
       session_cookie_seen_by_app: /(^|;\s*)session=/.test(req.headers.cookie ?? ''),
       at: new Date().toISOString(),
     });
@@ -58,12 +65,21 @@ const server = createServer(async (req, res) => {
     // identity provider's login page if needed, and tells us who it is.
     const user = escapeHtml(req.headers['x-auth-user'] ?? '');
     const email = escapeHtml(req.headers['x-auth-email'] ?? '');
+    const assertion = await verifyAssertion(req.headers['x-auth-assertion']);
+    const proof = assertion.status === 'verified'
+      ? `<p>The signed <code>x-auth-assertion</code> is <strong id="assertion">verified</strong> against the proxy's keys:
+it says <code>sub: <span id="assertion-sub">${escapeHtml(assertion.claims.sub)}</span></code>, roles
+<code id="assertion-roles">${escapeHtml((assertion.claims.roles || []).join(' '))}</code>, valid until
+<span id="assertion-exp">${new Date(assertion.claims.exp * 1000).toISOString()}</span>.</p>`
+      : `<p>The signed <code>x-auth-assertion</code>: <strong id="assertion">${escapeHtml(assertion.status)}</strong>
+${escapeHtml(assertion.reason ?? '')}</p>`;
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
     return res.end(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Server-rendered page</title>
 <link rel="stylesheet" href="/demo/style.css"></head><body>
 <h1>Hello, <span id="who">${email || user}</span></h1>
 <p>This page is rendered by the app, which has no login code: it read <code>x-auth-user: <span id="user">${user}</span></code>
 and <code>x-auth-email: <span id="email">${email}</span></code> from the request.</p>
+${proof}
 <p><a href="/demo/">The SPA</a> · <a id="logout" href="/logout">Log out</a></p></body></html>`);
   }
   if (path === '/reports/' || path.startsWith('/reports/')) {

@@ -10,7 +10,7 @@
 // instead of the local provider.
 
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -90,6 +90,14 @@ const filterConfig = {
   rules: [{ path: '/reports/', allow: { permissions: ['read:data'] } }],
   headers: { 'x-auth-user': 'sub', 'x-auth-email': 'email', 'x-auth-permissions': 'permissions' },
   sidecar: { cluster: 'session_sidecar', token: sidecarToken },
+  // A signed identity assertion for the app (x-auth-assertion), with a key made for this run;
+  // the app verifies it against the proxy's JWKS (demo/assertion.mjs).
+  assertion: {
+    issuer: `${base}/`,
+    audience: base,
+    keys: [generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey
+      .export({ type: 'pkcs8', format: 'pem' })],
+  },
   // Server-rendered pages (/app/) log in at the proxy: browser navigations without a session
   // go to the provider's login page and come back to /callback.
   code_flow: {
@@ -236,6 +244,9 @@ const spaEnv = {
   APP_PORT: String(ports.APP_PORT),
   OIDC_PORT: String(ports.OIDC_PORT),
   REDIRECT_URIS: `${demoUrl},${base}/callback`,
+  ASSERTION_JWKS_URL: `${base}/.well-known/auth0-session/jwks.json`,
+  ASSERTION_ISSUER: `${base}/`,
+  ASSERTION_AUDIENCE: base,
 };
 const authArgs = withNginx
   ? ['--filter-config', filterConfigFile, '--auth-listen', `127.0.0.1:${ports.AUTH_PORT}`]

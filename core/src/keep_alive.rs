@@ -27,6 +27,7 @@ impl Filter {
                 access: Access::SESSION,
                 cookie_edit,
                 strip_authorization: false,
+                authority: None,
             }),
             (Lookup::None, _) => {
                 host.count(Metric::Rejected, 1);

@@ -3,6 +3,7 @@
 //! in `envoy-module/`) implements the [`ports`], hands requests to [`request::engine::Engine`] and
 //! ticks to [`timer::Timer`], and carries out the values they return.
 
+pub mod assertion;
 pub mod config;
 pub mod duration;
 pub mod engine;

@@ -36,10 +36,13 @@ pub enum Metric {
     SessionsCapped,
     /// Sessions ended on a relaying route because they held no valid token to relay.
     RelayReauthenticate,
+    /// Identity assertions signed (a cached one reused is not counted): about one per live
+    /// session, audience and half lifetime (per worker in the wasm filter).
+    AssertionsSigned,
 }
 
 impl Metric {
-    pub const ALL: [Metric; 21] = [
+    pub const ALL: [Metric; 22] = [
         Metric::LoginOk,
         Metric::LoginInvalidToken,
         Metric::LoginExpired,
@@ -61,6 +64,7 @@ impl Metric {
         Metric::RateLimited,
         Metric::SessionsCapped,
         Metric::RelayReauthenticate,
+        Metric::AssertionsSigned,
     ];
 
     pub fn name(self) -> &'static str {
@@ -86,6 +90,7 @@ impl Metric {
             Metric::RateLimited => "auth0_session.rate_limited",
             Metric::SessionsCapped => "auth0_session.sessions_capped",
             Metric::RelayReauthenticate => "auth0_session.relay.reauthenticate",
+            Metric::AssertionsSigned => "auth0_session.assertion.signed",
         }
     }
 

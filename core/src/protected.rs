@@ -47,6 +47,8 @@ pub struct PendingRestore {
     pub(crate) access: Access,
     pub(crate) cookie_edit: CookieEdit,
     pub(crate) strip_authorization: bool,
+    /// The request's `:authority`, when the assertion's audience is taken from it.
+    pub(crate) authority: Option<Vec<u8>>,
 }
 
 /// A browser navigation that may be sent to the login page.
@@ -103,6 +105,9 @@ impl Filter {
             .iter()
             .map(|h| HeaderEdit::Remove(h.name.as_str()))
             .collect();
+        if let Some(a) = &self.config.assertion {
+            edits.push(HeaderEdit::Remove(a.header.as_str()));
+        }
         if let Some(header) = cookie_header {
             push_cookie_edit(
                 &mut edits,
@@ -110,8 +115,8 @@ impl Filter {
             );
         }
         let presented = Presented {
-            cookie: None,
             authorization,
+            ..Presented::default()
         };
         if presented.session_authorization().is_some() {
             edits.push(HeaderEdit::Remove("authorization"));
@@ -119,7 +124,7 @@ impl Filter {
         edits
     }
 
-    /// Client-sent headers that are an identity header under another spelling: Envoy
+    /// Client-sent headers that are an identity header (or the assertion's) under another spelling: Envoy
     /// lowercases names, but `X_Auth_User` stays, and WSGI, PHP and Rack read it as
     /// `HTTP_X_AUTH_USER`, exactly as they read `x-auth-user` (docs/ARCHITECTURE.md §8 rule 5). Every such
     /// name the request carries is removed, on every path. `names` are the request's header
@@ -145,7 +150,8 @@ impl Filter {
                         c == n
                     })
             };
-            if self.config.headers.iter().any(|h| same(&h.name)) {
+            let assertion = self.config.assertion.as_ref().map(|a| a.header.as_str());
+            if self.config.headers.iter().any(|h| same(&h.name)) || assertion.is_some_and(same) {
                 let name = String::from_utf8_lossy(name).into_owned();
                 if !edits.contains(&HeaderEdit::RemoveName(name.clone())) {
                     edits.push(HeaderEdit::RemoveName(name));
@@ -238,6 +244,7 @@ impl Filter {
                     self.slide(host, &hash, now);
                 }
                 let mut edits = self.identity_edits(&record);
+                self.assertion_edit(host, &mut edits, &hash, &record, presented.authority, now);
                 push_cookie_edit(&mut edits, cookie_edit);
                 if presented.session_authorization().is_some() {
                     edits.push(HeaderEdit::Remove("authorization"));
@@ -252,6 +259,7 @@ impl Filter {
                 access,
                 cookie_edit,
                 strip_authorization: presented.session_authorization().is_some(),
+                authority: presented.authority.map(<[u8]>::to_vec),
             }),
             (Lookup::None, _) => {
                 host.count(Metric::Rejected, 1);
@@ -380,7 +388,10 @@ impl Filter {
                         Relayed::Reauthenticate => return Decision::Reauthenticate,
                     },
                 };
-                let mut edits = self.identity_edits(&found.record());
+                let record = found.record();
+                let mut edits = self.identity_edits(&record);
+                let authority = pending.authority.as_deref();
+                self.assertion_edit(host, &mut edits, &pending.hash, &record, authority, now);
                 push_cookie_edit(&mut edits, pending.cookie_edit);
                 if pending.strip_authorization {
                     edits.push(HeaderEdit::Remove("authorization"));
@@ -415,6 +426,33 @@ impl Filter {
                 }
             })
             .collect()
+    }
+
+    /// The signed assertion's header, set from the session (cached: see
+    /// [`crate::assertion`]), or removed when there is no audience to sign for, so that a
+    /// client can never supply it.
+    fn assertion_edit<'s>(
+        &'s self,
+        host: &dyn Host,
+        edits: &mut Vec<HeaderEdit<'s>>,
+        hash: &SessionHash,
+        record: &RecordView<'_>,
+        authority: Option<&[u8]>,
+        now: Millis,
+    ) {
+        let Some(settings) = &self.config.assertion else {
+            return;
+        };
+        let header = settings.header.as_str();
+        edits.push(
+            match self
+                .assertions
+                .issue(host, settings, hash, record, authority, now)
+            {
+                Some(token) => HeaderEdit::Set(header, token),
+                None => HeaderEdit::Remove(header),
+            },
+        );
     }
 
     pub(crate) fn keep_alive_reply(

@@ -91,6 +91,8 @@ async function callApi() {
   if (response.ok) {
     $('user').textContent = body.user;
     $('email').textContent = body.email;
+    const a = body.assertion || {};
+    $('assertion').textContent = a.verified ? `verified: sub ${a.sub}, session ${a.sid}` : `${a.status} ${a.reason || ''}`.trim();
     $('name').textContent = body.email || body.user;
     showSignedIn(true);
     await listSessions();

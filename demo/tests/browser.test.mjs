@@ -92,6 +92,8 @@ test('log in through the provider, call the API, log out', async () => {
   assert.equal(await page.isHidden('#error'), true, await page.textContent('#error'));
   assert.equal(await page.textContent('#user'), 'alice');
   assert.equal(await page.textContent('#email'), 'alice@example.com');
+  // The app verified the proxy's signed assertion against its JWKS.
+  assert.match(await page.textContent('#assertion'), /^verified: sub alice, session [0-9a-f]{24}$/);
   assert.match(await page.textContent('#expires'), /^\d{4}-\d\d-\d\dT/);
   assert.equal(await page.textContent('#inactive'), '180 s');
 
@@ -180,6 +182,8 @@ test('a server-rendered page: login at the proxy, back on the page', async () =>
   await page.waitForURL(url, { timeout: 15_000 });
   assert.equal(await page.textContent('#who'), 'bob@example.com');
   assert.equal(await page.textContent('#user'), 'bob');
+  assert.equal(await page.textContent('#assertion'), 'verified', await page.textContent('body'));
+  assert.equal(await page.textContent('#assertion-sub'), 'bob');
   const cookies = await context.cookies();
   assert.ok(cookies.find((c) => c.name === 'session')?.httpOnly);
   assert.ok(!cookies.some((c) => c.name.startsWith('session_login_')), 'the login cookie is gone');

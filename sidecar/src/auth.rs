@@ -391,7 +391,8 @@ fn checkable(route: Route) -> bool {
         | Route::Callback
         | Route::DeviceStart
         | Route::DevicePoll
-        | Route::Sessions => false,
+        | Route::Sessions
+        | Route::AssertionKeys => false,
     }
 }
 

@@ -43,7 +43,7 @@ def make_envoy(idp, app):
     """Starts Envoys with the given config overrides; stops them after the test."""
     started = []
 
-    def make(start=True, raw_config=None, idp_port=None, sidecar=None, sidecars=None, **overrides):
+    def make(start=True, raw_config=None, idp_port=None, sidecar=None, sidecars=None, host=None, **overrides):
         sidecars = sidecars or ([sidecar] if sidecar is not None else [])
         if sidecars:
             overrides["sidecar"] = {"cluster": "session_sidecar", "token": SIDECAR_TOKEN,
@@ -52,7 +52,7 @@ def make_envoy(idp, app):
             overrides.setdefault("session", {"cookie": {"secure": False}})
             overrides["session"].setdefault("cookie", {}).setdefault("signing_keys", [SIGNING_KEY])
         envoy = Envoy(plugin_config(idp, **overrides), idp_port or idp.port, app.port, raw_config,
-                      sidecar_ports=[s.port for s in sidecars] or None)
+                      sidecar_ports=[s.port for s in sidecars] or None, host=host)
         started.append(envoy)
         return envoy.start() if start else envoy
 

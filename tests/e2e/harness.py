@@ -216,10 +216,12 @@ class Front(Process):
 
 class Envoy(Front):
     def __init__(self, config: dict, idp_port: int, app_port: int, raw_config: str = None, sidecar_port: int = None,
-                 sidecar_ports=None, normalize: bool = True):
+                 sidecar_ports=None, normalize: bool = True, host: str = None):
         # normalize=False: Envoy passes paths as received (no normalize_path, no merge_slashes),
         # to show what the filter refuses by itself.
         self.normalize = normalize
+        # host: run this one with the other host than the suite's (to compare the two).
+        self.host = host or HOST
         self.dir = Path(tempfile.mkdtemp(prefix="envoy-e2e-"))
         self.log_path = self.dir / "envoy.log"
         self.yaml_path = self.dir / "envoy.yaml"
@@ -234,7 +236,7 @@ class Envoy(Front):
         """New free ports for the listener and the admin interface."""
         self.port = free_port()
         self.admin = free_port()
-        http_filter = (WASM_FILTER if HOST == "wasm" else MODULE_FILTER).format(**self.settings)
+        http_filter = (WASM_FILTER if self.host == "wasm" else MODULE_FILTER).format(**self.settings)
         text = ENVOY_YAML.format(admin=self.admin, port=self.port, http_filter=http_filter, **self.settings)
         if not self.normalize:
             text = text.replace("normalize_path: true", "normalize_path: false").replace(

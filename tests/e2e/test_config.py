@@ -35,6 +35,10 @@ def config_with(idp, mutate):
      "rules[0].allow.permissions", "expected a non-empty array of names, found an empty array"),
     ("shadowed rule", lambda c: c.update(rules=[{"path": "/api/", "allow": "session"}, {"path": "/api/x", "allow": "deny"}]),
      "rules[1]", "unreachable: rules[0] (/api/) matches every request it would"),
+    ("assertion key", lambda c: c.update(assertion={"issuer": "https://proxy.test/", "keys": ["not a key"]}),
+     "assertion.keys[0]", "must be a PEM EC P-256 private key"),
+    ("assertion lifetime", lambda c: c.update(assertion={"issuer": "https://proxy.test/", "lifetime": "hour"}),
+     "assertion.lifetime", "out of range: from 60 seconds to 600"),
 ])
 def test_bad_config_is_refused_with_key_and_reason(idp, app, name, mutate, key, reason):
     code, log = refused(idp, app, config_with(idp, mutate))

@@ -383,3 +383,31 @@ def test_the_nginx_walkthrough_does_what_it_shows(make_native, loopback_idp):
                 assert seen[name] == [value], (name, seen)
             assert "x_auth_user" not in seen and "cookie" not in seen, seen
     assert secret, "the walkthrough's login gave a session"
+
+
+@pytest.mark.parametrize("kind", ["nginx", "ext_authz"])
+def test_the_signed_assertion_through_the_proxy(make_native, loopback_idp, kind):
+    """The users' nginx.conf and ext_authz.yaml pass the assertion like the identity headers,
+    route its JWKS to the service, and never let a client's copy through."""
+    import jwt
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+    issuer = "https://proxy.e2e.test/"
+    _, proxy = make_native(kind, assertion={"issuer": issuer, "keys": [key]})
+    jwks = proxy.request("/.well-known/auth0-session/jwks.json")
+    assert jwks.status == 200 and jwks.header("cache-control") == "public, max-age=300", jwks
+    forged = jwt.encode({"sub": "auth0|admin"}, key=None, algorithm="none")
+    public = proxy.request("/static/x", headers={"X-Auth-Assertion": forged}).json()["headers"]
+    assert "x-auth-assertion" not in public
+    secret = login(proxy, loopback_idp.jwt(sub="auth0|ngx"))
+    r = proxy.request("/x", headers=with_session(secret, **{"X-Auth-Assertion": forged}))
+    token = r.json()["headers"]["x-auth-assertion"]
+    assert len(token) == 1 and token[0] != forged
+    client = jwt.PyJWKClient(f"http://127.0.0.1:{proxy.port}/.well-known/auth0-session/jwks.json")
+    claims = jwt.decode(token[0], client.get_signing_key_from_jwt(token[0]).key, algorithms=["ES256"],
+                        issuer=issuer, audience=f"127.0.0.1:{proxy.port}")
+    assert claims["sub"] == "auth0|ngx"
+    assert proxy.request("/x", headers={"X-Auth-Assertion": forged}).status == 401

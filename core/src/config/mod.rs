@@ -16,6 +16,7 @@ pub use relay::{RelaySettings, TokenKey};
 
 use std::fmt;
 
+use crate::assertion::keys::AssertionKey;
 use crate::policy::{Rule, RuleError};
 
 /// Every field, with its default when the key is absent.
@@ -43,6 +44,8 @@ pub struct Config {
     pub rules: Vec<Rule>,
     /// How relayed tokens reach the app, and their keys at rest (`config/relay.rs`).
     pub relay: RelaySettings,
+    /// A signed identity assertion on every authenticated request forwarded. Default: none.
+    pub assertion: Option<AssertionSettings>,
 }
 
 impl Config {
@@ -51,6 +54,36 @@ impl Config {
         self.rules.iter().any(|r| r.relay.is_some())
     }
 }
+
+/// `assertion`: the JWT the proxy signs for the app (docs/ARCHITECTURE.md §11).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AssertionSettings {
+    /// Required. The `iss` claim: who signs (e.g. the proxy's URL); verifiers pin it.
+    pub issuer: String,
+    /// The `aud` claim. Default: none (the request's `:authority`, so that an assertion
+    /// for one host is refused by an app expecting another).
+    pub audience: Option<String>,
+    /// The request header it goes in, lower case. Default: `x-auth-assertion`.
+    pub header: String,
+    /// Seconds from `iat` to `exp` (capped at the session's end); re-signed at half of it.
+    /// Default: 300; from [`ASSERTION_LIFETIME_MIN`] to [`ASSERTION_LIFETIME_MAX`].
+    pub lifetime: u64,
+    /// Required, non-empty. The first signs; all are published in the JWKS.
+    pub keys: Vec<AssertionKey>,
+    /// Where the proxy serves the JWKS (public). Default: `/.well-known/auth0-session/jwks.json`.
+    pub jwks_path: String,
+    /// The JWKS document, built once from `keys`.
+    pub jwks: String,
+}
+
+/// Shortest assertion lifetime: it is re-signed at half of it, so shorter would approach a
+/// signature per request, and verifiers allow clock skew of about this much.
+pub const ASSERTION_LIFETIME_MIN: u64 = 60;
+/// Longest: an assertion outlives a revocation by at most this (the app cannot ask whether
+/// the session still exists).
+pub const ASSERTION_LIFETIME_MAX: u64 = 600;
+/// Most keys in `assertion.keys` (one signing, the rest kept through rotations).
+pub const ASSERTION_KEYS_MAX: usize = 8;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {

@@ -30,6 +30,19 @@ pub(super) struct RawConfig {
     pub(super) rules: Option<RuleList>,
     /// Token relay (`config/relay.rs`).
     pub(super) relay: Option<super::relay::RawRelay>,
+    pub(super) assertion: Option<RawAssertion>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "an object")]
+pub(super) struct RawAssertion {
+    pub(super) issuer: Option<Text>,
+    pub(super) audience: Option<Text>,
+    pub(super) header: Option<Text>,
+    pub(super) lifetime: Option<Duration>,
+    /// PEM texts; checked (and never quoted in an error) in `resolve`.
+    pub(super) keys: Option<Vec<String>>,
+    pub(super) jwks_path: Option<AbsPath>,
 }
 
 #[derive(Deserialize)]

@@ -3,13 +3,15 @@
 //! rules that can be reached).
 
 use super::raw::{
-    read, AbsPath, Count, Flag, HeaderList, PathList, RawAuth0, RawCookie, RawEndpoints, Scopes,
-    SigningKeys, Text,
+    read, AbsPath, Count, Flag, HeaderList, PathList, RawAssertion, RawAuth0, RawCookie,
+    RawEndpoints, Scopes, SigningKeys, Text,
 };
 use super::{
-    error, Auth0, Claim, CodeFlow, Config, ConfigError, CookieSettings, Device, Endpoints,
-    IdentityHeader, Limits, PublicPath, SameSite, Sidecar,
+    error, AssertionSettings, Auth0, Claim, CodeFlow, Config, ConfigError, CookieSettings, Device,
+    Endpoints, IdentityHeader, Limits, PublicPath, SameSite, Sidecar, ASSERTION_KEYS_MAX,
+    ASSERTION_LIFETIME_MAX, ASSERTION_LIFETIME_MIN,
 };
+use crate::assertion::keys::{jwks, AssertionKey};
 use crate::duration::Duration;
 use crate::policy::parse_rules;
 use crate::syntax::is_token;
@@ -148,6 +150,13 @@ impl Config {
         if let Some(d) = &device {
             endpoint_paths.extend([d.start.as_str(), d.poll.as_str()]);
         }
+        let assertion = match raw.assertion {
+            Some(a) => Some(parse_assertion(a, &headers, &endpoint_paths)?),
+            None => None,
+        };
+        if let Some(a) = &assertion {
+            endpoint_paths.push(&a.jwks_path);
+        }
         let public_paths: Vec<&str> = public
             .iter()
             .map(|p| match p {
@@ -171,8 +180,17 @@ impl Config {
         };
         let identity_names: Vec<&str> = headers.iter().map(|h| h.name.as_str()).collect();
         let relay = super::relay::parse_relay(raw.relay, &identity_names)?;
+        if rules.iter().any(|r| r.relay.is_some())
+            && assertion.as_ref().is_some_and(|a| a.header == relay.header)
+        {
+            return Err(error(
+                "relay.header",
+                "is also assertion.header; the token and the assertion need headers of their own",
+            ));
+        }
         Ok(Config {
             relay,
+            assertion,
             limits,
             rules,
             device,
@@ -306,13 +324,100 @@ fn parse_headers(headers: Option<HeaderList>) -> Result<Vec<IdentityHeader>, Con
         if !is_token(&lower) {
             return Err(error(&key, "is not a valid header name"));
         }
-        if matches!(
-            lower.as_str(),
-            "cookie" | "authorization" | "host" | "content-length" | "transfer-encoding"
-        ) {
+        if reserved_header(&lower) {
             return Err(error(&key, "cannot be used as an identity header"));
         }
         out.push(IdentityHeader { name: lower, claim });
     }
     Ok(out)
+}
+
+/// Header names the proxy sets or relies on itself: never an identity or assertion header.
+fn reserved_header(lower: &str) -> bool {
+    matches!(
+        lower,
+        "cookie" | "authorization" | "host" | "content-length" | "transfer-encoding"
+    )
+}
+
+fn parse_assertion(
+    a: RawAssertion,
+    headers: &[IdentityHeader],
+    endpoint_paths: &[&str],
+) -> Result<AssertionSettings, ConfigError> {
+    let issuer = required(a.issuer, "assertion.issuer")?;
+    let audience = text(a.audience);
+    for (key, value) in [
+        ("assertion.issuer", Some(&issuer)),
+        ("assertion.audience", audience.as_ref()),
+    ] {
+        if value.is_some_and(|v| v.len() > 1024 || v.chars().any(char::is_control)) {
+            return Err(error(
+                key,
+                "must be at most 1024 characters, without control characters",
+            ));
+        }
+    }
+    let header = text(a.header).map_or_else(
+        || "x-auth-assertion".to_string(),
+        |h| h.to_ascii_lowercase(),
+    );
+    if !is_token(&header) || reserved_header(&header) || header.starts_with(':') {
+        return Err(error(
+            "assertion.header",
+            format!("{header:?} cannot be the assertion's header"),
+        ));
+    }
+    if headers.iter().any(|h| h.name == header) {
+        return Err(error(
+            "assertion.header",
+            format!("{header:?} is already an identity header (`headers`)"),
+        ));
+    }
+    let lifetime = a.lifetime.map_or(300, |Duration(secs)| secs);
+    if !(ASSERTION_LIFETIME_MIN..=ASSERTION_LIFETIME_MAX).contains(&lifetime) {
+        return Err(error(
+            "assertion.lifetime",
+            format!(
+                "{lifetime} seconds is out of range: from {ASSERTION_LIFETIME_MIN} seconds to {ASSERTION_LIFETIME_MAX} (it bounds how long an assertion outlives a logout)"
+            ),
+        ));
+    }
+    let pems = a.keys.ok_or_else(|| {
+        error(
+            "assertion.keys",
+            "is required: a list of PEM EC P-256 private keys (the first signs)",
+        )
+    })?;
+    if pems.is_empty() || pems.len() > ASSERTION_KEYS_MAX {
+        return Err(error(
+            "assertion.keys",
+            format!("must list from 1 to {ASSERTION_KEYS_MAX} keys"),
+        ));
+    }
+    let mut keys: Vec<AssertionKey> = Vec::with_capacity(pems.len());
+    for (i, pem) in pems.iter().enumerate() {
+        let key_name = format!("assertion.keys[{i}]");
+        let key = AssertionKey::from_pem(pem).map_err(|why| error(&key_name, why))?;
+        if keys.contains(&key) {
+            return Err(error(&key_name, "is the same key as an earlier one"));
+        }
+        keys.push(key);
+    }
+    let jwks_path = path(a.jwks_path, "/.well-known/auth0-session/jwks.json");
+    if endpoint_paths.contains(&jwks_path.as_str()) {
+        return Err(error(
+            "assertion.jwks_path",
+            "must differ from the filter's other endpoints",
+        ));
+    }
+    Ok(AssertionSettings {
+        jwks: jwks(&keys),
+        issuer,
+        audience,
+        header,
+        lifetime,
+        keys,
+        jwks_path,
+    })
 }

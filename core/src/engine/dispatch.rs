@@ -1,6 +1,7 @@
 //! A request arrives: the routing table picks its flow, and the flow decides. What waits on a
 //! call continues in [`crate::engine::continuation`].
 
+use crate::assertion;
 use crate::engine::{lock, with_stripped, Engine, Outcome, Waiting};
 use crate::idp::{self, Callout, Purpose};
 use crate::login::code_flow::{CallbackRequest, CodeLogin};
@@ -46,7 +47,7 @@ impl Engine {
             }
             Route::Refused(refusal) => Outcome::Reply(filter.refuse(host, refusal)),
             Route::Protected(access) => {
-                let credentials = Credentials::read(req);
+                let credentials = Credentials::read_for(filter, req);
                 let decision = {
                     let misses = lock(&self.misses);
                     filter.protected_by(host, credentials.presented(), now, &misses, access)
@@ -85,6 +86,10 @@ impl Engine {
                 }
             }
             Route::Sessions => self.own_sessions(host, req, now),
+            Route::AssertionKeys => Outcome::Reply(assertion::jwks_reply(
+                filter.config.assertion.as_ref(),
+                &req.header(":method").unwrap_or_default(),
+            )),
             Route::Callback => {
                 if req.header(":method").unwrap_or_default() != b"GET" {
                     return Outcome::Reply(Reply::method_not_allowed());

@@ -4,6 +4,7 @@
 //! [`crate::protected`], [`crate::keep_alive`], [`crate::logout`], [`crate::own_sessions`],
 //! [`crate::session::create`] and the logins in [`crate::login`].
 
+use crate::assertion::Assertions;
 use crate::config::Config;
 use crate::login::code_flow;
 use crate::metrics::Metric;
@@ -32,11 +33,13 @@ pub enum HeaderEdit<'a> {
 }
 
 /// What a request presents as its session: the `Cookie` header, and `Authorization` (used
-/// when it is `Session <secret>`).
+/// when it is `Session <secret>`); and the `:authority` it is addressed to, the identity
+/// assertion's audience when none is configured.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Presented<'a> {
     pub cookie: Option<&'a [u8]>,
     pub authorization: Option<&'a [u8]>,
+    pub authority: Option<&'a [u8]>,
 }
 
 impl<'a> From<Option<&'a [u8]>> for Presented<'a> {
@@ -44,7 +47,7 @@ impl<'a> From<Option<&'a [u8]>> for Presented<'a> {
     fn from(cookie: Option<&'a [u8]>) -> Self {
         Presented {
             cookie,
-            authorization: None,
+            ..Presented::default()
         }
     }
 }
@@ -67,6 +70,8 @@ pub struct Filter {
     pub(crate) codec: CookieCodec,
     pub(crate) inactive_ms: u64,
     pub(crate) max_ms: u64,
+    /// Signed assertions kept for reuse (see [`crate::assertion::cache`] for why here).
+    pub(crate) assertions: Assertions,
 }
 
 /// Shared-data key of the IdP-call budget (see [`Filter::admit_idp_call`]).
@@ -101,6 +106,7 @@ impl Filter {
             codec: CookieCodec::new(&config.cookie.signing_keys),
             inactive_ms: millis(config.cookie.inactive_lifetime),
             max_ms: millis(config.cookie.max_lifetime),
+            assertions: Assertions::default(),
             config,
         }
     }
@@ -224,6 +230,7 @@ pub(crate) fn sidecar_call(
 pub(crate) struct Credentials {
     pub(crate) cookie: Option<Vec<u8>>,
     pub(crate) authorization: Option<Vec<u8>>,
+    pub(crate) authority: Option<Vec<u8>>,
 }
 
 impl Credentials {
@@ -231,13 +238,29 @@ impl Credentials {
         Credentials {
             cookie: req.header("cookie"),
             authorization: req.header("authorization"),
+            authority: None,
         }
+    }
+
+    /// With the `:authority` too, when the filter's assertion takes its audience from it.
+    pub(crate) fn read_for(filter: &Filter, req: &dyn Request) -> Credentials {
+        let mut credentials = Credentials::read(req);
+        if filter
+            .config
+            .assertion
+            .as_ref()
+            .is_some_and(|a| a.audience.is_none())
+        {
+            credentials.authority = req.header(":authority");
+        }
+        credentials
     }
 
     pub(crate) fn presented(&self) -> Presented<'_> {
         Presented {
             cookie: self.cookie.as_deref(),
             authorization: self.authorization.as_deref(),
+            authority: self.authority.as_deref(),
         }
     }
 }

@@ -23,6 +23,8 @@ pub enum Route {
     /// A user's own sessions: `endpoints.sessions` and the paths under it (only with a
     /// sidecar, which holds every proxy's sessions).
     Sessions,
+    /// The identity assertion's public keys, a JWKS (only when `assertion` is configured).
+    AssertionKeys,
     Public,
     /// Needs a live session, and what the rule asks of it.
     Protected(Access),
@@ -88,6 +90,13 @@ pub fn route(config: &Config, raw_path: &[u8], method: impl FnOnce() -> Vec<u8>)
         if path.is(d.poll.as_bytes()) {
             return Route::DevicePoll;
         }
+    }
+    if config
+        .assertion
+        .as_ref()
+        .is_some_and(|a| path.is(a.jwks_path.as_bytes()))
+    {
+        return Route::AssertionKeys;
     }
     if config.sidecar.is_some() && path.starts_with(e.sessions.as_bytes()) {
         let under = format!("{}/", e.sessions);

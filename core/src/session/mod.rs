@@ -60,6 +60,12 @@ impl SessionHash {
         self.0.iter().map(|b| format!("{b:02x}")).collect()
     }
 
+    /// The session's public id: what a user's list of their sessions shows, and the
+    /// assertion's `sid` (see [`public_id`]).
+    pub fn public_id(&self) -> String {
+        public_id(&self.hex())
+    }
+
     pub fn from_hex(text: &str) -> Option<SessionHash> {
         if text.len() != 32 || !text.is_ascii() {
             return None;
@@ -70,6 +76,14 @@ impl SessionHash {
         }
         Some(SessionHash(out))
     }
+}
+
+/// The public handle of a session, from its hash in hex: stable, and revealing neither the
+/// secret nor the hash the store looks sessions up by (a domain-labelled SHA-256, truncated
+/// to 96 bits). The sidecar's listings and the assertion's `sid` both use this one.
+pub fn public_id(hash_hex: &str) -> String {
+    let digest = Sha256::digest(format!("session-id:{hash_hex}").as_bytes());
+    digest[..12].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Compares secrets in time independent of where they first differ.

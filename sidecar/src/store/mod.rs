@@ -9,7 +9,6 @@ mod sqlite;
 use serde_json::Value;
 use session_core::session::{Session, SessionHash};
 use session_core::time::Millis;
-use sha2::{Digest, Sha256};
 
 pub use self::postgres::PgStore;
 pub use self::sqlite::SqliteStore;
@@ -166,8 +165,7 @@ pub fn redacted(db: &str) -> String {
 /// The public handle of a session: derived from its hash, so it is stable and reveals
 /// neither the secret nor the hash the filter looks sessions up by.
 pub fn public_id(hash: &str) -> String {
-    let digest = Sha256::digest(format!("session-id:{hash}").as_bytes());
-    digest[..12].iter().map(|b| format!("{b:02x}")).collect()
+    session_core::session::public_id(hash)
 }
 
 fn ms(v: Millis) -> i64 {

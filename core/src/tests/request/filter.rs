@@ -351,6 +351,7 @@ fn authorization_session_is_always_stripped() {
         let presented = Presented {
             cookie: Some(cookie.as_bytes()),
             authorization: Some(other),
+            authority: None,
         };
         match f.protected(&host, presented, NOW, &RecentMisses::default()) {
             Decision::Forward(edits) => {
