@@ -19,8 +19,40 @@ pub struct Identity {
     /// Permissions granted at login (the token's `permissions`, else its `scope`), for route
     /// rules. Items never contain whitespace.
     pub permissions: Vec<String>,
-    /// Roles granted at login (the claim named by `auth0.roles_claim`), for route rules.
+    /// Roles granted at login (the claim named by `auth0.roles_claim`, and any an identity
+    /// API adds), for route rules.
     pub roles: Vec<String>,
+    /// Groups an identity API says the user is in (`profile[].map.groups`), for route rules
+    /// (`allow: {groups: [...]}`) and headers. Same item rules as roles.
+    pub groups: Vec<String>,
+    /// Whether an identity API says the email is verified; `None` when none said.
+    pub email_verified: Option<bool>,
+    /// Named extra claims from identity APIs (`profile[].map.<name>`), sorted by name, each
+    /// name at most once: what headers and the signed assertion can carry.
+    pub claims: Vec<(String, ClaimValue)>,
+}
+
+/// The value of a named extra claim, as a transform produced it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimValue {
+    /// A string (numbers are kept as their JSON text). At most [`MAX_CLAIM_BYTES`].
+    Text(String),
+    Flag(bool),
+    /// Items as for roles (see [`is_list_item`]).
+    List(Vec<String>),
+}
+
+impl Identity {
+    /// A named extra claim's value.
+    pub fn claim(&self, name: &str) -> Option<&ClaimValue> {
+        self.claims.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+}
+
+/// A short text kept in a session: non-empty, at most [`MAX_CLAIM_BYTES`], no control
+/// characters (they could split the header it is copied into).
+pub fn is_short_text(v: &str) -> bool {
+    !v.is_empty() && v.len() <= MAX_CLAIM_BYTES && !v.contains(char::is_control)
 }
 
 /// `sub` (required) and the optional `email` and `name` of a claims or userinfo object.
@@ -29,10 +61,7 @@ pub fn identity_from(claims: &Value) -> Option<Identity> {
         claims
             .get(name)
             .and_then(Value::as_str)
-            // Control characters could split the identity header they are copied into.
-            .filter(|v| {
-                !v.is_empty() && v.len() <= MAX_CLAIM_BYTES && !v.contains(char::is_control)
-            })
+            .filter(|v| is_short_text(v))
             .map(str::to_string)
     };
     Some(Identity {
@@ -54,4 +83,58 @@ pub fn is_list_item(item: &str) -> bool {
 /// The items of a stored list, read in place.
 pub fn list_items(list: &[u8]) -> impl Iterator<Item = &[u8]> {
     list.split(|&b| b == b' ').filter(|i| !i.is_empty())
+}
+
+impl ClaimValue {
+    /// The JSON form (sync wire, sidecar store, the signed assertion): a string, a boolean,
+    /// or an array of strings.
+    pub fn to_json(&self) -> Value {
+        match self {
+            ClaimValue::Text(t) => Value::String(t.clone()),
+            ClaimValue::Flag(b) => Value::Bool(*b),
+            ClaimValue::List(items) => {
+                Value::Array(items.iter().cloned().map(Value::String).collect())
+            }
+        }
+    }
+
+    /// From the JSON form, under the same bounds as at login; `None` for anything else.
+    pub fn from_json(v: &Value) -> Option<ClaimValue> {
+        match v {
+            Value::String(t) if is_short_text(t) => Some(ClaimValue::Text(t.clone())),
+            Value::Bool(b) => Some(ClaimValue::Flag(*b)),
+            Value::Array(items) => Some(ClaimValue::List(
+                items
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .filter(|i| is_list_item(i))
+                    .map(str::to_string)
+                    .collect(),
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// Named claims as one JSON object, in order.
+pub fn claims_json(claims: &[(String, ClaimValue)]) -> Value {
+    Value::Object(
+        claims
+            .iter()
+            .map(|(name, value)| (name.clone(), value.to_json()))
+            .collect(),
+    )
+}
+
+/// Named claims from their JSON object; members that are not claim values are dropped.
+pub fn claims_from_json(v: Option<&Value>) -> Vec<(String, ClaimValue)> {
+    v.and_then(Value::as_object)
+        .map(|members| {
+            members
+                .iter()
+                .filter(|(name, _)| !name.is_empty() && name.len() <= 255)
+                .filter_map(|(name, value)| Some((name.clone(), ClaimValue::from_json(value)?)))
+                .collect()
+        })
+        .unwrap_or_default()
 }

@@ -18,6 +18,8 @@ pub enum Callout {
     TokenExchange,
     /// The device flow's `POST /oauth/device/code`.
     DeviceCode,
+    /// A client-credentials `POST /oauth/token` for an identity API (`profile[i].token`).
+    ClientCredentials(usize),
 }
 
 /// Auth0's token endpoint (code exchange, device polls).
@@ -43,7 +45,7 @@ pub enum Purpose {
 pub fn answer_limit(callout: &Callout, purpose: Purpose) -> usize {
     match (callout, purpose) {
         (Callout::Jwks, _) => MAX_JWKS_BYTES,
-        (Callout::Userinfo, _) => MAX_USERINFO_BYTES,
+        (Callout::Userinfo | Callout::ClientCredentials(_), _) => MAX_USERINFO_BYTES,
         (Callout::TokenExchange | Callout::DeviceCode, Purpose::Device) => MAX_DEVICE_ANSWER,
         (Callout::TokenExchange | Callout::DeviceCode, Purpose::Login) => MAX_TOKEN_ANSWER_BYTES,
     }
@@ -55,7 +57,7 @@ pub fn headers(config: &Config, callout: &Callout, token: &str) -> Vec<(&'static
     let (method, path) = match callout {
         Callout::Jwks => ("GET", a.jwks_path.as_str()),
         Callout::Userinfo => ("GET", a.userinfo_path.as_str()),
-        Callout::TokenExchange => ("POST", TOKEN_PATH),
+        Callout::TokenExchange | Callout::ClientCredentials(_) => ("POST", TOKEN_PATH),
         Callout::DeviceCode => ("POST", DEVICE_CODE_PATH),
     };
     let mut headers = vec![
@@ -66,10 +68,11 @@ pub fn headers(config: &Config, callout: &Callout, token: &str) -> Vec<(&'static
     ];
     match callout {
         Callout::Userinfo => headers.push(("authorization", format!("Bearer {token}"))),
-        Callout::TokenExchange | Callout::DeviceCode => headers.push((
-            "content-type",
-            "application/x-www-form-urlencoded".to_string(),
-        )),
+        Callout::TokenExchange | Callout::DeviceCode | Callout::ClientCredentials(_) => headers
+            .push((
+                "content-type",
+                "application/x-www-form-urlencoded".to_string(),
+            )),
         Callout::Jwks => {}
     }
     headers
@@ -91,6 +94,29 @@ pub fn call(
         timeout_ms: config.auth0.timeout_secs.saturating_mul(1_000),
         max_answer: answer_limit(callout, purpose),
     }
+}
+
+/// The client-credentials call for identity API `index`, if it has a token source: its
+/// body holds the client secret, which is never logged.
+pub fn client_credentials(config: &Config, index: usize) -> Option<Call> {
+    let creds = config.profile.get(index)?.token.as_ref()?;
+    let mut pairs = vec![
+        ("grant_type", "client_credentials"),
+        ("client_id", creds.client_id.as_str()),
+        ("client_secret", creds.client_secret.as_str()),
+        ("audience", creds.audience.as_str()),
+    ];
+    if let Some(scope) = &creds.scope {
+        pairs.push(("scope", scope.as_str()));
+    }
+    let body = crate::url::form(pairs).into_bytes();
+    Some(call(
+        config,
+        &Callout::ClientCredentials(index),
+        Purpose::Login,
+        "",
+        Some(body),
+    ))
 }
 
 #[cfg(test)]

@@ -39,10 +39,18 @@ pub enum Metric {
     /// Identity assertions signed (a cached one reused is not counted): about one per live
     /// session, audience and half lifetime (per worker in the wasm filter).
     AssertionsSigned,
+    /// Logins refused 403 because an identity API did not confirm the account.
+    LoginNotConfirmed,
+    /// Logins refused 503 because an identity API with `on_failure: refuse` failed.
+    ProfileRefused,
+    /// Identity API calls that failed where `on_failure: continue` let the login go on.
+    ProfileSkipped,
+    /// Client-credentials tokens fetched for identity APIs.
+    ProfileTokenFetched,
 }
 
 impl Metric {
-    pub const ALL: [Metric; 22] = [
+    pub const ALL: [Metric; 26] = [
         Metric::LoginOk,
         Metric::LoginInvalidToken,
         Metric::LoginExpired,
@@ -65,6 +73,10 @@ impl Metric {
         Metric::SessionsCapped,
         Metric::RelayReauthenticate,
         Metric::AssertionsSigned,
+        Metric::LoginNotConfirmed,
+        Metric::ProfileRefused,
+        Metric::ProfileSkipped,
+        Metric::ProfileTokenFetched,
     ];
 
     pub fn name(self) -> &'static str {
@@ -91,6 +103,10 @@ impl Metric {
             Metric::SessionsCapped => "auth0_session.sessions_capped",
             Metric::RelayReauthenticate => "auth0_session.relay.reauthenticate",
             Metric::AssertionsSigned => "auth0_session.assertion.signed",
+            Metric::LoginNotConfirmed => "auth0_session.login.not_confirmed",
+            Metric::ProfileRefused => "auth0_session.profile.refused",
+            Metric::ProfileSkipped => "auth0_session.profile.skipped",
+            Metric::ProfileTokenFetched => "auth0_session.profile.token_fetched",
         }
     }
 

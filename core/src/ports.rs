@@ -56,11 +56,13 @@ pub trait Request {
 }
 
 /// Where a [`Call`] goes. An Envoy host names the configured cluster ([`Call::cluster`]); a
-/// host without clusters reaches the IdP at `auth0.issuer` and the sidecar at its URL.
+/// host without clusters reaches the IdP at `auth0.issuer`, the sidecar at its URL, and
+/// identity API `i` at `profile[i].url`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Upstream {
     Idp,
     Sidecar,
+    Profile(usize),
 }
 
 /// An HTTP callout the host makes on the core's behalf; its answer goes back to the core as

@@ -81,7 +81,7 @@ impl Filter {
         let verdict = match self.config.rules.get(usize::from(index)) {
             Some(rule) => rule
                 .allow
-                .check(record.permissions(), record.roles())
+                .check(record.permissions(), record.roles(), record.groups())
                 .map_err(|missing| missing.reply()),
             // Fail closed: an index from another configuration never lets anyone in.
             None => Err(Refusal::Denied(index).reply()),
@@ -407,7 +407,7 @@ impl Filter {
     /// for is removed, so a client can never supply it.
     fn identity_edits(&self, record: &RecordView<'_>) -> Vec<HeaderEdit<'_>> {
         let [sub, email, name, ..] = record.strings();
-        let [permissions, roles] = record.lists();
+        let [permissions, roles, groups] = record.lists();
         self.config
             .headers
             .iter()
@@ -418,6 +418,7 @@ impl Filter {
                     Claim::Name => name,
                     Claim::Permissions => permissions,
                     Claim::Roles => roles,
+                    Claim::Groups => groups,
                 };
                 if value.is_empty() {
                     HeaderEdit::Remove(h.name.as_str())

@@ -163,6 +163,8 @@ pub struct AuthService {
     engine: Engine,
     host: NativeHost,
     idp: IdpClient,
+    /// One client per identity API (`profile[i].url`), with its own timeout.
+    profiles: Vec<IdpClient>,
     api: Arc<Api>,
     timer: Mutex<TimerDriver<Infallible>>,
 }
@@ -173,6 +175,14 @@ impl AuthService {
     pub fn new(mut config: Config, api: Arc<Api>) -> Result<AuthService, String> {
         let timeout = Duration::from_secs(config.auth0.timeout_secs.max(1));
         let idp = IdpClient::new(&config.auth0.issuer, timeout)?;
+        let profiles = config
+            .profile
+            .iter()
+            .map(|p| {
+                IdpClient::new(&p.origin, Duration::from_millis(p.timeout_ms.max(1)))
+                    .map_err(|e| format!("profile {}: {e}", p.name))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let login_requires_store = config
             .sidecar
             .as_ref()
@@ -195,6 +205,7 @@ impl AuthService {
             engine: Engine::new(config),
             host,
             idp,
+            profiles,
             api,
             timer: Mutex::new(TimerDriver::new(Timer::new(u16::from_le_bytes(seed)))),
         })
@@ -217,17 +228,25 @@ impl AuthService {
                 .map(|(_, v)| v.as_str())
         };
         match call.upstream {
-            Upstream::Idp => {
-                // The sidecar's one IdP client: GETs (JWKS, /userinfo with the token as
-                // bearer) and form POSTs (token endpoint, device code). No answer, or one
-                // larger than the call's cap, is no answer to the core.
+            Upstream::Idp | Upstream::Profile(_) => {
+                // The sidecar's IdP client: GETs (JWKS, /userinfo with the token as
+                // bearer) and form POSTs (token endpoint, device code); an identity API's
+                // client: GETs with its token. No answer, or one larger than the call's
+                // cap, is no answer to the core.
+                let client = match call.upstream {
+                    Upstream::Profile(i) => match self.profiles.get(i) {
+                        Some(client) => client,
+                        None => return ports::Response::none(),
+                    },
+                    _ => &self.idp,
+                };
                 let path = header(":path").unwrap_or("/");
                 let answer = if header(":method") == Some("POST") {
                     let body = call.body.as_deref().unwrap_or_default();
-                    self.idp.post_form(path, body, call.max_answer)
+                    client.post_form(path, body, call.max_answer)
                 } else {
                     let bearer = header("authorization").and_then(|a| a.strip_prefix("Bearer "));
-                    self.idp.get(path, bearer, call.max_answer)
+                    client.get(path, bearer, call.max_answer)
                 };
                 match answer {
                     Ok(a) => driver::read(

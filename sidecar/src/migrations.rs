@@ -55,6 +55,12 @@ const SQLITE: &[&str] = &[
         jti   TEXT PRIMARY KEY,
         until INTEGER NOT NULL
     );",
+    // 4: what identity APIs add at login (README: "Identity APIs"): groups (space-separated,
+    // as in the filter's records), whether the email is verified (NULL: unsaid), and the
+    // named extra claims as one JSON object. Rows from before read as none of them.
+    "ALTER TABLE sessions ADD COLUMN groups TEXT NOT NULL DEFAULT '';
+    ALTER TABLE sessions ADD COLUMN email_verified INTEGER;
+    ALTER TABLE sessions ADD COLUMN claims TEXT NOT NULL DEFAULT '{}';",
 ];
 
 /// The same steps for PostgreSQL. Instants are milliseconds since the epoch in `bigint`, as
@@ -106,6 +112,10 @@ const POSTGRES: &[&str] = &[
         jti   text PRIMARY KEY,
         until bigint NOT NULL
     );",
+    // 4: groups, email_verified and named claims from identity APIs (see SQLite's 4).
+    "ALTER TABLE sessions ADD COLUMN groups text NOT NULL DEFAULT '';
+    ALTER TABLE sessions ADD COLUMN email_verified boolean;
+    ALTER TABLE sessions ADD COLUMN claims text NOT NULL DEFAULT '{}';",
 ];
 
 /// The schema version this binary writes.

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use session_core::identity::Identity;
+use session_core::identity::{ClaimValue, Identity};
 use session_core::session::sync::session_json;
 use session_core::session::{Session, SessionHash};
 use session_sidecar::api::Api;
@@ -703,8 +703,25 @@ fn permissions_roles_sid_and_user_agent_survive_a_restore(b: Backend) {
     a.identity.sid = Some("auth0-sid-1".into());
     a.identity.permissions = vec!["read:data".into(), "write:data".into()];
     a.identity.roles = vec!["admin".into()];
+    // What identity APIs add at login (migration 4).
+    a.identity.groups = vec!["ldap_admins".into(), "nda".into()];
+    a.identity.email_verified = Some(true);
+    a.identity.claims = vec![
+        ("staff".into(), ClaimValue::Flag(true)),
+        ("title".into(), ClaimValue::Text("Engineer".into())),
+    ];
     a.user_agent = Some("Firefox on Linux".into());
-    sync(&r, None, &[&a], &[]);
+    // A session without them stores none (NULL, not false).
+    let plain = session(2, "auth0|bob", "bob@example.com");
+    sync(&r, None, &[&a, &plain], &[]);
+    let (status, got) = r.json(
+        "GET",
+        &format!("/sync/sessions/{}", plain.hash.hex()),
+        SYNC,
+        None,
+    );
+    assert_eq!(status, 200);
+    assert_eq!(got, session_json(&plain));
     let (status, got) = r.json(
         "GET",
         &format!("/sync/sessions/{}", a.hash.hex()),

@@ -27,8 +27,10 @@ def idp_reset(idp):
     idp.authorize_error = None
     idp.login_as = "auth0|webuser"
     idp.device_interval = 1
+    idp.person_fault = None
     yield
     idp.fault = None
+    idp.person_fault = None
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,12 @@
 RS256 JWT access tokens with a `kid`, a JWKS endpoint, `/userinfo` for JWTs (when `aud`
 holds the userinfo URL) and for opaque tokens, key rotation, and switchable faults:
 HTTP 500, slow answers, or dropping the connection without an answer.
+
+Also a stand-in for Mozilla's Person API v2 (docs/DESIGN.md §4), on the same server: the
+client-credentials grant at `/oauth/token` issues machine tokens, and
+`GET /v2/user/user_id/{url-encoded user_id}` answers a person, shaped like the real one
+(attributes with metadata; groups as the keys of `access_information.*.values`, with null
+values), to a request bearing one of those tokens; `person_fault` breaks only it.
 """
 
 import base64
@@ -71,6 +77,12 @@ class TestIdp(LoopbackServer):
         self.device_interval = 1
         # Auth0's session id of the last code-flow login (its ID token's `sid`).
         self.last_sid = None
+        # The Person API stand-in: people by user_id, the machine client allowed to ask,
+        # the tokens issued to it, and a fault of its own.
+        self.people = {}
+        self.m2m_client = ("person-api-client", "person-api-secret")
+        self.m2m_tokens = set()
+        self.person_fault = None  # None | "500" | "drop" | ("delay", seconds)
         self.lock = threading.Lock()
 
     # -- tokens -------------------------------------------------------------------------
@@ -153,6 +165,31 @@ class TestIdp(LoopbackServer):
                 return
         raise KeyError(user_code)
 
+    def add_person(self, user_id, groups=(), active=True, email="alice@example.com", staff=True):
+        """Registers a person for the Person API stand-in, shaped like PersonAPI.md's."""
+        meta = {"classification": "PUBLIC", "publisher_authority": "cis", "verified": True}
+
+        def attr(value):
+            return {"signature": {"publisher": {"alg": "RS256", "value": "sig"}}, "metadata": meta, "value": value}
+
+        def groups_attr(names):
+            return {"signature": {}, "metadata": meta, "values": {name: None for name in names}}
+
+        self.people[user_id] = {
+            "user_id": attr(user_id),
+            "active": attr(active),
+            "primary_email": attr(email),
+            "staff_information": {"staff": attr(staff), "title": attr("Engineer")},
+            "access_information": {
+                "ldap": groups_attr(groups),
+                "mozilliansorg": groups_attr(["nda"]),
+                "hris": {"signature": {}, "metadata": meta, "values": None},
+                "access_provider": groups_attr([]),
+            },
+            # A key with a `/` in it: reached with the pointer escape `~1`.
+            "identities": {"github/id": attr("12345")},
+        }
+
     def rotate(self, kid: str) -> SigningKey:
         """A new signing key first in line; the old one stays published."""
         key = SigningKey(kid)
@@ -189,6 +226,18 @@ class TestIdp(LoopbackServer):
                                              "expires_in": 900, "interval": idp.device_interval})
                 if path != "/oauth/token":
                     return self.answer(404, {"error": "not_found"})
+                if form.get("grant_type") == "client_credentials":
+                    with idp.lock:
+                        idp.hits["client_credentials"] = idp.hits.get("client_credentials", 0) + 1
+                    if (form.get("client_id"), form.get("client_secret")) != idp.m2m_client:
+                        return self.answer(401, {"error": "access_denied", "error_description": "Unauthorized"})
+                    if form.get("audience") != "api.sso.mozilla.com":
+                        return self.answer(403, {"error": "access_denied"})
+                    token = secrets.token_urlsafe(32)
+                    with idp.lock:
+                        idp.m2m_tokens.add(token)
+                    return self.answer(200, {"access_token": token, "token_type": "Bearer", "expires_in": 86400,
+                                             "scope": form.get("scope", "")})
                 if form.get("grant_type") == "urn:ietf:params:oauth:grant-type:device_code":
                     with idp.lock:
                         idp.hits["token"] += 1
@@ -222,8 +271,30 @@ class TestIdp(LoopbackServer):
                     return self.answer(400, {"error": "invalid_grant"})
                 return self.answer(200, idp.token_answer(grant))
 
+            def person(self, user_id):
+                with idp.lock:
+                    idp.hits["person"] = idp.hits.get("person", 0) + 1
+                fault = idp.person_fault
+                if isinstance(fault, tuple) and fault[0] == "delay":
+                    time.sleep(fault[1])
+                elif fault == "500":
+                    return self.answer(500, {"error": "server_error"})
+                elif fault == "drop":
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
+                auth = self.headers.get("authorization", "")
+                if not auth.startswith("Bearer ") or auth[7:] not in idp.m2m_tokens:
+                    return self.answer(401, {"message": "Unauthorized"})
+                person = idp.people.get(urllib.parse.unquote(user_id))
+                if person is None:
+                    return self.answer(404, {"error": "not_found"})
+                return self.answer(200, person)
+
             def do_GET(self):
                 path = self.path.split("?")[0]
+                if path.startswith("/v2/user/user_id/"):
+                    return self.person(path[len("/v2/user/user_id/"):])
                 if path == "/authorize":
                     q = dict(urllib.parse.parse_qsl(self.path.partition("?")[2]))
                     target = q["redirect_uri"]

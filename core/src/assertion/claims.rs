@@ -1,7 +1,7 @@
 //! What the assertion says of its user: [`claims_of`] reads them from the session record. It
-//! is the one place that decides them: identity enrichment (issue 24, part 1) fills
-//! `email_verified` and `groups` here once the record carries them, and nothing else changes
-//! (the cache compares claims as this module builds them, so a changed claim re-signs).
+//! is the one place that decides them, identity enrichment's `email_verified` and `groups`
+//! included (the cache compares claims as this module builds them, so a changed claim
+//! re-signs).
 
 use serde_json::{Map, Value};
 
@@ -15,28 +15,28 @@ use crate::session::RecordView;
 pub struct Claims<'a> {
     pub sub: &'a [u8],
     pub email: Option<&'a [u8]>,
-    /// Absent until enrichment confirms it: an unverified claim is never asserted as true.
+    /// Absent unless an identity API said it (enrichment): never asserted as true otherwise.
     pub email_verified: Option<bool>,
     pub name: Option<&'a [u8]>,
     pub permissions: &'a [u8],
     pub roles: &'a [u8],
-    /// Absent until enrichment provides them.
+    /// Absent unless an identity API gave some (enrichment).
     pub groups: Option<&'a [u8]>,
 }
 
 /// The one place the assertion's user claims come from.
 pub fn claims_of<'a>(record: &RecordView<'a>) -> Claims<'a> {
     let [sub, email, name, ..] = record.strings();
-    let [permissions, roles] = record.lists();
+    let [permissions, roles, groups] = record.lists();
     let present = |b: &'a [u8]| (!b.is_empty()).then_some(b);
     Claims {
         sub,
         email: present(email),
-        email_verified: None,
+        email_verified: record.email_verified(),
         name: present(name),
         permissions,
         roles,
-        groups: None,
+        groups: present(groups),
     }
 }
 

@@ -8,10 +8,12 @@
 //! builds the public [`Config`] from them (`Config::parse` is there), with the defaults and
 //! the checks that span several keys.
 
+mod profile;
 mod raw;
 mod relay;
 mod resolve;
 
+pub use profile::{ClientCredentials, Confirm, Mapping, OnFailure, Profile, Target, Transform};
 pub use relay::{RelaySettings, TokenKey};
 
 use std::fmt;
@@ -46,6 +48,8 @@ pub struct Config {
     pub relay: RelaySettings,
     /// A signed identity assertion on every authenticated request forwarded. Default: none.
     pub assertion: Option<AssertionSettings>,
+    /// Identity APIs asked about the user at every login, in order. Default: none.
+    pub profile: Vec<Profile>,
 }
 
 impl Config {
@@ -247,6 +251,8 @@ pub enum Claim {
     Permissions,
     /// The session's roles, space-separated.
     Roles,
+    /// The session's groups (from identity APIs), space-separated.
+    Groups,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -31,6 +31,7 @@ pub(super) struct RawConfig {
     /// Token relay (`config/relay.rs`).
     pub(super) relay: Option<super::relay::RawRelay>,
     pub(super) assertion: Option<RawAssertion>,
+    pub(super) profile: Option<Vec<RawProfile>>,
 }
 
 #[derive(Deserialize)]
@@ -132,6 +133,53 @@ pub(super) struct RawDevice {
     pub(super) client_id: Option<Text>,
     pub(super) scope: Option<Text>,
     pub(super) audience: Option<Text>,
+}
+
+/// `profile[i]`: an identity API (its checks are in `profile`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "an object")]
+pub(super) struct RawProfile {
+    pub(super) name: Option<Text>,
+    pub(super) cluster: Option<Text>,
+    pub(super) url: Option<Text>,
+    pub(super) path: Option<AbsPath>,
+    pub(super) token: Option<RawToken>,
+    pub(super) timeout: Option<Duration>,
+    pub(super) max_answer_bytes: Option<Count>,
+    pub(super) map: Option<std::collections::BTreeMap<String, RawMapping>>,
+    pub(super) confirm: Option<Vec<RawConfirm>>,
+    pub(super) on_failure: Option<Text>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "an object")]
+pub(super) struct RawToken {
+    pub(super) client_id: Option<Text>,
+    pub(super) client_secret: Option<Text>,
+    pub(super) audience: Option<Text>,
+    pub(super) scope: Option<Text>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "an object")]
+pub(super) struct RawMapping {
+    pub(super) value: Option<String>,
+    pub(super) values: Option<String>,
+    pub(super) keys: Option<String>,
+    pub(super) boolean: Option<String>,
+    pub(super) each: Option<String>,
+    pub(super) prefix: Option<Text>,
+}
+
+#[derive(Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = r#"{"true": pointer} or {"same_email": pointer}"#
+)]
+pub(super) struct RawConfirm {
+    #[serde(rename = "true")]
+    pub(super) is_true: Option<String>,
+    pub(super) same_email: Option<String>,
 }
 
 /// A string that is not blank.
@@ -337,7 +385,7 @@ impl<'de> Deserialize<'de> for Claim {
         impl Visitor<'_> for V {
             type Value = Claim;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(r#"one of "sub", "email", "name", "permissions", "roles""#)
+                f.write_str(r#"one of "sub", "email", "name", "permissions", "roles", "groups""#)
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Claim, E> {
                 match v {
@@ -346,6 +394,7 @@ impl<'de> Deserialize<'de> for Claim {
                     "name" => Ok(Claim::Name),
                     "permissions" => Ok(Claim::Permissions),
                     "roles" => Ok(Claim::Roles),
+                    "groups" => Ok(Claim::Groups),
                     _ => Err(E::invalid_value(de::Unexpected::Str(v), &self)),
                 }
             }

@@ -2,6 +2,7 @@
 //! the checks that span several keys (distinct endpoint paths, signing keys with a sidecar,
 //! rules that can be reached).
 
+use super::profile::parse_profiles;
 use super::raw::{
     read, AbsPath, Count, Flag, HeaderList, PathList, RawAssertion, RawAuth0, RawCookie,
     RawEndpoints, Scopes, SigningKeys, Text,
@@ -188,9 +189,11 @@ impl Config {
                 "is also assertion.header; the token and the assertion need headers of their own",
             ));
         }
+        let profile = parse_profiles(raw.profile)?;
         Ok(Config {
             relay,
             assertion,
+            profile,
             limits,
             rules,
             device,

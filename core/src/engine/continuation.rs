@@ -2,10 +2,12 @@
 //! it carries on from its [`Waiting`] continuation.
 
 use crate::engine::{lock, with_stripped, Engine, Outcome, Pending, Waiting};
+use crate::identity::Identity;
 use crate::idp::{self, Callout, Purpose};
 use crate::login::device::{self, Polled};
 use crate::login::flow::{CalloutAnswer, Flow};
 use crate::login::key_cache;
+use crate::login::profile::{Enrichment, Step as ProfileStep};
 use crate::login::LoginStep;
 use crate::metrics::Metric;
 use crate::ports::{Call, Host, Request, Response};
@@ -66,6 +68,16 @@ impl Engine {
                 );
                 self.login_step(host, req, *flow, step, now)
             }
+            Waiting::Profile(mut enrichment) => {
+                let step = enrichment.on_answer(
+                    host,
+                    &self.filter.config,
+                    now,
+                    status,
+                    response.body.as_deref(),
+                );
+                self.enrich_step(host, enrichment, step, now)
+            }
             Waiting::DeviceStart(random) => {
                 let body = response.body.unwrap_or_default();
                 Outcome::Reply(device::started(host, status, &body, &random, now))
@@ -119,7 +131,16 @@ impl Engine {
         waiting: Waiting,
         now: Millis,
     ) -> Outcome<'a> {
+        let waiting = match waiting {
+            Waiting::Profile(mut enrichment) => {
+                let config = &self.filter.config;
+                let step = enrichment.on_answer(host, config, now, None, None);
+                return self.enrich_step(host, enrichment, step, now);
+            }
+            other => other,
+        };
         Outcome::Reply(match waiting {
+            Waiting::Profile(_) => idp_unreachable(),
             Waiting::Login { .. } => {
                 host.count(Metric::LoginIdpUnavailable, 1);
                 idp_unreachable()
@@ -237,27 +258,14 @@ impl Engine {
                 Outcome::Reply(reply)
             }
             LoginStep::Create(identity) => {
-                let mut random = [0u8; SECRET_BYTES];
-                if !host.random(&mut random) {
-                    log::error!("no randomness for a session secret");
-                    return Outcome::Reply(Reply::error(
-                        503,
-                        "internal_error",
-                        "cannot create a session now",
-                    ));
-                }
-                relay::keep_login_token(&self.filter, host, &random, flow.relayable(), now);
-                let landing = flow.landing(config);
                 let user_agent = req.header("user-agent");
-                let answer = self.filter.sessions().create_session_from(
-                    host,
-                    identity,
-                    user_agent.as_deref(),
-                    &random,
-                    now,
-                    landing,
-                );
-                self.answer(host, answer, now)
+                if config.profile.is_empty() {
+                    return self.create(host, &flow, identity, user_agent.as_deref(), now);
+                }
+                // Who the user is, known; what the organisation says of them, asked now.
+                let mut enrichment = Box::new(Enrichment::new(flow, identity, user_agent));
+                let step = enrichment.start(host, config, now);
+                self.enrich_step(host, enrichment, step, now)
             }
             LoginStep::Call(callout) => {
                 if flow.unauthenticated_call(&callout) {
@@ -269,6 +277,60 @@ impl Engine {
                 let call = idp::call(config, &callout, Purpose::Login, flow.bearer(), body);
                 let flow = Box::new(flow);
                 self.idp(call, Waiting::Login { callout, flow })
+            }
+        }
+    }
+
+    /// Creates the session of a finished login.
+    fn create<'a>(
+        &'a self,
+        host: &dyn Host,
+        flow: &Flow,
+        identity: Identity,
+        user_agent: Option<&[u8]>,
+        now: Millis,
+    ) -> Outcome<'a> {
+        let mut random = [0u8; SECRET_BYTES];
+        if !host.random(&mut random) {
+            log::error!("no randomness for a session secret");
+            return Outcome::Reply(Reply::error(
+                503,
+                "internal_error",
+                "cannot create a session now",
+            ));
+        }
+        relay::keep_login_token(&self.filter, host, &random, flow.relayable(), now);
+        let landing = flow.landing(&self.filter.config);
+        let answer = self
+            .filter
+            .sessions()
+            .create_session_from(host, identity, user_agent, &random, now, landing);
+        self.answer(host, answer, now)
+    }
+
+    /// Carries out an enrichment step: call the next identity API (or its token), create the
+    /// session, or refuse the login.
+    fn enrich_step<'a>(
+        &'a self,
+        host: &dyn Host,
+        enrichment: Box<Enrichment>,
+        step: ProfileStep,
+        now: Millis,
+    ) -> Outcome<'a> {
+        match step {
+            ProfileStep::Call(call) => self.idp(call, Waiting::Profile(enrichment)),
+            ProfileStep::Done => {
+                let Enrichment {
+                    flow,
+                    identity,
+                    user_agent,
+                    ..
+                } = *enrichment;
+                self.create(host, &flow, identity, user_agent.as_deref(), now)
+            }
+            ProfileStep::Fail(reply, metric) => {
+                host.count(metric, 1);
+                Outcome::Reply(reply)
             }
         }
     }

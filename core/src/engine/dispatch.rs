@@ -146,7 +146,7 @@ impl Engine {
         let step = login.start(&env, &mut |have_keys| {
             key_cache::claim_login_fetch(host, now, have_keys)
         });
-        self.login_step(host, req, Flow::Token(login), step, now)
+        self.login_step(host, req, Flow::Token(Box::new(login)), step, now)
     }
 
     /// A user's own sessions: asked of the sidecar on behalf of the presented session.

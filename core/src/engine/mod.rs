@@ -16,6 +16,7 @@ use crate::config::Config;
 use crate::idp::Callout;
 use crate::login::flow::Flow;
 use crate::login::key_cache::KeyCache;
+use crate::login::profile::Enrichment;
 use crate::own_sessions::PendingOwnSessions;
 use crate::ports::Call;
 use crate::protected::PendingRestore;
@@ -57,6 +58,7 @@ impl Pending {
 
 pub(crate) enum Waiting {
     Login { callout: Callout, flow: Box<Flow> },
+    Profile(Box<Enrichment>),
     DeviceStart([u8; 32]),
     DevicePoll(SessionHash),
     Restore(PendingRestore),
@@ -69,6 +71,7 @@ impl std::fmt::Debug for Waiting {
         // Never the flow's contents: they hold tokens.
         let name = match self {
             Waiting::Login { .. } => "Login",
+            Waiting::Profile(_) => "Profile",
             Waiting::DeviceStart(_) => "DeviceStart",
             Waiting::DevicePoll(_) => "DevicePoll",
             Waiting::Restore(_) => "Restore",

@@ -9,6 +9,8 @@ use crate::engine::Engine;
 use crate::idp::{self, Callout, Purpose};
 use crate::limiter;
 use crate::login::key_cache;
+use crate::login::profile;
+use crate::login::profile::token::{self, Cached};
 use crate::metrics::Metric;
 use crate::ports::{Call, Host, Response};
 use crate::request::filter::sidecar_call;
@@ -38,6 +40,8 @@ struct Pass {
 pub enum TimerCall {
     Jwks,
     Sync(Batch),
+    /// The client-credentials token of identity API `i`, fetched ahead of need.
+    ProfileToken(usize),
 }
 
 #[derive(Debug, Default)]
@@ -73,6 +77,7 @@ impl Timer {
             let call = idp::call(config, &Callout::Jwks, Purpose::Login, "", None);
             calls.push((call, TimerCall::Jwks));
         }
+        calls.extend(profile_tokens_due(engine, host, now));
         self.ticks += 1;
         if !self.ticks.is_multiple_of(TICKS_PER_SECOND) {
             return calls;
@@ -120,6 +125,20 @@ impl Timer {
                 engine.receive_jwks(host, &response, now);
                 Vec::new()
             }
+            TimerCall::ProfileToken(i) => {
+                let Some(api) = engine.config().profile.get(i) else {
+                    return Vec::new();
+                };
+                let body = response.body.unwrap_or_default();
+                match token::store(host, &api.name, now, response.status, &body) {
+                    Ok(_) => {
+                        host.count(Metric::ProfileTokenFetched, 1);
+                        log::info!("identity API {}: token fetched", api.name);
+                    }
+                    Err(why) => log::warn!("identity API {}: token fetch failed: {why}", api.name),
+                }
+                Vec::new()
+            }
             TimerCall::Sync(batch) => {
                 self.sync_in_flight = false;
                 if !receive_sync(host, &batch, response, now) {
@@ -149,8 +168,31 @@ impl Timer {
                 self.sync_in_flight = false;
                 host.count(Metric::SyncErrors, 1);
             }
+            // Its claim lapses after the fetch's timeout; a later tick tries again.
+            TimerCall::ProfileToken(_) => {}
         }
     }
+}
+
+/// The identity APIs' tokens to fetch now: missing or due, and claimed by this timer (one
+/// fetch per API at a time across every worker), so that logins find one ready.
+fn profile_tokens_due(engine: &Engine, host: &dyn Host, now: Millis) -> Vec<(Call, TimerCall)> {
+    let config = engine.config();
+    let hold = profile::fetch_hold_ms(config);
+    config
+        .profile
+        .iter()
+        .enumerate()
+        .filter(|(_, api)| api.token.is_some())
+        .filter(|(_, api)| !matches!(token::cached(host, &api.name, now), Cached::Fresh(_)))
+        .filter(|(_, api)| token::claim_fetch(host, &api.name, now, hold))
+        .filter_map(|(i, _)| {
+            Some((
+                idp::client_credentials(config, i)?,
+                TimerCall::ProfileToken(i),
+            ))
+        })
+        .collect()
 }
 
 /// Applies the sidecar's answer to a sync batch; a failed batch is simply built again.

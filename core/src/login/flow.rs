@@ -12,7 +12,7 @@ use crate::session::create::Landing;
 use crate::time::Millis;
 
 pub enum Flow {
-    Token(Login),
+    Token(Box<Login>),
     Code(Box<CodeLogin>),
 }
 
@@ -84,7 +84,9 @@ impl Flow {
                 match answer.callout {
                     Callout::Jwks => login.on_jwks(&env, answer.jwks_fetched),
                     Callout::Userinfo => login.on_userinfo(answer.status, answer.body),
-                    Callout::TokenExchange | Callout::DeviceCode => unexpected(),
+                    Callout::TokenExchange
+                    | Callout::DeviceCode
+                    | Callout::ClientCredentials(_) => unexpected(),
                 }
             }
             Flow::Code(code) => {
@@ -103,7 +105,7 @@ impl Flow {
                     Callout::TokenExchange => {
                         code.on_token(&env, answer.status, answer.body, may_fetch)
                     }
-                    Callout::DeviceCode => unexpected(),
+                    Callout::DeviceCode | Callout::ClientCredentials(_) => unexpected(),
                 }
             }
         }

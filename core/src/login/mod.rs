@@ -14,6 +14,7 @@ pub mod device;
 pub mod flow;
 pub mod jwks;
 pub mod key_cache;
+pub mod profile;
 #[cfg(any(target_arch = "wasm32", test))]
 pub mod rs256_provider;
 pub mod token;

@@ -64,6 +64,8 @@ pub enum Allow {
     Permissions(Vec<String>),
     /// A session holding at least one of these roles.
     Roles(Vec<String>),
+    /// A session in at least one of these groups (from an identity API, `profile`).
+    Groups(Vec<String>),
 }
 
 /// One rule, with the configuration key it came from (`rules[2]`, `public[0]`) so that
@@ -116,6 +118,8 @@ pub enum Missing<'a> {
     Permissions(Vec<&'a str>),
     /// The session holds none of these roles.
     AnyRole(&'a [String]),
+    /// The session is in none of these groups.
+    AnyGroup(&'a [String]),
 }
 
 impl Missing<'_> {
@@ -130,6 +134,10 @@ impl Missing<'_> {
                 format!("needs one of the roles: {}", names.join(" ")),
                 json!({ "one_of_roles": names }),
             ),
+            Missing::AnyGroup(names) => (
+                format!("needs one of the groups: {}", names.join(" ")),
+                json!({ "one_of_groups": names }),
+            ),
         };
         Reply::json(
             403,
@@ -143,9 +151,14 @@ fn holds(list: &[u8], name: &str) -> bool {
 }
 
 impl Allow {
-    /// Whether a session holding these space-separated permissions and roles passes. Allocates
-    /// only to say what is missing.
-    pub fn check<'a>(&'a self, permissions: &[u8], roles: &[u8]) -> Result<(), Missing<'a>> {
+    /// Whether a session holding these space-separated permissions, roles and groups passes.
+    /// Allocates only to say what is missing.
+    pub fn check<'a>(
+        &'a self,
+        permissions: &[u8],
+        roles: &[u8],
+        groups: &[u8],
+    ) -> Result<(), Missing<'a>> {
         match self {
             Allow::Public | Allow::Session => Ok(()),
             // Deny never reaches a session check; refuse anyway rather than assume.
@@ -167,6 +180,13 @@ impl Allow {
                     Ok(())
                 } else {
                     Err(Missing::AnyRole(any))
+                }
+            }
+            Allow::Groups(any) => {
+                if any.iter().any(|g| holds(groups, g)) {
+                    Ok(())
+                } else {
+                    Err(Missing::AnyGroup(any))
                 }
             }
         }
@@ -303,7 +323,7 @@ impl<'de> Deserialize<'de> for Names {
 }
 
 const KNOWN_ALLOW: &str =
-    r#""public", "session", "deny", {"permissions": [...]} or {"roles": [...]}"#;
+    r#""public", "session", "deny", {"permissions": [...]}, {"roles": [...]} or {"groups": [...]}"#;
 
 impl<'de> Deserialize<'de> for Allow {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -327,6 +347,7 @@ impl<'de> Deserialize<'de> for Allow {
                 let allow = match map.next_key::<String>()?.as_deref() {
                     Some("permissions") => Allow::Permissions(map.next_value::<Names>()?.0),
                     Some("roles") => Allow::Roles(map.next_value::<Names>()?.0),
+                    Some("groups") => Allow::Groups(map.next_value::<Names>()?.0),
                     Some(other) => {
                         return Err(de::Error::custom(format!(
                             "unknown allow {other:?} (known: {KNOWN_ALLOW})"

@@ -8,9 +8,9 @@ use crate::policy::path::normalize;
 use crate::policy::{first_match, Allow, RulePath};
 use crate::request::routing::{route, Refusal, Route};
 
-/// The session a check assumes: its permissions and roles as stored (space-separated), or
-/// `None` for a request without a session.
-pub type Grants<'a> = Option<(&'a str, &'a str)>;
+/// The session a check assumes: its permissions, roles and groups as stored
+/// (space-separated), or `None` for a request without a session.
+pub type Grants<'a> = Option<(&'a str, &'a str, &'a str)>;
 
 fn allow_json(allow: &Allow) -> Value {
     match allow {
@@ -19,6 +19,7 @@ fn allow_json(allow: &Allow) -> Value {
         Allow::Deny => json!("deny"),
         Allow::Permissions(p) => json!({ "permissions": p }),
         Allow::Roles(r) => json!({ "roles": r }),
+        Allow::Groups(g) => json!({ "groups": g }),
     }
 }
 
@@ -55,9 +56,10 @@ pub fn explain(config: &Config, method: &str, path: &str, grants: Grants<'_>) ->
         Route::Public => (200, "public", true),
         Route::Protected(access) => match grants {
             None => (401, "unauthenticated", false),
-            Some((permissions, roles)) => {
+            Some((permissions, roles, groups)) => {
                 let rule = access.0.and_then(|i| config.rules.get(usize::from(i)));
-                match rule.map(|r| r.allow.check(permissions.as_bytes(), roles.as_bytes())) {
+                let (p, r, g) = (permissions.as_bytes(), roles.as_bytes(), groups.as_bytes());
+                match rule.map(|rule| rule.allow.check(p, r, g)) {
                     None | Some(Ok(())) => (200, "session", true),
                     Some(Err(missing)) => {
                         let reply: Value =

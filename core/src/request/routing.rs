@@ -119,7 +119,9 @@ pub fn route(config: &Config, raw_path: &[u8], method: impl FnOnce() -> Vec<u8>)
         // A relaying rule is named, so that the protected flow can find its `relay`.
         Allow::Session if rule.relay.is_some() => Route::Protected(Access(Some(at))),
         Allow::Session => Route::Protected(Access::SESSION),
-        Allow::Permissions(_) | Allow::Roles(_) => Route::Protected(Access(Some(at))),
+        Allow::Permissions(_) | Allow::Roles(_) | Allow::Groups(_) => {
+            Route::Protected(Access(Some(at)))
+        }
     }
 }
 

@@ -22,7 +22,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
-use crate::identity::{is_list_item, list_items, Identity, MAX_CLAIM_BYTES};
+use crate::identity::{is_list_item, list_items, ClaimValue, Identity, MAX_CLAIM_BYTES};
 use crate::time::Millis;
 
 /// Bytes of randomness in a session secret.
@@ -144,10 +144,12 @@ pub const TOMBSTONE: u8 = 2;
 const FIXED: usize = 16 + 8 * 3 + 1;
 /// Short strings after the fixed part: sub, email, name, sid, user agent.
 const SHORT_FIELDS: usize = 5;
-/// Lists after them: permissions, roles.
-const LIST_FIELDS: usize = 2;
+/// Lists after them: permissions, roles, groups.
+const LIST_FIELDS: usize = 3;
 /// Most bytes of a list kept in a record (space-separated items). A list longer than this
 /// keeps only its first whole items: a session then has fewer permissions, never more.
+/// Also the most bytes of the extras block (email_verified and the named claims), where a
+/// claim that does not fit is left out whole.
 pub const MAX_LIST_BYTES: usize = 1024;
 /// Most bytes of the user-agent summary kept.
 pub const MAX_USER_AGENT_BYTES: usize = 96;
@@ -155,7 +157,10 @@ pub const MAX_USER_AGENT_BYTES: usize = 96;
 /// Appends the record form: hash, created, idle and max deadlines (u64 LE), flags; then sub,
 /// email, name, sid and user agent, each a length byte and that many bytes (255 at most:
 /// longer claims are never kept); then permissions and roles, each a u16 LE length and that
-/// many bytes of space-separated items, so that a rule check reads them in place.
+/// many bytes of space-separated items, so that a rule check reads them in place; then groups
+/// the same way; then the extras block (u16 LE length): `email_verified` (0 unsaid, 1 false,
+/// 2 true), then each named claim as a name (length byte), a kind (0 text, 1 flag, 2 list)
+/// and a value (length byte; a list's items space-separated).
 pub fn encode_record(session: &Session, flags: u8, out: &mut Vec<u8>) {
     out.extend_from_slice(&session.hash.0);
     out.extend_from_slice(&session.created.to_le_bytes());
@@ -175,7 +180,7 @@ pub fn encode_record(session: &Session, flags: u8, out: &mut Vec<u8>) {
         out.push(len as u8);
         out.extend_from_slice(&bytes[..len]);
     }
-    for list in [&id.permissions, &id.roles] {
+    for list in [&id.permissions, &id.roles, &id.groups] {
         let at = out.len();
         out.extend_from_slice(&[0, 0]);
         let mut len = 0usize;
@@ -192,6 +197,89 @@ pub fn encode_record(session: &Session, flags: u8, out: &mut Vec<u8>) {
         }
         out[at..at + 2].copy_from_slice(&(len as u16).to_le_bytes());
     }
+    encode_extras(id, out);
+}
+
+fn encode_extras(id: &Identity, out: &mut Vec<u8>) {
+    let at = out.len();
+    out.extend_from_slice(&[0, 0]);
+    out.push(match id.email_verified {
+        None => 0,
+        Some(false) => 1,
+        Some(true) => 2,
+    });
+    let mut value = Vec::new();
+    for (name, claim) in &id.claims {
+        value.clear();
+        let kind = match claim {
+            ClaimValue::Text(t) => {
+                value.extend_from_slice(t.as_bytes());
+                0
+            }
+            ClaimValue::Flag(b) => {
+                value.push(u8::from(*b));
+                1
+            }
+            ClaimValue::List(items) => {
+                for item in items.iter().filter(|i| is_list_item(i)) {
+                    if value.len() + item.len() + 1 > MAX_CLAIM_BYTES {
+                        break;
+                    }
+                    if !value.is_empty() {
+                        value.push(b' ');
+                    }
+                    value.extend_from_slice(item.as_bytes());
+                }
+                2
+            }
+        };
+        let fits = out.len() - at - 2 + 3 + name.len() + value.len() <= MAX_LIST_BYTES;
+        if name.is_empty() || name.len() > 255 || value.len() > MAX_CLAIM_BYTES || !fits {
+            continue;
+        }
+        out.push(name.len() as u8);
+        out.extend_from_slice(name.as_bytes());
+        out.push(kind);
+        out.push(value.len() as u8);
+        out.extend_from_slice(&value);
+    }
+    let len = (out.len() - at - 2) as u16;
+    out[at..at + 2].copy_from_slice(&len.to_le_bytes());
+}
+
+/// Reads an extras block back; a damaged one yields what was whole before the damage.
+fn decode_extras(bytes: &[u8]) -> (Option<bool>, Vec<(String, ClaimValue)>) {
+    let verified = match bytes.first() {
+        Some(1) => Some(false),
+        Some(2) => Some(true),
+        _ => None,
+    };
+    // (RecordView::email_verified reads the same byte in place.)
+    let mut claims = Vec::new();
+    let mut at = 1;
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    while let Some(&name_len) = bytes.get(at) {
+        let name_end = at + 1 + usize::from(name_len);
+        let (Some(name), Some(&kind), Some(&value_len)) = (
+            bytes.get(at + 1..name_end),
+            bytes.get(name_end),
+            bytes.get(name_end + 1),
+        ) else {
+            break;
+        };
+        let value_end = name_end + 2 + usize::from(value_len);
+        let Some(value) = bytes.get(name_end + 2..value_end) else {
+            break;
+        };
+        let claim = match kind {
+            0 => ClaimValue::Text(text(value)),
+            1 => ClaimValue::Flag(value.first() == Some(&1)),
+            _ => ClaimValue::List(list_items(value).map(text).collect()),
+        };
+        claims.push((text(name), claim));
+        at = value_end;
+    }
+    (verified, claims)
 }
 
 /// A record read in place from a bucket, without copying its strings.
@@ -264,13 +352,19 @@ impl<'a> RecordView<'a> {
         out
     }
 
-    /// Permissions and roles as stored: space-separated items (see [`list_items`]).
+    /// Permissions, roles and groups as stored: space-separated items (see [`list_items`]).
     pub fn lists(&self) -> [&'a [u8]; LIST_FIELDS] {
+        let [permissions, roles, groups, _] = self.blocks();
+        [permissions, roles, groups]
+    }
+
+    /// The lists and then the extras block, as stored.
+    fn blocks(&self) -> [&'a [u8]; LIST_FIELDS + 1] {
         let mut at = FIXED;
         for _ in 0..SHORT_FIELDS {
             at += 1 + usize::from(self.bytes[at]);
         }
-        let mut out = [&b""[..]; LIST_FIELDS];
+        let mut out = [&b""[..]; LIST_FIELDS + 1];
         for slot in &mut out {
             let len = usize::from(u16::from_le_bytes([self.bytes[at], self.bytes[at + 1]]));
             *slot = &self.bytes[at + 2..at + 2 + len];
@@ -287,9 +381,23 @@ impl<'a> RecordView<'a> {
         self.lists()[1]
     }
 
+    pub fn groups(&self) -> &'a [u8] {
+        self.lists()[2]
+    }
+
+    /// Whether an identity API confirmed the email (`None`: nothing said), read in place.
+    pub fn email_verified(&self) -> Option<bool> {
+        match self.blocks()[3].first() {
+            Some(1) => Some(false),
+            Some(2) => Some(true),
+            _ => None,
+        }
+    }
+
     pub fn to_session(&self) -> Session {
         let [sub, email, name, sid, user_agent] = self.strings();
-        let [permissions, roles] = self.lists();
+        let [permissions, roles, groups, extras] = self.blocks();
+        let (email_verified, claims) = decode_extras(extras);
         let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
         let optional = |b: &[u8]| (!b.is_empty()).then(|| text(b));
         let items = |b: &[u8]| list_items(b).map(text).collect();
@@ -307,6 +415,9 @@ impl<'a> RecordView<'a> {
                 sid: optional(sid),
                 permissions: items(permissions),
                 roles: items(roles),
+                groups: items(groups),
+                email_verified,
+                claims,
             },
             user_agent: optional(user_agent),
         }
@@ -331,7 +442,7 @@ fn record_len(bytes: &[u8]) -> Option<usize> {
         let len = usize::from(*bytes.get(at)?);
         at += 1 + len;
     }
-    for _ in 0..LIST_FIELDS {
+    for _ in 0..LIST_FIELDS + 1 {
         let len = usize::from(u16::from_le_bytes([*bytes.get(at)?, *bytes.get(at + 1)?]));
         at += 2 + len;
     }

@@ -8,8 +8,9 @@ use crate::time::Millis;
 
 /// Changes with the record form. Shared data outlives a filter reload: a bucket written by
 /// another version reads as empty (its sessions come back from the sidecar, if any), never
-/// as records of this one. 2: sid, user agent, permissions and roles.
-const BUCKET_VERSION: u8 = 2;
+/// as records of this one. 2: sid, user agent, permissions and roles. 3: groups and the
+/// extras block (email_verified, named claims from identity APIs).
+const BUCKET_VERSION: u8 = 3;
 use crate::session::layout::SIDECAR_TIMEOUT_MS;
 pub use crate::session::layout::{bucket_index, bucket_key, BUCKETS};
 use crate::shared_data::{update, UpdateError, Write};

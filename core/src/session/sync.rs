@@ -9,7 +9,8 @@
 //! - `GET /sync/sessions/{hash}` → 200 session, or 404 when unknown, ended or expired.
 //!
 //! A session on the wire: `{"hash", "sub", "email"?, "name"?, "sid"?, "user_agent"?,
-//! "permissions"?: [..], "roles"?: [..], "created", "idle_deadline", "max_deadline"}`, with
+//! "permissions"?: [..], "roles"?: [..], "groups"?: [..], "email_verified"?: bool,
+//! "claims"?: {name: string | bool | [..]}, "created", "idle_deadline", "max_deadline"}`, with
 //! `hash` the 32 hex digits of the stored secret hash and instants in milliseconds since the
 //! epoch. The optional fields are absent from older sidecars' answers and read as empty. The
 //! secret itself never leaves the proxy.
@@ -18,7 +19,9 @@ use std::collections::HashMap;
 
 use serde_json::{json, Value};
 
-use crate::identity::{identity_from, is_list_item, Identity, MAX_CLAIM_BYTES};
+use crate::identity::{
+    claims_from_json, claims_json, identity_from, is_list_item, Identity, MAX_CLAIM_BYTES,
+};
 use crate::session::dirty;
 use crate::session::store::{self, DirtyRecord, SharedData};
 use crate::session::{Session, SessionHash, MAX_USER_AGENT_BYTES};
@@ -46,6 +49,9 @@ pub fn session_json(s: &Session) -> Value {
         "user_agent": s.user_agent,
         "permissions": id.permissions,
         "roles": id.roles,
+        "groups": id.groups,
+        "email_verified": id.email_verified,
+        "claims": claims_json(&id.claims),
         "created": s.created,
         "idle_deadline": s.idle_deadline,
         "max_deadline": s.max_deadline,
@@ -80,6 +86,9 @@ pub fn session_from_json(v: &Value) -> Option<Session> {
     identity.sid = short("sid", MAX_CLAIM_BYTES);
     identity.permissions = list("permissions");
     identity.roles = list("roles");
+    identity.groups = list("groups");
+    identity.email_verified = v.get("email_verified").and_then(Value::as_bool);
+    identity.claims = claims_from_json(v.get("claims"));
     Some(Session {
         hash: SessionHash::from_hex(v.get("hash")?.as_str()?)?,
         created: ms("created")?,

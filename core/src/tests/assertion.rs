@@ -74,6 +74,7 @@ fn session(seed: u8, roles: &[&str]) -> Session {
         sid: Some("auth0-sid".into()),
         permissions: vec!["read:data".into()],
         roles: roles.iter().map(|r| r.to_string()).collect(),
+        ..Identity::default()
     };
     let hash = SessionHash([seed; 16]);
     Session::new(hash, identity, NOW, 3_600_000, 30 * 86_400_000)
@@ -375,6 +376,17 @@ fn claims_are_read_from_the_record_in_one_place() {
         (None, None),
         "until enrichment"
     );
+}
+
+#[test]
+fn claims_carry_what_enrichment_added_to_the_record() {
+    let mut s = session(9, &["staff"]);
+    s.identity.groups = vec!["team_a".into(), "vpn".into()];
+    s.identity.email_verified = Some(true);
+    let bytes = record_bytes(&s);
+    let claims = claims_of(&RecordView { bytes: &bytes });
+    assert_eq!(claims.groups, Some(&b"team_a vpn"[..]));
+    assert_eq!(claims.email_verified, Some(true));
 }
 
 /// A request's headers, for the engine.

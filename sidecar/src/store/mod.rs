@@ -7,6 +7,7 @@ mod postgres;
 mod sqlite;
 
 use serde_json::Value;
+use session_core::identity::{claims_from_json, claims_json, ClaimValue};
 use session_core::session::{Session, SessionHash};
 use session_core::time::Millis;
 
@@ -185,4 +186,14 @@ pub fn join_list(items: &[String]) -> String {
 
 pub fn split_list(stored: &str) -> Vec<String> {
     stored.split_whitespace().map(str::to_string).collect()
+}
+
+/// Named claims from identity APIs, stored as one JSON object (the sync wire's form).
+pub fn claims_text(claims: &[(String, ClaimValue)]) -> String {
+    claims_json(claims).to_string()
+}
+
+/// Stored claims back; text that is not a JSON object reads as none.
+pub fn claims_of_text(stored: &str) -> Vec<(String, ClaimValue)> {
+    claims_from_json(serde_json::from_str::<Value>(stored).ok().as_ref())
 }

@@ -19,8 +19,8 @@ use session_core::session::{Session, SessionHash};
 use session_core::time::{rfc3339, Millis};
 
 use super::{
-    drop_dupes, join_list, ms, public_id, split_list, OwnSession, SessionStore, StoreError,
-    SyncAnswer, SyncRequest, KEEP_EXPIRED_MS, MAX_ENDED_PER_ANSWER,
+    claims_of_text, claims_text, drop_dupes, join_list, ms, public_id, split_list, OwnSession,
+    SessionStore, StoreError, SyncAnswer, SyncRequest, KEEP_EXPIRED_MS, MAX_ENDED_PER_ANSWER,
 };
 use crate::migrations;
 
@@ -318,12 +318,13 @@ const INSERT_SESSIONS: &str = "
     WITH input AS (
         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
                              $6::bigint[], $7::bigint[], $8::bigint[], $9::text[], $10::text[],
-                             $11::text[], $12::text[])
+                             $11::text[], $12::text[], $13::text[], $14::boolean[], $15::text[])
             AS t(hash, id, sub, email, name, created, idle_deadline, max_deadline,
-                 sid, user_agent, permissions, roles)
+                 sid, user_agent, permissions, roles, groups, email_verified, claims)
     ), inserted AS (
         INSERT INTO sessions (hash, id, sub, email, name, created, idle_deadline, max_deadline,
-                              sid, user_agent, permissions, roles)
+                              sid, user_agent, permissions, roles, groups, email_verified,
+                              claims)
         SELECT * FROM input
         ON CONFLICT (hash) DO NOTHING
         RETURNING hash, sub, email, name, created
@@ -357,6 +358,9 @@ struct Columns {
     user_agent: Vec<Option<String>>,
     permissions: Vec<String>,
     roles: Vec<String>,
+    groups: Vec<String>,
+    email_verified: Vec<Option<bool>>,
+    claims: Vec<String>,
 }
 
 impl Columns {
@@ -376,11 +380,14 @@ impl Columns {
             c.user_agent.push(s.user_agent.clone());
             c.permissions.push(join_list(&s.identity.permissions));
             c.roles.push(join_list(&s.identity.roles));
+            c.groups.push(join_list(&s.identity.groups));
+            c.email_verified.push(s.identity.email_verified);
+            c.claims.push(claims_text(&s.identity.claims));
         }
         c
     }
 
-    fn params(&self) -> [&(dyn postgres::types::ToSql + Sync); 12] {
+    fn params(&self) -> [&(dyn postgres::types::ToSql + Sync); 15] {
         [
             &self.hash,
             &self.id,
@@ -394,6 +401,9 @@ impl Columns {
             &self.user_agent,
             &self.permissions,
             &self.roles,
+            &self.groups,
+            &self.email_verified,
+            &self.claims,
         ]
     }
 }
@@ -503,7 +513,7 @@ impl SessionStore for PgStore {
             let row = c.query_opt(
                 &format!(
                     "SELECT sub, email, name, created, idle_deadline, max_deadline,
-                            sid, user_agent, permissions, roles
+                            sid, user_agent, permissions, roles, groups, email_verified, claims
                      FROM sessions WHERE hash = $2 AND {LIVE}"
                 ),
                 &[&ms(now), &hash.hex()],
@@ -518,6 +528,9 @@ impl SessionStore for PgStore {
                         sid: r.try_get(6)?,
                         permissions: split_list(r.try_get(8)?),
                         roles: split_list(r.try_get(9)?),
+                        groups: split_list(r.try_get(10)?),
+                        email_verified: r.try_get(11)?,
+                        claims: claims_of_text(r.try_get(12)?),
                     },
                     created: millis(&r, 3)?,
                     idle_deadline: millis(&r, 4)?,

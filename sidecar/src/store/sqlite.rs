@@ -9,8 +9,8 @@ use session_core::session::{Session, SessionHash};
 use session_core::time::{rfc3339, Millis};
 
 use super::{
-    drop_dupes, join_list, ms, public_id, split_list, OwnSession, SessionStore, StoreError,
-    SyncAnswer, SyncRequest, KEEP_EXPIRED_MS, MAX_ENDED_PER_ANSWER,
+    claims_of_text, claims_text, drop_dupes, join_list, ms, public_id, split_list, OwnSession,
+    SessionStore, StoreError, SyncAnswer, SyncRequest, KEEP_EXPIRED_MS, MAX_ENDED_PER_ANSWER,
 };
 use crate::migrations;
 
@@ -134,11 +134,13 @@ impl SessionStore for SqliteStore {
                         let id = &s.identity;
                         tx.execute(
                             "INSERT INTO sessions (hash, id, sub, email, name, created, idle_deadline, max_deadline,
-                                                   sid, user_agent, permissions, roles)
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                                                   sid, user_agent, permissions, roles,
+                                                   groups, email_verified, claims)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
                             params![hash, public_id(&hash), id.sub, id.email, id.name,
                                     ms(s.created), ms(s.idle_deadline), ms(s.max_deadline),
-                                    id.sid, s.user_agent, join_list(&id.permissions), join_list(&id.roles)],
+                                    id.sid, s.user_agent, join_list(&id.permissions), join_list(&id.roles),
+                                    join_list(&id.groups), id.email_verified, claims_text(&id.claims)],
                         )?;
                         // mo-auth's get_or_create_user: created at the first login, updated later.
                         tx.execute(
@@ -215,7 +217,8 @@ impl SessionStore for SqliteStore {
             conn.query_row(
                 &format!(
                     "SELECT sub, email, name, created, idle_deadline, max_deadline,
-                                 sid, user_agent, permissions, roles
+                                 sid, user_agent, permissions, roles,
+                                 groups, email_verified, claims
                           FROM sessions WHERE hash = ?2 AND {LIVE}"
                 ),
                 params![ms(now), hash.hex()],
@@ -229,6 +232,9 @@ impl SessionStore for SqliteStore {
                             sid: r.get(6)?,
                             permissions: split_list(&r.get::<_, String>(8)?),
                             roles: split_list(&r.get::<_, String>(9)?),
+                            groups: split_list(&r.get::<_, String>(10)?),
+                            email_verified: r.get(11)?,
+                            claims: claims_of_text(&r.get::<_, String>(12)?),
                         },
                         created: r.get::<_, i64>(3)?.max(0) as u64,
                         idle_deadline: r.get::<_, i64>(4)?.max(0) as u64,

@@ -245,6 +245,7 @@ fn a_session_with_ten_permissions_stays_within_its_memory_budget() {
             sid: Some("Zk3vXq0Wb8mN2pL5rT7yU9iO1aS4dF6g".into()),
             permissions: (0..10).map(|i| format!("read:data{i}")).collect(),
             roles: vec!["admin".into(), "ops".into()],
+            ..Identity::default()
         },
         NOW,
         60_000,

@@ -89,9 +89,9 @@ fn config_errors_name_the_rule_and_the_reason() {
             "unknown allow \"admin\" (known: \"public\", \"session\", \"deny\"",
         ),
         (
-            json!({"rules": [{"path": "/x", "allow": {"groups": ["a"]}}]}),
+            json!({"rules": [{"path": "/x", "allow": {"teams": ["a"]}}]}),
             "rules[0].allow",
-            "unknown allow \"groups\"",
+            "unknown allow \"teams\"",
         ),
         (
             json!({"rules": [{"path": "/x", "allow": {}}]}),
@@ -106,7 +106,7 @@ fn config_errors_name_the_rule_and_the_reason() {
         (
             json!({"rules": [{"path": "/x", "allow": true}]}),
             "rules[0].allow",
-            "boolean `true`, expected \"public\", \"session\", \"deny\", {\"permissions\": [...]} or {\"roles\": [...]}",
+            "boolean `true`, expected \"public\", \"session\", \"deny\", {\"permissions\": [...]}, {\"roles\": [...]} or {\"groups\": [...]}",
         ),
         (
             json!({"rules": [{"path": "/x", "allow": {"permissions": []}}]}),
@@ -293,12 +293,29 @@ fn permissions_are_all_required_roles_any_of() {
     ];
     for (allow, permissions, roles, expected) in table {
         assert_eq!(
-            &allow.check(permissions.as_bytes(), roles.as_bytes()),
+            &allow.check(permissions.as_bytes(), roles.as_bytes(), b""),
             expected,
             "{allow:?} with {permissions:?} / {roles:?}"
         );
     }
-    assert!(Allow::Deny.check(b"", b"").is_err());
+    assert!(Allow::Deny.check(b"", b"", b"").is_err());
+}
+
+#[test]
+fn a_groups_rule_admits_a_member_of_any_named_group() {
+    let allow = Allow::Groups(vec!["team_moco".into(), "admins".into()]);
+    assert_eq!(allow.check(b"", b"", b"staff admins"), Ok(()));
+    // Roles and permissions of the same name are not groups.
+    let missing = allow.check(b"admins", b"admins", b"team_mofo").unwrap_err();
+    assert_eq!(
+        missing,
+        Missing::AnyGroup(&["team_moco".to_string(), "admins".to_string()][..])
+    );
+    assert!(missing.reply().body.contains("one_of_groups"));
+    let rules: RuleList =
+        serde_json::from_str(r#"[{"path": "/admin/", "allow": {"groups": ["admins"]}}]"#).unwrap();
+    let parsed = parse_rules(Some(rules), &[], &[]).unwrap();
+    assert_eq!(parsed[0].allow, Allow::Groups(vec!["admins".into()]));
 }
 
 #[test]

@@ -1,4 +1,5 @@
 use super::*;
+use crate::identity::ClaimValue;
 use crate::session::sync::{session_from_json, session_json};
 
 fn full() -> Session {
@@ -11,6 +12,16 @@ fn full() -> Session {
             sid: Some("sid-123".into()),
             permissions: vec!["read:data".into(), "write:data".into()],
             roles: vec!["admin".into()],
+            groups: vec!["team_moco".into(), "mozilliansorg_nda".into()],
+            email_verified: Some(true),
+            claims: vec![
+                ("staff".into(), ClaimValue::Flag(true)),
+                (
+                    "teams".into(),
+                    ClaimValue::List(vec!["a".into(), "b".into()]),
+                ),
+                ("title".into(), ClaimValue::Text("Engineer, Firefox".into())),
+            ],
         },
         1_000,
         60_000,

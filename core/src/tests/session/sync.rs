@@ -688,3 +688,32 @@ fn a_login_the_store_did_not_take_is_refused_when_so_configured() {
         200
     );
 }
+
+#[test]
+fn what_identity_apis_add_goes_over_the_wire_and_older_answers_still_load() {
+    use crate::identity::ClaimValue;
+    let mut s = Session::new(SessionHash([3; 16]), alice(), NOW, 60_000, 3_600_000);
+    s.identity.groups = vec!["team_moco".into(), "nda".into()];
+    s.identity.email_verified = Some(true);
+    s.identity.claims = vec![
+        ("staff".into(), ClaimValue::Flag(true)),
+        ("teams".into(), ClaimValue::List(vec!["a".into()])),
+        ("title".into(), ClaimValue::Text("Engineer".into())),
+    ];
+    let wire = session_json(&s);
+    assert_eq!(wire["groups"], serde_json::json!(["team_moco", "nda"]));
+    assert_eq!(wire["claims"]["staff"], true);
+    assert_eq!(session_from_json(&wire), Some(s.clone()));
+    // A sidecar from before knows none of them: the session loads without them.
+    let mut old = wire.clone();
+    for field in ["groups", "email_verified", "claims"] {
+        old.as_object_mut().unwrap().remove(field);
+    }
+    let loaded = session_from_json(&old).unwrap();
+    assert!(loaded.identity.groups.is_empty() && loaded.identity.claims.is_empty());
+    assert_eq!(loaded.identity.email_verified, None);
+    // A group that could split a list is dropped, never split.
+    let mut bad = wire;
+    bad["groups"] = serde_json::json!(["ok", "two words"]);
+    assert_eq!(session_from_json(&bad).unwrap().identity.groups, ["ok"]);
+}
