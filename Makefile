@@ -149,8 +149,11 @@ bench-build: build
 	$(CARGO) build --release --target $(WASM_TARGET) -p noop-filter
 	$(CARGO) build --release -p bench-helper -p noop-module
 
+# Then the sidecar under 10,000 idle + 200 slow connections per listener (issue 25): p50/p99
+# of /healthz, a sync and an auth check, memory per idle connection; its section of BENCHMARKS.md.
 bench: bench-build $(VENV_STAMP) $(WRK)
 	$(VENV)/bin/python bench/bench.py
+	$(VENV)/bin/python bench/idle_connections.py
 
 # This build against another checkout's, in one run (e.g. BASE=../before, built there with
 # `make build`): authenticated requests and JWT logins on both hosts, interleaved; ratios.
@@ -166,6 +169,7 @@ fleet-bench: build $(VENV_STAMP) $(WRK) $(PG_SERVER)
 # The harness, once, with a tiny duration: it cannot rot. Figures mean nothing.
 bench-smoke: bench-build $(VENV_STAMP) $(WRK)
 	$(VENV)/bin/python bench/bench.py --smoke
+	$(VENV)/bin/python bench/idle_connections.py --smoke
 
 # --- the demo: Envoy + filter + sidecar + a local OpenID provider + the demo app ----------
 # `make demo NGINX=1`: NGINX (nginx/nginx.conf) in front instead of Envoy.

@@ -30,13 +30,7 @@ const CLOCK_LEEWAY_MS: Millis = 60_000;
 /// Largest request body read.
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
-pub struct Response {
-    pub status: u16,
-    pub content_type: &'static str,
-    pub body: String,
-    /// Headers besides `Content-Type`.
-    pub headers: Vec<(String, String)>,
-}
+pub use crate::http::Response;
 
 /// Largest body read for a path: the unauthenticated back-channel endpoint reads little.
 pub fn body_limit(url: &str) -> usize {
@@ -47,36 +41,26 @@ pub fn body_limit(url: &str) -> usize {
     }
 }
 
-impl Response {
-    fn json(status: u16, body: &Value) -> Response {
-        Response {
-            status,
-            content_type: "application/json",
-            body: body.to_string(),
-            headers: Vec::new(),
-        }
-    }
-
-    /// One of core's replies.
-    fn from_reply(reply: session_core::reply::Reply) -> Response {
-        let mut content_type = "text/plain";
-        let mut headers = Vec::new();
-        for (name, value) in reply.headers {
-            if name.eq_ignore_ascii_case("content-type") {
-                if value == "application/json" {
-                    content_type = "application/json";
-                }
-            } else {
-                headers.push((name, value));
+/// One of core's replies (the back-channel endpoint's): JSON or plain text.
+fn from_reply(reply: session_core::reply::Reply) -> Response {
+    let mut content_type = "text/plain";
+    let mut headers = Vec::new();
+    for (name, value) in reply.headers {
+        if name.eq_ignore_ascii_case("content-type") {
+            if value == "application/json" {
+                content_type = "application/json";
             }
-        }
-        Response {
-            status: u16::try_from(reply.status).unwrap_or(500),
-            content_type,
-            body: reply.body,
-            headers,
+        } else {
+            headers.push((name, value.into_bytes()));
         }
     }
+    let mut response = Response::new(
+        u16::try_from(reply.status).unwrap_or(500),
+        content_type,
+        reply.body,
+    );
+    response.headers.extend(headers);
+    response
 }
 
 /// Every failure, with its status and a stable code; the one place errors become responses.
@@ -258,12 +242,7 @@ impl Api {
         let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
         let method = request.method;
         match segments.as_slice() {
-            ["healthz"] => Ok(Response {
-                status: 200,
-                content_type: "text/plain",
-                body: "ok\n".into(),
-                headers: Vec::new(),
-            }),
+            ["healthz"] => Ok(Response::new(200, "text/plain", "ok\n")),
             ["backchannel-logout"] => {
                 let backchannel = self.backchannel.as_ref().ok_or(AppError::NotFound(
                     "endpoint (back-channel logout needs --filter-config with code_flow)",
@@ -279,7 +258,7 @@ impl Api {
                 self.counters
                     .revocations
                     .fetch_add(outcome.ended.len() as u64, Ordering::Relaxed);
-                Ok(Response::from_reply(reply))
+                Ok(from_reply(reply))
             }
             ["sync"] => {
                 self.authorize(request, &self.sync_token)?;
@@ -538,12 +517,7 @@ impl Api {
                 body.push_str(&service_metric(metric, value));
             }
         }
-        Ok(Response {
-            status: 200,
-            content_type: "text/plain; version=0.0.4",
-            body,
-            headers: Vec::new(),
-        })
+        Ok(Response::new(200, "text/plain; version=0.0.4", body))
     }
 }
 

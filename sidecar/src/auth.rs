@@ -29,7 +29,7 @@ use session_core::config::{Config, Sidecar};
 use session_core::engine::driver::{
     self, Dispatch, Port, Received, RequestDriver, Started, TimerDriver,
 };
-use session_core::engine::timer::{Timer, TICK_MS};
+use session_core::engine::timer::Timer;
 use session_core::engine::Engine;
 use session_core::metrics::Metric;
 use session_core::ports::{self, Call, Host, SetError, SharedData, Upstream};
@@ -39,8 +39,8 @@ use session_core::request::routing::Route;
 use session_core::session::memory::MemoryStore;
 
 use crate::api::{self, Api};
+use crate::http::{Handler, Limits, Request as HttpRequest, Response};
 use crate::idp::IdpClient;
-use crate::listener::{self, HttpRequest, HttpResponse, Limits, Listener};
 use crate::server::now_millis;
 
 /// Where NGINX's `auth_request` subrequest goes, and where it asks for a denial's answer.
@@ -55,6 +55,16 @@ pub const READY: &str = "/_auth/ready";
 /// No endpoint reads a request body (credentials are headers; docs/ARCHITECTURE.md §8, rule
 /// 8: bounded cost of unauthenticated traffic): anything larger than this is refused unread.
 const MAX_BODY_BYTES: usize = 16 * 1024;
+/// Largest request head, exactly: a proxy passes the client's headers on (cookies).
+pub const MAX_HEAD_BYTES: usize = 96 * 1024;
+/// Connections open at once (503 beyond).
+pub const MAX_CONNECTIONS: usize = 16_384;
+/// A request head must arrive whole within this of the connection's start or of the
+/// previous answer on it; a kept-alive connection idle for this long is closed.
+pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+/// Requests handled at once (each may wait on the IdP or the store); more wait their turn
+/// without holding a thread.
+const HANDLERS: usize = 256;
 
 /// The service's host: process memory for shared data, counters, the log, the OS's randomness.
 struct NativeHost {
@@ -141,10 +151,10 @@ impl ports::Request for Original {
     }
 }
 
-type Answer = HttpResponse;
+type Answer = Response;
 
 fn reply(reply: Reply) -> Answer {
-    HttpResponse {
+    Response {
         status: u16::try_from(reply.status).unwrap_or(500),
         headers: reply
             .headers
@@ -274,7 +284,7 @@ impl AuthService {
                 );
                 let received = Received {
                     status: u32::from(answer.status),
-                    body: answer.body.into_bytes(),
+                    body: answer.body,
                 };
                 driver::read(received, call.max_answer)
             }
@@ -541,22 +551,30 @@ fn ext_authz_allowed(edits: Vec<HeaderEdit<'_>>) -> Answer {
     }
 }
 
-/// Serves `service` on `listen`, and runs its timer.
-pub fn start(service: Arc<AuthService>, listen: &str) -> Result<Listener, String> {
-    let handler = Arc::clone(&service);
-    let listener = listener::serve(
-        listen,
-        Limits {
-            body_bytes: MAX_BODY_BYTES,
-            ..Limits::default()
-        },
-        Arc::new(move |request: &HttpRequest| handler.handle(request)),
-    )?;
-    std::thread::spawn(move || loop {
-        std::thread::sleep(Duration::from_millis(TICK_MS));
-        service.tick();
-    });
-    Ok(listener)
+/// The service's limits on its listener (README: "NGINX and Envoy ext_authz").
+pub fn limits() -> Limits {
+    Limits {
+        connections: MAX_CONNECTIONS,
+        head_bytes: MAX_HEAD_BYTES,
+        headers: 128,
+        head_timeout: HEAD_TIMEOUT,
+        body_timeout: HEAD_TIMEOUT,
+        keep_alive: true,
+        handlers: HANDLERS,
+    }
+}
+
+/// The service on the sidecar's HTTP stack (`http.rs`): every request may call the store or
+/// the IdP, so each runs on the blocking pool; a body (none is used) is read and dropped,
+/// so that the connection stays open for the next check.
+impl Handler for AuthService {
+    fn body_limit(&self, _head: &HttpRequest) -> usize {
+        MAX_BODY_BYTES
+    }
+
+    fn respond(&self, head: &HttpRequest, _body: &[u8]) -> Response {
+        self.handle(head)
+    }
 }
 
 #[cfg(test)]

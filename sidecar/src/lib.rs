@@ -7,7 +7,6 @@ pub mod auth;
 pub mod backchannel;
 pub mod http;
 pub mod idp;
-pub mod listener;
 pub mod logging;
 pub mod migrations;
 pub mod policy;

@@ -8,9 +8,9 @@ use serde_json::{json, Value};
 use session_core::config::Config;
 use session_core::time::Millis;
 use session_sidecar::api::Api;
-use session_sidecar::auth::{self, AuthService};
+use session_sidecar::auth::AuthService;
 use session_sidecar::backchannel::Backchannel;
-use session_sidecar::server::{now_millis, Server};
+use session_sidecar::server::{self as server, now_millis, Server};
 use session_sidecar::store::{self, SessionStore};
 
 const USAGE: &str = "\
@@ -41,7 +41,8 @@ Serving needs SIDECAR_TOKEN (the filter's sidecar.token) and SIDECAR_ADMIN_TOKEN
 and /metrics) in the environment. Commands work on the database directly, beside a running
 server; the filters see their effect at their next sync (within seconds).";
 
-/// Workers serving requests: a slow client holds one for at most the request timeout.
+/// Store calls made at once by the API (more wait their turn, holding no thread); a client,
+/// slow or idle, holds none.
 const WORKERS: usize = 16;
 
 fn main() -> ExitCode {
@@ -230,22 +231,30 @@ fn serve(
     api.backchannel = backchannel;
     let api = Arc::new(api);
     let auth = match auth {
-        Some((config, auth_listen)) => {
-            let service = Arc::new(AuthService::new(config, Arc::clone(&api))?);
-            let server = auth::start(service, &auth_listen)?;
-            log::info!("auth service on http://{}", server.addr);
-            Some(server)
-        }
+        Some((config, listen)) => Some((
+            Arc::new(AuthService::new(config, Arc::clone(&api))?),
+            listen,
+        )),
         None => None,
     };
-    let server = Server::start(api, listen, WORKERS)?;
+    server::raise_fd_limit();
+    let limits = server::api_limits(WORKERS, server::REQUEST_TIMEOUT);
+    let server = Server::serve_until_signalled(
+        api,
+        limits,
+        listen,
+        auth.as_ref()
+            .map(|(service, listen)| (Arc::clone(service), listen.as_str())),
+    )?;
+    if let Some(addr) = server.auth_addr {
+        log::info!("auth service on http://{addr}");
+    }
     if !server.addr.ip().is_loopback() {
         log::warn!("listening on {}, not a loopback address", server.addr);
     }
     log::info!("serving {db} on http://{}", server.addr);
+    // Until SIGTERM or SIGINT; then requests in flight finish and are committed.
     server.wait();
-    if let Some(auth) = auth {
-        auth.wait();
-    }
+    log::info!("stopped");
     Ok(ExitCode::SUCCESS)
 }

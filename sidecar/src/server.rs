@@ -1,22 +1,24 @@
-//! Puts the API on a listener, and prunes the store once a minute.
+//! Puts the API (and `/metrics`) on a listener, and the auth service on another when there is
+//! one, both served by the stack in `http.rs` on one tokio runtime; prunes the store once a
+//! minute; on SIGTERM (or SIGINT) stops accepting, lets requests in flight finish, and
+//! returns once every answer sent has been committed.
 //!
-//! A small HTTP/1.1 server of its own rather than tiny_http, which offers no timeouts: every
-//! connection here serves one request with a deadline (a client that sends nothing, or drips
-//! its headers or body, is dropped when it passes), the headers are bounded, a route that
-//! needs a token is refused on the headers alone before any body is read (docs/ARCHITECTURE.md §8 rule 8),
-//! connections wait in a bounded queue for a fixed pool of workers, and one that finds the
-//! queue full is answered 503 at once.
+//! The API serves one request per connection (the filters' calls are short, and a new
+//! connection on loopback is cheap), refuses a call without the right token on its head
+//! before any body is read (docs/ARCHITECTURE.md §8 rule 8), and runs store calls on tokio's
+//! blocking pool, at most `workers` at a time: a connection that idles or drips its head
+//! holds no thread and no store connection, only a few kilobytes, so thousands of them
+//! starve nothing.
 
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::api::{body_limit, Api, Request, Response};
-use crate::http;
+use session_core::engine::timer::TICK_MS;
+
+use crate::api::{body_limit, Api};
+use crate::auth::{self, AuthService};
+use crate::http::{self, Handler, Limits, Listening, Request, Response};
 
 pub fn now_millis() -> u64 {
     SystemTime::now()
@@ -24,322 +26,254 @@ pub fn now_millis() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// How long a request may take to arrive whole, from the connection's start.
+/// How long a request head may take to arrive whole, from the connection's start (a
+/// connection that sends nothing is closed then), and its body from its head.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
-/// Largest request line plus headers.
+/// Largest request line plus headers, exactly.
 pub const MAX_HEAD_BYTES: usize = 16 * 1024;
-/// Requests served on one connection before it is closed.
-const MAX_REQUESTS_PER_CONNECTION: usize = 1_000;
-/// Connections waiting for a worker, per worker.
-const QUEUE_PER_WORKER: usize = 16;
+/// Connections open at once on the API's listener (503 beyond).
+pub const MAX_CONNECTIONS: usize = 16_384;
+/// Most header lines in a request head.
+const MAX_HEADERS: usize = 128;
+
+impl Handler for Api {
+    fn before_body(&self, head: &Request) -> Option<Response> {
+        let authorization = head.header("authorization");
+        self.precheck(&head.method, &head.target, authorization.as_deref())
+    }
+
+    fn body_limit(&self, head: &Request) -> usize {
+        body_limit(&head.target)
+    }
+
+    fn inline(&self, head: &Request) -> bool {
+        head.path() == "/healthz"
+    }
+
+    fn respond(&self, head: &Request, body: &[u8]) -> Response {
+        let authorization = head.header("authorization");
+        self.handle(
+            &crate::api::Request {
+                method: &head.method,
+                url: &head.target,
+                authorization: authorization.as_deref(),
+                body,
+            },
+            now_millis(),
+        )
+    }
+}
+
+/// The API's limits: `workers` store calls at once, `timeout` for a head and for a body.
+pub fn api_limits(workers: usize, timeout: Duration) -> Limits {
+    Limits {
+        connections: MAX_CONNECTIONS,
+        head_bytes: MAX_HEAD_BYTES,
+        headers: MAX_HEADERS,
+        head_timeout: timeout,
+        body_timeout: timeout,
+        keep_alive: false,
+        handlers: workers,
+    }
+}
 
 pub struct Server {
-    stop: Arc<AtomicBool>,
-    acceptor: Option<JoinHandle<()>>,
-    workers: Vec<JoinHandle<()>>,
     pub addr: SocketAddr,
+    /// Where the auth service listens, when it runs.
+    pub auth_addr: Option<SocketAddr>,
+    runtime: Option<tokio::runtime::Runtime>,
+    api: Option<Listening>,
+    auth: Option<Listening>,
+    service: Option<Arc<AuthService>>,
+    signals: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+    /// Held until the runtime is gone: the store is closed here, never on one of its
+    /// threads (the blocking PostgreSQL client cannot be dropped inside a runtime).
+    _store: Arc<Api>,
 }
 
 impl Server {
-    /// Serves `api` on `listen` with `threads` workers.
-    pub fn start(api: Arc<Api>, listen: &str, threads: usize) -> Result<Server, String> {
-        Server::start_with_timeout(api, listen, threads, REQUEST_TIMEOUT)
+    /// Serves `api` on `listen`, at most `workers` store calls at a time.
+    pub fn start(api: Arc<Api>, listen: &str, workers: usize) -> Result<Server, String> {
+        Server::start_with_timeout(api, listen, workers, REQUEST_TIMEOUT)
     }
 
     /// The same, with another request timeout (the tests use a short one).
     pub fn start_with_timeout(
         api: Arc<Api>,
         listen: &str,
-        threads: usize,
+        workers: usize,
         timeout: Duration,
     ) -> Result<Server, String> {
-        let listener =
-            TcpListener::bind(listen).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-        let threads = threads.max(1);
-        let (queue, waiting) = sync_channel::<TcpStream>(threads * QUEUE_PER_WORKER);
-        let waiting = Arc::new(Mutex::new(waiting));
-        let stop = Arc::new(AtomicBool::new(false));
-        let workers = (0..threads)
-            .map(|_| {
-                let (api, waiting) = (Arc::clone(&api), Arc::clone(&waiting));
-                std::thread::spawn(move || work(&api, &waiting, timeout))
-            })
-            .collect();
-        let acceptor = {
-            let stop = Arc::clone(&stop);
-            std::thread::spawn(move || accept(&listener, &queue, &stop, timeout))
+        Server::serve(api, api_limits(workers, timeout), listen, None)
+    }
+
+    /// Serves `api` on `listen` and, when given, the auth service on its own listener.
+    pub fn serve(
+        api: Arc<Api>,
+        limits: Limits,
+        listen: &str,
+        auth: Option<(Arc<AuthService>, &str)>,
+    ) -> Result<Server, String> {
+        Server::build(api, limits, listen, auth, false)
+    }
+
+    /// The same, for the process itself: SIGTERM and SIGINT are caught from before the first
+    /// connection is accepted, for [`Server::wait`].
+    pub fn serve_until_signalled(
+        api: Arc<Api>,
+        limits: Limits,
+        listen: &str,
+        auth: Option<(Arc<AuthService>, &str)>,
+    ) -> Result<Server, String> {
+        Server::build(api, limits, listen, auth, true)
+    }
+
+    fn build(
+        api: Arc<Api>,
+        limits: Limits,
+        listen: &str,
+        auth: Option<(Arc<AuthService>, &str)>,
+        signals: bool,
+    ) -> Result<Server, String> {
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8));
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name("sidecar")
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the server's runtime: {e}"))?;
+        let entered = runtime.enter();
+        let signals = if signals {
+            use tokio::signal::unix::{signal, SignalKind};
+            let caught = |kind: SignalKind| {
+                signal(kind).map_err(|e| format!("cannot catch SIGTERM and SIGINT: {e}"))
+            };
+            Some((
+                caught(SignalKind::terminate())?,
+                caught(SignalKind::interrupt())?,
+            ))
+        } else {
+            None
         };
+        // Both sockets first: a taken port is an error before anything runs.
+        let api_socket = http::bind(listen)?;
+        let auth_socket = auth
+            .as_ref()
+            .map(|(_, listen)| http::bind(listen))
+            .transpose()?;
+        let api_listening = http::serve(api_socket, limits, Arc::clone(&api))?;
         let pruner = Arc::clone(&api);
-        std::thread::spawn(move || loop {
-            std::thread::sleep(Duration::from_secs(60));
-            if let Err(e) = pruner.store.prune(now_millis(), pruner.keep_ended()) {
-                log::error!("prune failed: {e}");
+        runtime.spawn(async move {
+            let every = Duration::from_secs(60);
+            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            loop {
+                ticks.tick().await;
+                let pruner = Arc::clone(&pruner);
+                let _ = tokio::task::spawn_blocking(move || {
+                    if let Err(e) = pruner.store.prune(now_millis(), pruner.keep_ended()) {
+                        log::error!("prune failed: {e}");
+                    }
+                })
+                .await;
             }
         });
+        let (auth_listening, service) = match (auth, auth_socket) {
+            (Some((service, _)), Some(socket)) => {
+                let listening = http::serve(socket, auth::limits(), Arc::clone(&service))?;
+                let ticking = Arc::clone(&service);
+                runtime.spawn(async move {
+                    let mut ticks = tokio::time::interval(Duration::from_millis(TICK_MS));
+                    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                    loop {
+                        ticks.tick().await;
+                        let service = Arc::clone(&ticking);
+                        let _ = tokio::task::spawn_blocking(move || service.tick()).await;
+                    }
+                });
+                (Some(listening), Some(service))
+            }
+            _ => (None, None),
+        };
+        drop(entered);
         Ok(Server {
-            stop,
-            acceptor: Some(acceptor),
-            workers,
-            addr,
+            addr: api_listening.addr,
+            auth_addr: auth_listening.as_ref().map(|l| l.addr),
+            runtime: Some(runtime),
+            api: Some(api_listening),
+            auth: auth_listening,
+            service,
+            signals,
+            _store: api,
         })
     }
 
-    /// Blocks until the server stops (it does not, unless `stop` is called elsewhere).
+    /// Serves until SIGTERM or SIGINT (caught since [`Server::serve_until_signalled`]), then
+    /// drains as [`Server::stop`] does.
     pub fn wait(mut self) {
-        if let Some(acceptor) = self.acceptor.take() {
-            let _ = acceptor.join();
-        }
-        for worker in self.workers.drain(..) {
-            let _ = worker.join();
-        }
-    }
-
-    pub fn stop(self) {
-        self.stop.store(true, Ordering::SeqCst);
-        // Wake the acceptor; it then drops the queue, and the workers end.
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
-        self.wait();
-    }
-}
-
-fn accept(
-    listener: &TcpListener,
-    queue: &SyncSender<TcpStream>,
-    stop: &AtomicBool,
-    timeout: Duration,
-) {
-    for stream in listener.incoming() {
-        if stop.load(Ordering::SeqCst) {
-            return;
-        }
-        let Ok(stream) = stream else {
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
-        let _ = stream.set_write_timeout(Some(timeout));
-        match queue.try_send(stream) {
-            Ok(()) => {}
-            Err(TrySendError::Full(mut stream)) => {
-                let _ = write_response(&mut stream, &busy(), false);
-                let _ = stream.shutdown(Shutdown::Both);
-            }
-            Err(TrySendError::Disconnected(_)) => return,
-        }
-    }
-}
-
-fn work(api: &Api, waiting: &Mutex<Receiver<TcpStream>>, timeout: Duration) {
-    loop {
-        let next = match waiting.lock() {
-            Ok(receiver) => receiver.recv(),
-            Err(_) => return,
-        };
-        let Ok(stream) = next else {
-            return;
-        };
-        serve_connection(api, stream, timeout);
-    }
-}
-
-fn busy() -> Response {
-    Response {
-        status: 503,
-        content_type: "application/json",
-        body: r#"{"error":"busy","message":"too many connections; try again"}"#.into(),
-        headers: Vec::new(),
-    }
-}
-
-fn error(status: u16, code: &str, message: &str) -> Response {
-    Response {
-        status,
-        content_type: "application/json",
-        body: serde_json::json!({"error": code, "message": message}).to_string(),
-        headers: Vec::new(),
-    }
-}
-
-/// A reader whose every read must finish before `deadline`.
-struct Deadline<'a> {
-    stream: &'a TcpStream,
-    deadline: Instant,
-}
-
-impl Read for Deadline<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let left = self.deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(std::io::Error::new(ErrorKind::TimedOut, "request too slow"));
-        }
-        self.stream.set_read_timeout(Some(left))?;
-        (&*self.stream).read(buf)
-    }
-}
-
-struct Head {
-    method: String,
-    url: String,
-    authorization: Option<String>,
-    content_length: usize,
-    keep_alive: bool,
-}
-
-enum HeadRead {
-    Head(Head),
-    /// The client closed the connection (or sent nothing in time) between requests.
-    Closed,
-    /// A malformed or oversized head: answer this and close.
-    Bad(Response),
-}
-
-fn read_head(reader: &mut BufReader<Deadline<'_>>) -> HeadRead {
-    let mut used = 0;
-    let mut line = Vec::new();
-    let mut read_line = |line: &mut Vec<u8>, used: &mut usize| -> Result<bool, ()> {
-        line.clear();
-        let limit = (MAX_HEAD_BYTES - *used) as u64 + 1;
-        match reader.by_ref().take(limit).read_until(b'\n', line) {
-            Ok(0) => Ok(false),
-            Ok(n) => {
-                *used += n;
-                if *used > MAX_HEAD_BYTES || !line.ends_with(b"\n") {
-                    return Err(());
+        if let (Some(runtime), Some((term, interrupt))) = (&self.runtime, &mut self.signals) {
+            runtime.block_on(async {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = interrupt.recv() => {}
                 }
-                Ok(true)
-            }
-            Err(_) => Ok(false),
+            });
+            log::info!("stopping: draining requests in flight");
         }
-    };
-    // The request line (blank lines before it are tolerated, as RFC 9112 asks).
-    loop {
-        match read_line(&mut line, &mut used) {
-            Ok(true) if line.trim_ascii().is_empty() => continue,
-            Ok(true) => break,
-            Ok(false) => return HeadRead::Closed,
-            Err(()) => return HeadRead::Bad(error(431, "too_large", "request head too large")),
-        }
+        self.shut_down();
     }
-    let text = String::from_utf8_lossy(line.trim_ascii()).into_owned();
-    let mut parts = text.split(' ');
-    let (Some(method), Some(url), Some(version), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return HeadRead::Bad(error(400, "bad_request", "malformed request line"));
-    };
-    if !version.starts_with("HTTP/1.") {
-        return HeadRead::Bad(error(505, "bad_request", "HTTP/1.x only"));
-    }
-    let mut head = Head {
-        method: method.to_string(),
-        url: url.to_string(),
-        authorization: None,
-        content_length: 0,
-        keep_alive: version == "HTTP/1.1",
-    };
-    loop {
-        match read_line(&mut line, &mut used) {
-            Ok(true) => {}
-            Ok(false) => return HeadRead::Closed,
-            Err(()) => return HeadRead::Bad(error(431, "too_large", "request head too large")),
-        }
-        let header = line.trim_ascii();
-        if header.is_empty() {
-            return HeadRead::Head(head);
-        }
-        let Some(colon) = header.iter().position(|&b| b == b':') else {
-            return HeadRead::Bad(error(400, "bad_request", "malformed header"));
-        };
-        let name = String::from_utf8_lossy(&header[..colon]).to_ascii_lowercase();
-        let value = String::from_utf8_lossy(header[colon + 1..].trim_ascii()).into_owned();
-        match name.as_str() {
-            "authorization" => head.authorization = Some(value),
-            "content-length" => match value.parse::<usize>() {
-                Ok(n) => head.content_length = n,
-                Err(_) => return HeadRead::Bad(error(400, "bad_request", "bad content-length")),
-            },
-            // Only Content-Length bodies: nothing here sends another kind.
-            "transfer-encoding" => {
-                return HeadRead::Bad(error(411, "length_required", "send a Content-Length"))
-            }
-            "connection" if value.eq_ignore_ascii_case("close") => head.keep_alive = false,
-            "connection" if value.eq_ignore_ascii_case("keep-alive") => head.keep_alive = true,
-            _ => {}
-        }
-    }
-}
 
-fn serve_connection(api: &Api, stream: TcpStream, timeout: Duration) {
-    for _ in 0..MAX_REQUESTS_PER_CONNECTION {
-        // A fresh deadline per request: it bounds the wait for it as well as its arrival.
-        let mut reader = BufReader::new(Deadline {
-            stream: &stream,
-            deadline: Instant::now() + timeout,
+    /// Stops accepting on every listener, lets requests in flight finish (at most
+    /// [`http::DRAIN`]), sends the auth service's last sync, and returns.
+    pub fn stop(mut self) {
+        self.shut_down();
+    }
+
+    fn shut_down(&mut self) {
+        let Some(runtime) = self.runtime.take() else {
+            return;
+        };
+        let (api, auth) = (self.api.take(), self.auth.take());
+        runtime.block_on(async {
+            let api = async {
+                if let Some(l) = api {
+                    l.stop().await;
+                }
+            };
+            let auth = async {
+                if let Some(l) = auth {
+                    l.stop().await;
+                }
+            };
+            tokio::join!(api, auth);
         });
-        let head = match read_head(&mut reader) {
-            HeadRead::Head(head) => head,
-            HeadRead::Closed => break,
-            HeadRead::Bad(response) => {
-                let _ = write_response(&mut &stream, &response, false);
-                break;
-            }
-        };
-        if let Some(response) = api.precheck(&head.method, &head.url, head.authorization.as_deref())
-        {
-            // Refused on its headers: the body is never read, so the connection cannot be
-            // reused.
-            let _ = write_response(&mut &stream, &response, false);
-            break;
+        if let Some(service) = self.service.clone() {
+            // Deadlines slid since the last tick reach the store before the process ends.
+            let flush = runtime.spawn_blocking(move || service.tick());
+            let _ = runtime.block_on(async { tokio::time::timeout(http::DRAIN, flush).await });
         }
-        if head.content_length > body_limit(&head.url) {
-            let response = error(413, "too_large", "request body too large");
-            let _ = write_response(&mut &stream, &response, false);
-            break;
-        }
-        let mut body = vec![0u8; head.content_length];
-        if reader.read_exact(&mut body).is_err() {
-            let response = error(408, "timeout", "request body not received in time");
-            let _ = write_response(&mut &stream, &response, false);
-            break;
-        }
-        let response = api.handle(
-            &Request {
-                method: &head.method,
-                url: &head.url,
-                authorization: head.authorization.as_deref(),
-                body: &body,
-            },
-            now_millis(),
-        );
-        // One request per connection: a kept-alive connection would hold a worker while it
-        // idles (clients here are a few proxies on loopback, for whom a new connection is
-        // cheap), and bytes read past this request would be lost with the reader.
-        let keep_alive = false;
-        let _ = head.keep_alive;
-        if write_response(&mut &stream, &response, keep_alive).is_err() || !keep_alive {
-            break;
-        }
+        runtime.shutdown_timeout(Duration::from_secs(1));
     }
-    let _ = stream.shutdown(Shutdown::Both);
 }
 
-fn write_response(
-    out: &mut impl Write,
-    response: &Response,
-    keep_alive: bool,
-) -> std::io::Result<()> {
-    let content_type = [("content-type", response.content_type.as_bytes())];
-    let headers = response
-        .headers
-        .iter()
-        .map(|(name, value)| (name.as_str(), value.as_bytes()));
-    http::write_response(
-        out,
-        response.status,
-        content_type.into_iter().chain(headers),
-        response.body.as_bytes(),
-        keep_alive,
-    )
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.shut_down();
+    }
+}
+
+/// Raises this process's soft limit on open files to its hard limit: each connection is
+/// one, and the default soft limit (often 1,024) is far below the connections served.
+pub fn raise_fd_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct passed.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            let _ = libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
 }
