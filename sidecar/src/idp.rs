@@ -4,9 +4,15 @@
 //! webpki roots and host-name checks; plain HTTP only for a loopback issuer (a local test
 //! provider), never for a remote one. No redirects are followed and answers are read up to a
 //! cap, so a hostile or broken IdP costs at most one bounded read per call.
+//!
+//! On reqwest (hyper and rustls underneath, already in the tree), async on the outbound
+//! runtime (crate::outbound); the calls here are synchronous and are made from blocking
+//! threads, which drive each one with `Handle::block_on`.
 
 use std::net::IpAddr;
 use std::time::Duration;
+
+use tokio::runtime::Handle;
 
 /// An answer: status and body (at most the cap asked for).
 #[derive(Debug)]
@@ -17,7 +23,8 @@ pub struct Answer {
 
 pub struct IdpClient {
     origin: String,
-    agent: ureq::Agent,
+    http: reqwest::Client,
+    rt: Handle,
 }
 
 impl std::fmt::Debug for IdpClient {
@@ -60,19 +67,22 @@ impl IdpClient {
     /// A client for the tenant at `issuer`; every call gives up after `timeout`.
     pub fn new(issuer: &str, timeout: Duration) -> Result<IdpClient, String> {
         let origin = origin_of(issuer)?;
-        let mut config = ureq::Agent::config_builder()
-            .timeout_global(Some(timeout))
-            .http_status_as_error(false)
-            .max_redirects(0)
+        let rt = crate::outbound::handle()?;
+        let mut builder = reqwest::Client::builder()
+            .timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent("session-sidecar");
         if origin.starts_with("http://") {
             // A loopback provider is never reached through a proxy from the environment.
-            config = config.proxy(None);
+            builder = builder.no_proxy();
         }
-        Ok(IdpClient {
-            origin,
-            agent: config.build().into(),
-        })
+        let http = {
+            let _runtime = rt.enter();
+            builder
+                .build()
+                .map_err(|e| format!("cannot build the IdP client: {e}"))?
+        };
+        Ok(IdpClient { origin, http, rt })
     }
 
     pub fn origin(&self) -> &str {
@@ -82,38 +92,50 @@ impl IdpClient {
     /// `GET {origin}{path}`, reading at most `max` bytes of the answer (more is an error).
     pub fn get(&self, path: &str, bearer: Option<&str>, max: usize) -> Result<Answer, String> {
         let mut request = self
-            .agent
+            .http
             .get(format!("{}{path}", self.origin))
             .header("accept", "application/json");
         if let Some(token) = bearer {
             request = request.header("authorization", format!("Bearer {token}"));
         }
-        read(request.call(), max)
+        self.rt.block_on(read(request, max))
     }
 
     /// `POST {origin}{path}` with a form-encoded body (token exchanges), read as [`get`].
     pub fn post_form(&self, path: &str, form: &[u8], max: usize) -> Result<Answer, String> {
         let request = self
-            .agent
+            .http
             .post(format!("{}{path}", self.origin))
             .header("accept", "application/json")
-            .header("content-type", "application/x-www-form-urlencoded");
-        read(request.send(form), max)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form.to_vec());
+        self.rt.block_on(read(request, max))
     }
 }
 
-fn read(
-    answer: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
-    max: usize,
-) -> Result<Answer, String> {
-    let mut answer = answer.map_err(|e| format!("no answer: {e}"))?;
+/// Sends `request` and reads its answer chunk by chunk, giving up as soon as more than
+/// `max` bytes came (the rest is never read). The client's timeout covers the whole call.
+async fn read(request: reqwest::RequestBuilder, max: usize) -> Result<Answer, String> {
+    let mut answer = request
+        .send()
+        .await
+        .map_err(|e| format!("no answer: {e}"))?;
     let status = answer.status().as_u16();
-    let body = answer
-        .body_mut()
-        .with_config()
-        .limit(max as u64)
-        .read_to_vec()
-        .map_err(|e| format!("answer unreadable or larger than {max} bytes: {e}"))?;
+    let too_large = || format!("answer unreadable or larger than {max} bytes: over the cap");
+    if answer.content_length().is_some_and(|n| n > max as u64) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = answer
+        .chunk()
+        .await
+        .map_err(|e| format!("answer unreadable or larger than {max} bytes: {e}"))?
+    {
+        if body.len() + chunk.len() > max {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
     Ok(Answer { status, body })
 }
 
