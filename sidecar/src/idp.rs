@@ -170,4 +170,61 @@ mod tests {
             assert!(origin_of(bad).is_err(), "{bad}");
         }
     }
+
+    /// A one-connection HTTP server on loopback writing `answer` after the request's head.
+    fn serve_once(answer: Vec<u8>) -> String {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let (mut socket, _) = listener.accept().unwrap();
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && socket.read(&mut byte).unwrap_or(0) == 1 {
+                head.push(byte[0]);
+            }
+            let _ = socket.write_all(&answer);
+            std::thread::sleep(Duration::from_secs(2));
+        });
+        format!("http://{addr}")
+    }
+
+    fn sized(body: &[u8]) -> Vec<u8> {
+        let mut answer =
+            format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+        answer.extend_from_slice(body);
+        answer
+    }
+
+    #[test]
+    fn answers_are_read_up_to_the_cap() {
+        let client = IdpClient::new(&serve_once(sized(b"0123456789")), Duration::from_secs(5));
+        let answer = client.unwrap().get("/x", None, 10).unwrap();
+        assert_eq!(
+            (answer.status, answer.body.as_slice()),
+            (200, &b"0123456789"[..])
+        );
+
+        let client = IdpClient::new(&serve_once(sized(b"0123456789")), Duration::from_secs(5));
+        assert!(client.unwrap().get("/x", None, 9).is_err());
+
+        // No length announced: the read stops once the cap is passed, not at the end.
+        let mut chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+        for _ in 0..64 {
+            chunked.extend_from_slice(b"400\r\n");
+            chunked.extend_from_slice(&[b'a'; 1024]);
+            chunked.extend_from_slice(b"\r\n");
+        }
+        let client = IdpClient::new(&serve_once(chunked), Duration::from_secs(5));
+        let err = client.unwrap().post_form("/t", b"a=b", 4096).unwrap_err();
+        assert!(err.contains("larger than 4096"), "{err}");
+    }
+
+    #[test]
+    fn a_silent_provider_times_out() {
+        let client = IdpClient::new(&serve_once(Vec::new()), Duration::from_millis(300));
+        let started = std::time::Instant::now();
+        assert!(client.unwrap().get("/x", None, 100).is_err());
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
 }
