@@ -214,6 +214,23 @@ def rules_case(config):
     return ("3b. this filter, 20 rules, last one matches", [wasm_filter(WASM, dict(config, rules=rules))], {})
 
 
+def relay_case(config, name, filter_of):
+    """Issue 23: every request on a route that relays the session's access token (one more
+    shared-data read and the Authorization header set), against case 3 / 3m."""
+    rules = [{"path": "/", "allow": "session", "relay": "access_token"}]
+    # The session (third) is made in that Envoy at the row's start, as for case 3.
+    return (name, [filter_of(dict(config, rules=rules))], "")
+
+
+def relay_target(results, notes):
+    rows = []
+    for case, plain, host in (("3r.", "3.", "wasm"), ("3rm.", "3m.", "module")):
+        if any(n.startswith(case) for n, _ in results):
+            r = ratio(notes, case, plain)
+            rows.append((f"{host}: a relayed request ≥ 0.95 × a plain authenticated one (issue 23)", f"{r:.2f} ×", r >= 0.95))
+    return rows
+
+
 # A P-256 key for the signed-assertion rows (3a, 3ma), made once per run.
 BENCH_ASSERTION_KEY = ec.generate_private_key(ec.SECP256R1()).private_bytes(
     serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
@@ -447,8 +464,10 @@ def main():
             ("3. this filter, live session cookie", [wasm_filter(WASM, config)], cookie_value),
             ("3a. this filter, live session cookie, signed assertion on", [wasm_filter(WASM, with_assertion(config))], cookie_value),
             rules_case(config),
+            relay_case(config, "3r. this filter, relayed route (Bearer set)", lambda c: wasm_filter(WASM, c)),
             ("2m. do-nothing dynamic module", [module_filter({}, "noop_module")], cookie_value),
             ("3m. this filter as a dynamic module, live session cookie", [module_filter(config)], cookie_value),
+            relay_case(config, "3rm. this filter as a dynamic module, relayed route", module_filter),
             ("3ma. the dynamic module, live session cookie, signed assertion on", [module_filter(with_assertion(config))], cookie_value),
             ("4a. jwt_authn, RS256, cache off", [jwt_authn(idp, jwks, False)], cookie_value),
             ("4b. jwt_authn, RS256, cache on", [jwt_authn(idp, jwks, True)], cookie_value),
@@ -475,7 +494,7 @@ def main():
                     proxy = Proxy(filters, service.auth_port if bare.startswith("5.") else helper_port,
                                   workers=workers, pin=workers == 1).start()
                 try:
-                    if bare.startswith(("3.", "3a.", "3b.", "3m.", "3ma.")):
+                    if bare.startswith(("3.", "3a.", "3b.", "3m.", "3ma.", "3r.", "3rm.")):
                         # The session lives in this Envoy's shared data: log in again with
                         # the same secret is impossible, so make one and use it.
                         status, body, _ = proxy.get("/authorize", {"Authorization": f"Bearer {token}"})
@@ -748,6 +767,7 @@ def render(results, notes, seconds, conns, smoke):
         ("≤ 300 bytes of shared data per live session", f"{per_session_store:.0f} B", per_session_store <= 300),
         (".wasm ≤ 1 MB", f"{wasm_kb:.0f} KB", wasm_kb <= 1000),
         *rules_target(results, notes),
+        *relay_target(results, notes),
         *assertion_targets(notes),
         *baseline_target(notes),
     ]

@@ -18,6 +18,7 @@ pub mod own_sessions;
 pub mod policy;
 pub mod ports;
 pub mod protected;
+pub mod relay;
 pub mod reply;
 pub mod request;
 pub mod session;

@@ -87,6 +87,7 @@ impl Filter {
                 match store::end(host, &hash, now, &ending) {
                     Ok(written) => {
                         host.count(Metric::SessionsLive, written.live_delta);
+                        crate::relay::forget(self, host, &hash, now);
                         let live = written.before.is_some();
                         if live {
                             logged_out = true;

@@ -34,6 +34,8 @@ pub enum Metric {
     RateLimited,
     /// Sessions ended because their user logged in once more beyond `limits.sessions_per_user`.
     SessionsCapped,
+    /// Sessions ended on a relaying route because they held no valid token to relay.
+    RelayReauthenticate,
     /// Identity assertions signed (a cached one reused is not counted): about one per live
     /// session, audience and half lifetime (per worker in the wasm filter).
     AssertionsSigned,
@@ -48,7 +50,7 @@ pub enum Metric {
 }
 
 impl Metric {
-    pub const ALL: [Metric; 25] = [
+    pub const ALL: [Metric; 26] = [
         Metric::LoginOk,
         Metric::LoginInvalidToken,
         Metric::LoginExpired,
@@ -69,6 +71,7 @@ impl Metric {
         Metric::StoreBytes,
         Metric::RateLimited,
         Metric::SessionsCapped,
+        Metric::RelayReauthenticate,
         Metric::AssertionsSigned,
         Metric::LoginNotConfirmed,
         Metric::ProfileRefused,
@@ -98,6 +101,7 @@ impl Metric {
             Metric::StoreBytes => "auth0_session.store.bytes",
             Metric::RateLimited => "auth0_session.rate_limited",
             Metric::SessionsCapped => "auth0_session.sessions_capped",
+            Metric::RelayReauthenticate => "auth0_session.relay.reauthenticate",
             Metric::AssertionsSigned => "auth0_session.assertion.signed",
             Metric::LoginNotConfirmed => "auth0_session.login.not_confirmed",
             Metric::ProfileRefused => "auth0_session.profile.refused",

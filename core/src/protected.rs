@@ -10,6 +10,7 @@ use crate::config::Claim;
 use crate::login::code_flow::{self, START_RANDOM_BYTES};
 use crate::metrics::Metric;
 use crate::ports::Request;
+use crate::relay::Relayed;
 use crate::reply::Reply;
 use crate::request::filter::{
     is_navigation, push_cookie_edit, text_header, Filter, HeaderEdit, HeaderEdits, HeaderValue,
@@ -35,6 +36,10 @@ pub enum Decision<'a> {
     /// No session: 401 JSON, or for a browser navigation with the code flow configured, a
     /// redirect to the login page ([`Filter::unauthenticated`]).
     Unauthenticated,
+    /// A relaying route's session had no valid token and has ended: 401
+    /// `reauthentication_required`, or the login redirect for a browser navigation with the
+    /// code flow ([`crate::relay`]).
+    Reauthenticate,
 }
 
 /// A request waiting for the sidecar to say whether its session exists.
@@ -239,6 +244,13 @@ impl Filter {
                 if let Err(reply) = self.authorize(host, &record, access) {
                     return Decision::Reply(reply);
                 }
+                let relayed = match self.relay_of(access) {
+                    None => None,
+                    Some(relay) => match self.relay(host, &hash, relay, now) {
+                        Relayed::Edit(edit) => Some(edit),
+                        Relayed::Reauthenticate => return Decision::Reauthenticate,
+                    },
+                };
                 if store::needs_slide(&record, now, self.inactive_ms) {
                     self.slide(host, &hash, now);
                 }
@@ -248,6 +260,8 @@ impl Filter {
                 if presented.session_authorization().is_some() {
                     edits.push(HeaderEdit::Remove("authorization"));
                 }
+                // Last: it replaces whatever the client sent under that name.
+                edits.extend(relayed);
                 Decision::Forward(edits)
             }
             (Lookup::Restorable(hash), cookie_edit) => Decision::Restore(PendingRestore {
@@ -378,6 +392,13 @@ impl Filter {
                 if let Err(reply) = self.authorize(host, &found.record(), pending.access) {
                     return Decision::Reply(reply);
                 }
+                let relayed = match self.relay_of(pending.access) {
+                    None => None,
+                    Some(relay) => match self.relay(host, &pending.hash, relay, now) {
+                        Relayed::Edit(edit) => Some(edit),
+                        Relayed::Reauthenticate => return Decision::Reauthenticate,
+                    },
+                };
                 let record = found.record();
                 let mut edits = self.identity_edits(&record);
                 let authority = pending.authority.as_deref();
@@ -386,6 +407,7 @@ impl Filter {
                 if pending.strip_authorization {
                     edits.push(HeaderEdit::Remove("authorization"));
                 }
+                edits.extend(relayed);
                 Decision::Forward(edits)
             }
             None => Decision::Reply(Reply::unauthorized()),

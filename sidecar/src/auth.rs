@@ -542,6 +542,9 @@ fn ext_authz_allowed(edits: HeaderEdits<'_>) -> Answer {
             HeaderEdit::RemoveName(name) => remove.push(name),
         }
     }
+    // A header removed then set (a relayed token replacing an `Authorization: Session`
+    // credential) is set: Envoy would apply the removal after it.
+    remove.retain(|name| !headers.iter().any(|(set, _)| set == name));
     if !remove.is_empty() {
         headers.push((
             "x-envoy-auth-headers-to-remove".into(),

@@ -9,6 +9,8 @@ pub mod http;
 pub mod idp;
 pub mod logging;
 pub mod migrations;
+pub mod outbound;
 pub mod policy;
 pub mod server;
 pub mod store;
+pub mod token_crypt;

@@ -158,7 +158,7 @@ const MIGRATION_LOCK: i64 = 0x7365_7373_6d69_6772;
 /// Applies every PostgreSQL migration not yet recorded in `schema_migrations`, all in one
 /// transaction under an advisory lock; how many were applied. A database newer than this
 /// binary is refused.
-pub fn migrate_postgres(client: &mut postgres::Client) -> Result<usize, String> {
+pub fn migrate_postgres(client: &mut crate::store::pg_client::Client<'_>) -> Result<usize, String> {
     let mut tx = client.transaction().map_err(|e| e.to_string())?;
     // Before anything else, even the CREATE TABLE IF NOT EXISTS: two of those racing on an
     // empty database fail with a duplicate-key error on the catalog.

@@ -10,9 +10,11 @@
 
 mod profile;
 mod raw;
+mod relay;
 mod resolve;
 
 pub use profile::{ClientCredentials, Confirm, Mapping, OnFailure, Profile, Target, Transform};
+pub use relay::{RelaySettings, TokenKey};
 
 use std::fmt;
 
@@ -42,10 +44,19 @@ pub struct Config {
     /// Authorization per route: `rules` in order, then `public` as `allow: public` rules.
     /// Default: none (every path but the public ones needs a session).
     pub rules: Vec<Rule>,
+    /// How relayed tokens reach the app, and their keys at rest (`config/relay.rs`).
+    pub relay: RelaySettings,
     /// A signed identity assertion on every authenticated request forwarded. Default: none.
     pub assertion: Option<AssertionSettings>,
     /// Identity APIs asked about the user at every login, in order. Default: none.
     pub profile: Vec<Profile>,
+}
+
+impl Config {
+    /// Whether any rule relays a token: without one, nothing of the relay runs.
+    pub fn relays(&self) -> bool {
+        self.rules.iter().any(|r| r.relay.is_some())
+    }
 }
 
 /// `assertion`: the JWT the proxy signs for the app (docs/ARCHITECTURE.md §11).

@@ -28,6 +28,8 @@ pub(super) struct RawConfig {
     pub(super) limits: Option<RawLimits>,
     /// The rules' own shapes live with them, in the policy module.
     pub(super) rules: Option<RuleList>,
+    /// Token relay (`config/relay.rs`).
+    pub(super) relay: Option<super::relay::RawRelay>,
     pub(super) assertion: Option<RawAssertion>,
     pub(super) profile: Option<Vec<RawProfile>>,
 }

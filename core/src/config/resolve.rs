@@ -179,8 +179,19 @@ impl Config {
             }
             None => Limits::default(),
         };
+        let identity_names: Vec<&str> = headers.iter().map(|h| h.name.as_str()).collect();
+        let relay = super::relay::parse_relay(raw.relay, &identity_names)?;
+        if rules.iter().any(|r| r.relay.is_some())
+            && assertion.as_ref().is_some_and(|a| a.header == relay.header)
+        {
+            return Err(error(
+                "relay.header",
+                "is also assertion.header; the token and the assertion need headers of their own",
+            ));
+        }
         let profile = parse_profiles(raw.profile)?;
         Ok(Config {
+            relay,
             assertion,
             profile,
             limits,

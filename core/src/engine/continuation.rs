@@ -12,8 +12,9 @@ use crate::login::LoginStep;
 use crate::metrics::Metric;
 use crate::ports::{Call, Host, Request, Response};
 use crate::protected::Decision;
+use crate::relay;
 use crate::reply::Reply;
-use crate::request::filter::{sidecar_call, Filter};
+use crate::request::filter::{is_navigation, sidecar_call, Filter};
 use crate::session::create::Answer;
 use crate::session::sync::MAX_ANSWER_BYTES;
 use crate::session::SECRET_BYTES;
@@ -201,6 +202,15 @@ impl Engine {
             Decision::Unauthenticated => {
                 Outcome::Reply(self.filter.unauthenticated_request(host, req, now))
             }
+            // A browser navigation goes to log in again (with the code flow); anything else
+            // learns why its session ended.
+            Decision::Reauthenticate => Outcome::Reply(
+                if self.filter.config.code_flow.is_some() && is_navigation(req) {
+                    self.filter.unauthenticated_request(host, req, now)
+                } else {
+                    relay::reauthentication_required()
+                },
+            ),
             Decision::Restore(pending) => {
                 let path = Filter::restore_path(&pending);
                 self.sidecar(host, "GET", path, None, Waiting::Restore(pending), now)
@@ -293,6 +303,7 @@ impl Engine {
                 "cannot create a session now",
             ));
         }
+        relay::keep_login_token(&self.filter, host, &random, flow.relayable(), now);
         let landing = flow.landing(&self.filter.config);
         let answer = self
             .filter

@@ -41,6 +41,15 @@ impl Flow {
         }
     }
 
+    /// The verified access token and its `exp` (seconds), once the login succeeded: what
+    /// routes with `relay` carry to the app.
+    pub fn relayable(&self) -> Option<(&str, u64)> {
+        match self {
+            Flow::Token(login) => login.relayable(),
+            Flow::Code(code) => code.relayable(),
+        }
+    }
+
     /// Whether this callout is one that anyone, unauthenticated, can cause: an opaque
     /// token's `/userinfo` call, a callback's code exchange. These spend the process-wide
     /// IdP budget (`Filter::admit_idp_call`); calls made for a verified

@@ -60,6 +60,8 @@ pub struct Login {
     token: String,
     is_jwt: bool,
     stage: Stage,
+    /// The verified JWT's `exp` (seconds): how long the token may be relayed.
+    expires: Option<u64>,
 }
 
 /// What a login step may consult.
@@ -114,12 +116,19 @@ impl Login {
             token: token.to_string(),
             is_jwt,
             stage: Stage::Start,
+            expires: None,
         })
     }
 
     /// The bearer token, for the `/userinfo` callout.
     pub fn token(&self) -> &str {
         &self.token
+    }
+
+    /// The verified token and its `exp` in seconds, for routes that relay it (an opaque
+    /// token, whose expiry nothing states, is never relayed).
+    pub fn relayable(&self) -> Option<(&str, u64)> {
+        Some((self.token.as_str(), self.expires?))
     }
 
     /// An opaque token: nothing proves it before `/userinfo` answers.
@@ -215,6 +224,7 @@ impl Login {
             Ok(ok) => ok,
             Err(e) => return fail(&e),
         };
+        self.expires = payload.get("exp").and_then(Value::as_u64);
         if audiences
             .iter()
             .any(|aud| is_userinfo_audience(env.config, aud))

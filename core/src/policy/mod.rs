@@ -77,6 +77,29 @@ pub struct Rule {
     /// Empty: every method.
     pub methods: Vec<String>,
     pub allow: Allow,
+    /// `relay`: the session's token this route's requests carry to the app (issue 23).
+    pub relay: Option<Relay>,
+}
+
+/// A token a route relays to the app (`"relay": "access_token"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Relay {
+    /// The access token the session was created with (or its refreshed successor).
+    AccessToken,
+}
+
+const KNOWN_RELAY: &str = r#""access_token""#;
+
+impl<'de> Deserialize<'de> for Relay {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        match name.as_str() {
+            "access_token" => Ok(Relay::AccessToken),
+            other => Err(de::Error::custom(format!(
+                "unknown relay {other:?} (known: {KNOWN_RELAY})"
+            ))),
+        }
+    }
 }
 
 impl Rule {
@@ -251,11 +274,15 @@ impl<'de> Deserialize<'de> for RuleList {
 /// One rule as written. `path` and `allow` are optional here only so that their absence gets
 /// a message of ours, with the forms `allow` takes.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields, expecting = "an object {path, methods?, allow}")]
+#[serde(
+    deny_unknown_fields,
+    expecting = "an object {path, methods?, allow, relay?}"
+)]
 pub struct RawRule {
     path: Option<String>,
     methods: Option<Names>,
     allow: Option<Allow>,
+    relay: Option<Relay>,
 }
 
 /// Names of permissions, roles or methods: a non-empty array. They are stored
@@ -361,11 +388,19 @@ fn parse_rule(index: usize, raw: RawRule) -> Result<Rule, RuleError> {
     let allow = raw
         .allow
         .ok_or_else(|| error(&key, format!("allow is required (known: {KNOWN_ALLOW})")))?;
+    if raw.relay.is_some() && matches!(allow, Allow::Public | Allow::Deny) {
+        // A public request has no session whose token could go; a denied one goes nowhere.
+        return Err(error(
+            &format!("{key}.relay"),
+            "needs a rule that requires a session (allow \"session\", permissions or roles)",
+        ));
+    }
     Ok(Rule {
         path: rule_path(&path),
         key,
         methods,
         allow,
+        relay: raw.relay,
     })
 }
 
@@ -399,6 +434,7 @@ pub fn parse_rules(
             path: rule_path(text),
             methods: Vec::new(),
             allow: Allow::Public,
+            relay: None,
         });
     }
     for (j, rule) in out.iter().enumerate() {

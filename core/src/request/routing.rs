@@ -112,9 +112,12 @@ pub fn route(config: &Config, raw_path: &[u8], method: impl FnOnce() -> Vec<u8>)
     let Ok(at) = u16::try_from(index) else {
         return Route::Refused(Refusal::Denied(u16::MAX));
     };
-    match config.rules[index].allow {
+    let rule = &config.rules[index];
+    match rule.allow {
         Allow::Public => Route::Public,
         Allow::Deny => Route::Refused(Refusal::Denied(at)),
+        // A relaying rule is named, so that the protected flow can find its `relay`.
+        Allow::Session if rule.relay.is_some() => Route::Protected(Access(Some(at))),
         Allow::Session => Route::Protected(Access::SESSION),
         Allow::Permissions(_) | Allow::Roles(_) | Allow::Groups(_) => {
             Route::Protected(Access(Some(at)))

@@ -3,6 +3,7 @@
 //! transaction: what it returns has been committed. The shared test suite
 //! (`sidecar/tests/api.rs`) runs every case against both.
 
+pub mod pg_client;
 mod postgres;
 mod sqlite;
 
@@ -29,8 +30,8 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
-impl From<::postgres::Error> for StoreError {
-    fn from(e: ::postgres::Error) -> Self {
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> Self {
         // The Display of a server error is only "db error"; its message says what failed.
         match e.as_db_error() {
             Some(db) => StoreError(format!("postgres: {}: {}", db.code().code(), db.message())),

@@ -1,28 +1,31 @@
 //! The PostgreSQL store, for fleets: every sidecar of a fleet points at one database and
 //! any of them answers any filter the same way (the revocation cursor is global).
 //!
-//! Client: the synchronous `postgres` crate (rust-postgres, maintained with tokio-postgres):
-//! the sidecar serves each request on a thread of its own, so a blocking client fits with
-//! no async runtime of ours. Connections come from a small bounded pool (below): a burst of
-//! requests waits for a connection rather than opening more than the database allows.
+//! Client: tokio-postgres (rust-postgres's async client) through a deadpool pool, on the
+//! sidecar's outbound runtime (crate::outbound). The store trait stays synchronous: it is
+//! called from blocking threads, which drive each statement with `Handle::block_on` (see
+//! pg_client). The pool is bounded: a burst of requests waits for a connection rather than
+//! opening more than the database allows.
 //! No TLS: run the database on the same host or a private network, or put a TLS tunnel in
 //! front of it.
 
 use std::str::FromStr;
-use std::sync::{Condvar, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use postgres::{Client, Config, NoTls, Row, Transaction};
+use deadpool_postgres::{Hook, HookError, Manager, ManagerConfig, PoolError, RecyclingMethod};
 use serde_json::{json, Value};
 use session_core::identity::Identity;
 use session_core::session::{Session, SessionHash};
 use session_core::time::{rfc3339, Millis};
+use tokio::runtime::Handle;
+use tokio_postgres::{Config, NoTls};
 
+use super::pg_client::{self, Client, Row, Transaction};
 use super::{
     claims_of_text, claims_text, drop_dupes, join_list, ms, public_id, split_list, OwnSession,
     SessionStore, StoreError, SyncAnswer, SyncRequest, KEEP_EXPIRED_MS, MAX_ENDED_PER_ANSWER,
 };
-use crate::migrations;
+use crate::{migrations, outbound};
 
 /// How long a request waits for a free connection before the store answers 503.
 const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -35,108 +38,71 @@ const STATEMENT_TIMEOUT_MS: u32 = 10_000;
 /// both are expected now and then between sidecars writing the same rows.
 const RETRIES: usize = 3;
 
-struct Slots {
-    idle: Vec<Client>,
-    open: usize,
-}
-
-/// At most `max` connections, opened on demand and reused; a broken one is dropped and
-/// replaced on the next checkout, so the pool heals when the database comes back.
+/// At most `max` connections, opened on demand and reused; one found closed at checkout
+/// is dropped and replaced, so the pool heals when the database comes back.
 struct Pool {
-    config: Config,
+    pool: deadpool_postgres::Pool,
     max: usize,
-    slots: Mutex<Slots>,
-    freed: Condvar,
-}
-
-struct Conn<'a> {
-    pool: &'a Pool,
-    client: Option<Client>,
-}
-
-impl Conn<'_> {
-    /// The connection: present from checkout until drop.
-    fn client(&mut self) -> Result<&mut Client, StoreError> {
-        self.client
-            .as_mut()
-            .ok_or_else(|| StoreError("postgres: connection already returned".into()))
-    }
-}
-
-impl Drop for Conn<'_> {
-    fn drop(&mut self) {
-        if let Ok(mut slots) = self.pool.slots.lock() {
-            match self.client.take() {
-                Some(client) if !client.is_closed() => slots.idle.push(client),
-                _ => slots.open = slots.open.saturating_sub(1),
-            }
-        }
-        self.pool.freed.notify_one();
-    }
+    rt: Handle,
 }
 
 impl Pool {
-    fn lock(&self) -> Result<MutexGuard<'_, Slots>, StoreError> {
-        self.slots
-            .lock()
-            .map_err(|_| StoreError("connection pool lock poisoned".into()))
+    fn new(config: Config, max: usize, rt: Handle) -> Result<Pool, StoreError> {
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                // Only `is_closed` at checkout, as before: no round trip per request.
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = deadpool_postgres::Pool::builder(manager)
+            .max_size(max)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(CHECKOUT_TIMEOUT))
+            .create_timeout(Some(CONNECT_TIMEOUT))
+            .post_create(Hook::async_fn(|client, _| {
+                Box::pin(async move {
+                    client
+                        .batch_execute(&format!(
+                            "SET statement_timeout = {STATEMENT_TIMEOUT_MS}; SET lock_timeout = {STATEMENT_TIMEOUT_MS}"
+                        ))
+                        .await
+                        .map_err(HookError::Backend)
+                })
+            }))
+            .build()
+            .map_err(|e| StoreError(format!("postgres: cannot build the connection pool: {e}")))?;
+        Ok(Pool { pool, max, rt })
     }
 
-    fn get(&self) -> Result<Conn<'_>, StoreError> {
-        let deadline = Instant::now() + CHECKOUT_TIMEOUT;
-        let mut slots = self.lock()?;
-        loop {
-            while let Some(client) = slots.idle.pop() {
-                if !client.is_closed() {
-                    return Ok(Conn {
-                        pool: self,
-                        client: Some(client),
-                    });
-                }
-                slots.open = slots.open.saturating_sub(1);
+    fn get(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.rt
+            .block_on(self.pool.get())
+            .map_err(|e| self.checkout_error(e))
+    }
+
+    fn checkout_error(&self, e: PoolError) -> StoreError {
+        match e {
+            PoolError::Timeout(deadpool_postgres::TimeoutType::Wait) => StoreError(format!(
+                "postgres: all {} connections busy for {}s",
+                self.max,
+                CHECKOUT_TIMEOUT.as_secs()
+            )),
+            PoolError::Timeout(_) => StoreError(format!(
+                "postgres: no connection within {}s",
+                CONNECT_TIMEOUT.as_secs()
+            )),
+            PoolError::Backend(e) | PoolError::PostCreateHook(HookError::Backend(e)) => {
+                StoreError::from(e)
             }
-            if slots.open < self.max {
-                slots.open += 1;
-                drop(slots);
-                return match self.connect() {
-                    Ok(client) => Ok(Conn {
-                        pool: self,
-                        client: Some(client),
-                    }),
-                    Err(e) => {
-                        self.lock()?.open -= 1;
-                        self.freed.notify_one();
-                        Err(e)
-                    }
-                };
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(StoreError(format!(
-                    "postgres: all {} connections busy for {}s",
-                    self.max,
-                    CHECKOUT_TIMEOUT.as_secs()
-                )));
-            }
-            slots = self
-                .freed
-                .wait_timeout(slots, left)
-                .map_err(|_| StoreError("connection pool lock poisoned".into()))?
-                .0;
+            other => StoreError(format!("postgres: {other}")),
         }
-    }
-
-    fn connect(&self) -> Result<Client, StoreError> {
-        let mut client = self.config.connect(NoTls)?;
-        client.batch_execute(&format!(
-            "SET statement_timeout = {STATEMENT_TIMEOUT_MS}; SET lock_timeout = {STATEMENT_TIMEOUT_MS}"
-        ))?;
-        Ok(client)
     }
 
     /// Connections currently open (idle or in use).
     fn open(&self) -> usize {
-        self.slots.lock().map_or(0, |s| s.open)
+        self.pool.status().size
     }
 }
 
@@ -146,18 +112,18 @@ pub struct PgStore {
 
 const LIVE: &str = "ended IS NULL AND idle_deadline > $1 AND max_deadline > $1";
 
-fn is_retryable(e: &postgres::Error) -> bool {
+fn is_retryable(e: &pg_client::Error) -> bool {
     e.code().is_some_and(|c| {
-        *c == postgres::error::SqlState::T_R_DEADLOCK_DETECTED
-            || *c == postgres::error::SqlState::T_R_SERIALIZATION_FAILURE
+        *c == tokio_postgres::error::SqlState::T_R_DEADLOCK_DETECTED
+            || *c == tokio_postgres::error::SqlState::T_R_SERIALIZATION_FAILURE
     })
 }
 
-fn millis(row: &Row, i: usize) -> Result<Millis, postgres::Error> {
+fn millis(row: &Row, i: usize) -> Result<Millis, pg_client::Error> {
     Ok(row.try_get::<_, i64>(i)?.max(0) as u64)
 }
 
-fn session_info(row: &Row) -> Result<Value, postgres::Error> {
+fn session_info(row: &Row) -> Result<Value, pg_client::Error> {
     Ok(json!({
         "id": row.try_get::<_, String>(0)?,
         "sub": row.try_get::<_, String>(1)?,
@@ -172,7 +138,7 @@ fn session_info(row: &Row) -> Result<Value, postgres::Error> {
 /// Records revocations for sessions just ended (`(hash, max_deadline)` rows), numbered from
 /// the global sequence. Called last in a transaction, so that the sequence row is the last
 /// lock taken: transactions ending sessions never wait for it while holding it.
-fn record_revocations(tx: &mut Transaction<'_>, ended: &[Row]) -> Result<(), postgres::Error> {
+fn record_revocations(tx: &mut Transaction<'_>, ended: &[Row]) -> Result<(), pg_client::Error> {
     if ended.is_empty() {
         return Ok(());
     }
@@ -215,20 +181,14 @@ impl PgStore {
         if config.get_application_name().is_none() {
             config.application_name("session-sidecar");
         }
+        let rt = outbound::handle().map_err(StoreError)?;
         let store = PgStore {
-            pool: Pool {
-                config,
-                max: pool.max(1),
-                slots: Mutex::new(Slots {
-                    idle: Vec::new(),
-                    open: 0,
-                }),
-                freed: Condvar::new(),
-            },
+            pool: Pool::new(config, pool.max(1), rt)?,
         };
         {
             let mut conn = store.pool.get()?;
-            migrations::migrate_postgres(conn.client()?).map_err(StoreError)?;
+            let mut client = Client::new(&mut conn, &store.pool.rt);
+            migrations::migrate_postgres(&mut client).map_err(StoreError)?;
         }
         Ok(store)
     }
@@ -237,10 +197,10 @@ impl PgStore {
     /// serialization failure.
     fn transaction<T>(
         &self,
-        mut f: impl FnMut(&mut Transaction<'_>) -> Result<T, postgres::Error>,
+        mut f: impl FnMut(&mut Transaction<'_>) -> Result<T, pg_client::Error>,
     ) -> Result<T, StoreError> {
         let mut conn = self.pool.get()?;
-        let client = conn.client()?;
+        let mut client = Client::new(&mut conn, &self.pool.rt);
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -258,10 +218,10 @@ impl PgStore {
 
     fn query<T>(
         &self,
-        f: impl FnOnce(&mut Client) -> Result<T, postgres::Error>,
+        f: impl FnOnce(&mut Client<'_>) -> Result<T, pg_client::Error>,
     ) -> Result<T, StoreError> {
         let mut conn = self.pool.get()?;
-        f(conn.client()?).map_err(StoreError::from)
+        f(&mut Client::new(&mut conn, &self.pool.rt)).map_err(StoreError::from)
     }
 }
 
@@ -270,7 +230,7 @@ fn live_owner(
     tx: &mut Transaction<'_>,
     hash: &str,
     now: Millis,
-) -> Result<Option<String>, postgres::Error> {
+) -> Result<Option<String>, pg_client::Error> {
     tx.query_opt(
         &format!("SELECT sub FROM sessions WHERE hash = $2 AND {LIVE}"),
         &[&ms(now), &hash],
@@ -284,11 +244,11 @@ fn live_owner(
 fn end_rows(
     tx: &mut Transaction<'_>,
     condition: &str,
-    params: &[&(dyn postgres::types::ToSql + Sync)],
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     now: Millis,
-) -> Result<Vec<String>, postgres::Error> {
+) -> Result<Vec<String>, pg_client::Error> {
     let now = ms(now);
-    let mut all: Vec<&(dyn postgres::types::ToSql + Sync)> = vec![&now];
+    let mut all: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![&now];
     all.extend_from_slice(params);
     let ended = tx.query(
         &format!(
@@ -305,7 +265,7 @@ impl PgStore {
     fn end_where(
         &self,
         condition: &str,
-        params: &[&(dyn postgres::types::ToSql + Sync)],
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
         now: Millis,
     ) -> Result<Vec<String>, StoreError> {
         self.transaction(|tx| end_rows(tx, condition, params, now))
@@ -387,7 +347,7 @@ impl Columns {
         c
     }
 
-    fn params(&self) -> [&(dyn postgres::types::ToSql + Sync); 15] {
+    fn params(&self) -> [&(dyn tokio_postgres::types::ToSql + Sync); 15] {
         [
             &self.hash,
             &self.id,

@@ -72,6 +72,8 @@ pub struct CodeLogin {
     redirect_uri: String,
     html: bool,
     stage: Stage,
+    /// The verified access token and its `exp` (seconds), kept for routes that relay it.
+    relayable: Option<(String, u64)>,
 }
 
 impl CodeLogin {
@@ -92,6 +94,7 @@ impl CodeLogin {
             redirect_uri: checked.redirect_uri,
             html: checked.html,
             stage: Stage::Token,
+            relayable: None,
         })
     }
 
@@ -121,6 +124,11 @@ impl CodeLogin {
             Stage::Access { login, .. } => login.token(),
             _ => "",
         }
+    }
+
+    /// The verified access token and its `exp` in seconds, once the login succeeded.
+    pub fn relayable(&self) -> Option<(&str, u64)> {
+        self.relayable.as_ref().map(|(t, exp)| (t.as_str(), *exp))
     }
 
     /// Where the browser goes once the session exists, and the login cookie to clear.
@@ -290,10 +298,12 @@ impl CodeLogin {
                 self.refused(reply, metric)
             }
             LoginStep::Create(access) => {
-                let Stage::Access { claims, .. } = std::mem::replace(&mut self.stage, Stage::Token)
+                let Stage::Access { claims, login } =
+                    std::mem::replace(&mut self.stage, Stage::Token)
                 else {
                     return self.unexpected();
                 };
+                self.relayable = login.relayable().map(|(t, exp)| (t.to_string(), exp));
                 if access.sub != claims.sub {
                     return self.fail(
                         401,

@@ -92,7 +92,7 @@ fn status(decision: &Decision<'_>) -> u32 {
     match decision {
         Decision::Forward(_) => 200,
         Decision::Reply(r) => r.status,
-        Decision::Unauthenticated => 401,
+        Decision::Unauthenticated | Decision::Reauthenticate => 401,
         Decision::Restore(_) => 0,
     }
 }

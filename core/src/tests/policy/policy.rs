@@ -76,7 +76,7 @@ fn config_errors_name_the_rule_and_the_reason() {
         (
             json!({"rules": ["/x"]}),
             "rules[0]",
-            "expected an object {path, methods?, allow}",
+            "expected an object {path, methods?, allow, relay?}",
         ),
         (
             json!({"rules": [{"path": "/x"}]}),
@@ -176,7 +176,7 @@ fn config_errors_name_the_rule_and_the_reason() {
         (
             json!({"rules": [{"path": "/x", "allow": "session", "roles": ["a"]}]}),
             "rules[0].roles",
-            "unknown key (known here: path, methods, allow)",
+            "unknown key (known here: path, methods, allow, relay)",
         ),
         (
             json!({"rules": [{"path": "/api/", "allow": "session"}, {"path": "/api/admin/", "allow": "deny"}]}),
