@@ -117,26 +117,16 @@ fn the_list_shows_last_seen_from_the_idle_deadline() {
 #[test]
 fn ending_reports_the_count_and_what_to_drop_here() {
     let other = SessionHash([8; 16]);
-    let body = json!({"ended": [other.hex()]}).to_string();
-    let a = on_answer(
-        &Ask::End("aa".into()),
-        &CALLER,
-        Some(200),
-        body.as_bytes(),
-        0,
-    );
+    let ended = |id: &str, hash: &SessionHash| {
+        let body = json!({"ended": [hash.hex()]}).to_string();
+        on_answer(&Ask::End(id.into()), &CALLER, Some(200), body.as_bytes(), 0)
+    };
+    let a = ended("aa", &other);
     assert_eq!(a.reply.status, 200);
     assert_eq!(a.reply.body, r#"{"ended":1}"#);
     assert_eq!(a.ended, vec![other]);
     assert!(!a.ended_caller);
-    let body = json!({"ended": [CALLER.hex()]}).to_string();
-    let a = on_answer(
-        &Ask::End("cc".into()),
-        &CALLER,
-        Some(200),
-        body.as_bytes(),
-        0,
-    );
+    let a = ended("cc", &CALLER);
     assert!(a.ended_caller);
     let none = on_answer(
         &Ask::LogoutOthers,

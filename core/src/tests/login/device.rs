@@ -82,26 +82,16 @@ fn every_idp_answer_maps_to_a_status() {
         Polled::Reply(r) => (r.status, r.body),
         Polled::Token(t) => (0, t),
     };
-    assert_eq!(
-        reply(polled(
-            &host,
-            &hash,
-            Some(400),
-            br#"{"error":"authorization_pending"}"#,
-            5_000
-        )),
-        (200, r#"{"interval":5,"status":"pending"}"#.into())
-    );
-    assert_eq!(
-        reply(polled(
-            &host,
-            &hash,
-            Some(400),
-            br#"{"error":"slow_down"}"#,
-            5_000
-        )),
-        (200, r#"{"interval":10,"status":"pending"}"#.into())
-    );
+    for (error, interval) in [("authorization_pending", 5), ("slow_down", 10)] {
+        let body = format!(r#"{{"error":"{error}"}}"#);
+        assert_eq!(
+            reply(polled(&host, &hash, Some(400), body.as_bytes(), 5_000)),
+            (
+                200,
+                format!(r#"{{"interval":{interval},"status":"pending"}}"#)
+            )
+        );
+    }
     assert_eq!(reply(polled(&host, &hash, None, b"", 5_000)).0, 503);
     assert_eq!(
         reply(polled(

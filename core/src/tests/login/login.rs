@@ -93,12 +93,17 @@ fn the_session_gets_the_tokens_permissions_and_roles_from_the_configured_claim()
     assert_eq!(identity.roles, ["admin"]);
 }
 
-#[test]
-fn jwt_with_the_userinfo_audience_fetches_the_profile_once() {
+/// A login whose token is also for the `/userinfo` audience.
+fn userinfo_login() -> (Login, LoginStep) {
     let keys = keyset();
     let mut c = claims();
     c["aud"] = json!([AUDIENCE, "https://tenant.test/userinfo"]);
-    let (mut login, step) = start(&jwt(&c), Some(&keys), false);
+    start(&jwt(&c), Some(&keys), false)
+}
+
+#[test]
+fn jwt_with_the_userinfo_audience_fetches_the_profile_once() {
+    let (mut login, step) = userinfo_login();
     assert_eq!(step, LoginStep::Call(Callout::Userinfo));
     let body = br#"{"sub": "auth0|alice", "email": "alice@new.example", "name": "Alice"}"#;
     match login.on_userinfo(Some(200), body) {
@@ -117,10 +122,7 @@ fn jwt_with_the_userinfo_audience_fetches_the_profile_once() {
 
 #[test]
 fn userinfo_for_another_subject_is_refused() {
-    let keys = keyset();
-    let mut c = claims();
-    c["aud"] = json!([AUDIENCE, "https://tenant.test/userinfo"]);
-    let (mut login, _) = start(&jwt(&c), Some(&keys), false);
+    let (mut login, _) = userinfo_login();
     let step = login.on_userinfo(Some(200), br#"{"sub": "auth0|mallory"}"#);
     assert_eq!(metric(&step), Some(Metric::LoginInvalidToken));
 }

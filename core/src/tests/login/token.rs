@@ -130,44 +130,36 @@ fn grants_come_from_permissions_else_scope_and_roles_from_the_configured_claim()
 
 #[test]
 fn issuer_must_match_exactly() {
-    assert_eq!(
-        check(&with_claim("iss", json!("https://tenant.test"))),
-        Err(TokenErrorKind::Invalid)
-    );
-    assert_eq!(
-        check(&with_claim("iss", json!("https://tenant.test//"))),
-        Err(TokenErrorKind::Invalid)
-    );
-    assert_eq!(
-        check(&with_claim("iss", json!("https://evil.test/"))),
-        Err(TokenErrorKind::Invalid)
-    );
-    assert_eq!(
-        check(&with_claim("iss", Value::Null)),
-        Err(TokenErrorKind::Invalid)
-    );
+    for iss in [
+        json!("https://tenant.test"),
+        json!("https://tenant.test//"),
+        json!("https://evil.test/"),
+        Value::Null,
+    ] {
+        assert_eq!(
+            check(&with_claim("iss", iss.clone())),
+            Err(TokenErrorKind::Invalid),
+            "{iss}"
+        );
+    }
 }
 
 #[test]
 fn audience_string_or_array() {
     assert!(check(&with_claim("aud", json!(AUDIENCE))).is_ok());
     assert!(check(&with_claim("aud", json!(["other", AUDIENCE]))).is_ok());
-    assert_eq!(
-        check(&with_claim("aud", json!(["other"]))),
-        Err(TokenErrorKind::WrongAudience)
-    );
-    assert_eq!(
-        check(&with_claim("aud", json!("https://api.example.com"))),
-        Err(TokenErrorKind::WrongAudience)
-    );
-    assert_eq!(
-        check(&with_claim("aud", Value::Null)),
-        Err(TokenErrorKind::WrongAudience)
-    );
-    assert_eq!(
-        check(&with_claim("aud", json!(5))),
-        Err(TokenErrorKind::WrongAudience)
-    );
+    for aud in [
+        json!(["other"]),
+        json!("https://api.example.com"),
+        Value::Null,
+        json!(5),
+    ] {
+        assert_eq!(
+            check(&with_claim("aud", aud.clone())),
+            Err(TokenErrorKind::WrongAudience),
+            "{aud}"
+        );
+    }
 }
 
 #[test]
