@@ -2,7 +2,7 @@
 //! (reuse, re-signing at half life and on a claims change), client copies removed, the JWKS
 //! endpoint and the configuration's errors.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -18,10 +18,9 @@ use super::*;
 use crate::config::{Config, ConfigError};
 use crate::engine::{Engine, Outcome};
 use crate::identity::Identity;
-use crate::ports::Request;
 use crate::request::filter::HeaderEdit;
 use crate::session::{encode_record, Session};
-use crate::testing::{MemHost, AUDIENCE, NOW_SECS};
+use crate::testing::{MemHost, Req, AUDIENCE, NOW_SECS};
 
 const NOW: Millis = NOW_SECS * 1_000;
 
@@ -389,36 +388,9 @@ fn claims_carry_what_enrichment_added_to_the_record() {
     assert_eq!(claims.email_verified, Some(true));
 }
 
-/// A request's headers, for the engine.
-struct Req(HashMap<&'static str, Vec<u8>>);
-
-impl Req {
-    fn new(method: &str, path: &str) -> Req {
-        let mut r = Req(HashMap::new());
-        r.0.insert(":method", method.into());
-        r.0.insert(":path", path.into());
-        r.0.insert(":authority", b"App.Example".to_vec());
-        r
-    }
-
-    fn with(mut self, name: &'static str, value: &str) -> Req {
-        self.0.insert(name, value.into());
-        self
-    }
-}
-
-impl Request for Req {
-    fn header(&self, name: &str) -> Option<std::borrow::Cow<'_, [u8]>> {
-        self.0
-            .get(name)
-            .map(|v| std::borrow::Cow::Borrowed(v.as_slice()))
-    }
-
-    fn each_name(&self, each: &mut dyn FnMut(&[u8])) {
-        for k in self.0.keys() {
-            each(k.as_bytes());
-        }
-    }
+/// A request to the app's host, for the engine.
+fn app_request(method: &str, path: &str) -> Req {
+    Req::new(method, path).with(":authority", "App.Example")
 }
 
 fn logged_in(e: &Engine, host: &MemHost) -> String {
@@ -454,7 +426,7 @@ fn the_engine_sets_it_on_protected_requests_and_removes_client_copies_everywhere
     let cookie = logged_in(&e, &host);
     let forged = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJhZG1pbiJ9.";
     // Protected: ours replaces the client's, and the `_` spelling goes too.
-    let req = Req::new("GET", "/app")
+    let req = app_request("GET", "/app")
         .with("cookie", &cookie)
         .with("x-auth-assertion", forged)
         .with("X_Auth_Assertion", forged);
@@ -481,7 +453,7 @@ fn the_engine_sets_it_on_protected_requests_and_removes_client_copies_everywhere
     assert!(again.contains(&HeaderEdit::Set("x-auth-assertion", set[0].clone())));
     assert_eq!(host.count_of(Metric::AssertionsSigned), 1);
     // Public: removed in every spelling.
-    let public = Req::new("GET", "/static/app.js")
+    let public = app_request("GET", "/static/app.js")
         .with("x-auth-assertion", forged)
         .with("x_auth_assertion", forged);
     let edits = forwarded(e.on_request(&host, &public, NOW));
@@ -491,10 +463,10 @@ fn the_engine_sets_it_on_protected_requests_and_removes_client_copies_everywhere
     );
     assert!(edits.contains(&HeaderEdit::RemoveName("x_auth_assertion".into())));
     // No session: refused, nothing forwarded.
-    let anonymous = Req::new("GET", "/app").with("x-auth-assertion", forged);
+    let anonymous = app_request("GET", "/app").with("x-auth-assertion", forged);
     assert!(matches!(e.on_request(&host, &anonymous, NOW), Outcome::Reply(r) if r.status == 401));
     // Without an authority (and no configured audience) the header is removed, not guessed.
-    let mut bare = Req::new("GET", "/app")
+    let mut bare = app_request("GET", "/app")
         .with("cookie", &cookie)
         .with("x-auth-assertion", forged);
     bare.0.remove(":authority");
@@ -511,7 +483,7 @@ fn the_jwks_is_served_publicly_and_cacheable() {
     let host = MemHost::default();
     let Outcome::Reply(reply) = e.on_request(
         &host,
-        &Req::new("GET", "/.well-known/auth0-session/jwks.json"),
+        &app_request("GET", "/.well-known/auth0-session/jwks.json"),
         NOW,
     ) else {
         panic!()
@@ -533,7 +505,7 @@ fn the_jwks_is_served_publicly_and_cacheable() {
         .all(|k| k.get("d").is_none() && k["alg"] == "ES256"));
     let Outcome::Reply(post) = e.on_request(
         &host,
-        &Req::new("POST", "/.well-known/auth0-session/jwks.json"),
+        &app_request("POST", "/.well-known/auth0-session/jwks.json"),
         NOW,
     ) else {
         panic!()

@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 use crate::config::Config;
 use crate::login::jwks::KeySet;
 use crate::metrics::Metric;
+use crate::ports::Request;
 use crate::request::filter::Host;
 use crate::session::store::{SetError, SharedData};
 
@@ -198,4 +199,33 @@ pub fn config() -> Config {
         .as_bytes(),
     )
     .unwrap()
+}
+
+/// A request's headers, for driving the engine as a host would.
+#[derive(Default)]
+pub struct Req(pub HashMap<&'static str, Vec<u8>>);
+
+impl Req {
+    pub fn new(method: &str, path: &str) -> Req {
+        Req::default().with(":method", method).with(":path", path)
+    }
+
+    pub fn with(mut self, name: &'static str, value: &str) -> Req {
+        self.0.insert(name, value.as_bytes().to_vec());
+        self
+    }
+}
+
+impl Request for Req {
+    fn header(&self, name: &str) -> Option<std::borrow::Cow<'_, [u8]>> {
+        self.0
+            .get(name)
+            .map(|v| std::borrow::Cow::Borrowed(v.as_slice()))
+    }
+
+    fn each_name(&self, each: &mut dyn FnMut(&[u8])) {
+        for k in self.0.keys() {
+            each(k.as_bytes());
+        }
+    }
 }

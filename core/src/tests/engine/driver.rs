@@ -1,4 +1,3 @@
-use std::borrow::Cow;
 use std::cell::Cell;
 use std::collections::VecDeque;
 
@@ -11,31 +10,9 @@ use crate::testing::*;
 
 const NOW: Millis = NOW_SECS * 1_000;
 
-/// A request's headers.
-struct Req(Vec<(&'static str, String)>);
-
-impl Request for Req {
-    fn header(&self, name: &str) -> Option<Cow<'_, [u8]>> {
-        self.0
-            .iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| Cow::Borrowed(v.as_bytes()))
-    }
-
-    fn each_name(&self, each: &mut dyn FnMut(&[u8])) {
-        for (k, _) in &self.0 {
-            each(k.as_bytes());
-        }
-    }
-}
-
 /// A token login: with no keys yet, its first step is a JWKS call.
 fn login() -> Req {
-    Req(vec![
-        (":method", "POST".into()),
-        (":path", "/authorize".into()),
-        ("authorization", format!("Bearer {}", jwt(&claims()))),
-    ])
+    Req::new("POST", "/authorize").with("authorization", &format!("Bearer {}", jwt(&claims())))
 }
 
 /// A host's port that answers `start` from a script (`Failed` once it runs out) and keeps
@@ -91,10 +68,7 @@ fn status(port: &Fake) -> Option<u32> {
 fn a_forwarded_request_starts_no_call() {
     let engine = Engine::new(config());
     let host = MemHost::default();
-    let req = Req(vec![
-        (":method", "GET".into()),
-        (":path", "/static/app.js".into()),
-    ]);
+    let req = Req::new("GET", "/static/app.js");
     let mut port = Fake::default();
     let mut driver = RequestDriver::default();
     let done = driver.on_request(&engine, &host, &req, NOW, &mut port);

@@ -7,7 +7,7 @@ use crate::config::{Confirm, Mapping, Target, Transform};
 use crate::engine::{Engine, Outcome, Pending};
 use crate::identity::ClaimValue;
 use crate::login::key_cache;
-use crate::ports::{Request, Response};
+use crate::ports::Response;
 use crate::session::{store, SessionHash};
 use crate::testing::*;
 
@@ -268,28 +268,8 @@ fn engine(on_failure: &str) -> Engine {
     Engine::new(Config::parse(doc.to_string().as_bytes()).unwrap())
 }
 
-struct Req(Vec<(&'static str, String)>);
-
-impl Request for Req {
-    fn header(&self, name: &str) -> Option<std::borrow::Cow<'_, [u8]>> {
-        self.0
-            .iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| std::borrow::Cow::Borrowed(v.as_bytes()))
-    }
-    fn each_name(&self, each: &mut dyn FnMut(&[u8])) {
-        for (k, _) in &self.0 {
-            each(k.as_bytes());
-        }
-    }
-}
-
 fn login_request() -> Req {
-    Req(vec![
-        (":method", "POST".into()),
-        (":path", "/authorize".into()),
-        ("authorization", format!("Bearer {}", jwt(&claims()))),
-    ])
+    Req::new("POST", "/authorize").with("authorization", &format!("Bearer {}", jwt(&claims())))
 }
 
 fn call(outcome: Outcome<'_>) -> (Call, Pending) {

@@ -1,44 +1,16 @@
 //! The relay through the engine, as a host drives it: a token login, then requests to a
 //! relaying route, another protected route and a public path.
 
-use std::collections::HashMap;
-
 use serde_json::json;
 
 use super::*;
 use crate::config::Config;
 use crate::engine::{Engine, Outcome};
 use crate::login::key_cache;
-use crate::ports::{Request, SharedData};
+use crate::ports::SharedData;
 use crate::testing::*;
 
 const NOW: Millis = NOW_SECS * 1_000;
-
-#[derive(Default)]
-struct Req(HashMap<&'static str, Vec<u8>>);
-
-impl Req {
-    fn new(method: &str, path: &str) -> Req {
-        Req::default().with(":method", method).with(":path", path)
-    }
-    fn with(mut self, name: &'static str, value: &str) -> Req {
-        self.0.insert(name, value.as_bytes().to_vec());
-        self
-    }
-}
-
-impl Request for Req {
-    fn header(&self, name: &str) -> Option<std::borrow::Cow<'_, [u8]>> {
-        self.0
-            .get(name)
-            .map(|v| std::borrow::Cow::Borrowed(v.as_slice()))
-    }
-    fn each_name(&self, each: &mut dyn FnMut(&[u8])) {
-        for k in self.0.keys() {
-            each(k.as_bytes());
-        }
-    }
-}
 
 fn relay_config(extra: &str) -> Config {
     Config::parse(
