@@ -16,7 +16,7 @@ use crate::ports::Host;
 use crate::reply::Reply;
 use crate::request::filter::{Filter, HeaderEdit};
 use crate::request::routing::Access;
-use crate::session::{dirty, store, users, SessionHash, SECRET_BYTES};
+use crate::session::{users, SessionHash, SECRET_BYTES};
 use crate::time::Millis;
 
 /// The answer to a request on a relaying route whose session had no valid token: the
@@ -79,20 +79,9 @@ impl Filter {
     }
 
     fn end_for_reauthentication(&self, host: &dyn Host, hash: &SessionHash, now: Millis) {
-        let ending = if self.syncs() {
-            store::Ending::Tell { absent: None }
-        } else {
-            store::Ending::Forget
-        };
-        if let Ok(written) = store::end(host, hash, now, &ending) {
-            host.count(Metric::SessionsLive, written.live_delta);
-            if written.dirtied {
-                dirty::mark(host, store::bucket_index(hash));
-            }
-            if let Some(session) = written.before {
-                let _ = users::remove(host, &session.identity.sub, hash, now);
-                host.count(Metric::RelayReauthenticate, 1);
-            }
+        if let Some(session) = self.sessions().end(host, hash, now).and_then(|w| w.before) {
+            let _ = users::remove(host, &session.identity.sub, hash, now);
+            host.count(Metric::RelayReauthenticate, 1);
         }
         let _ = tokens::remove(host, hash, now);
     }

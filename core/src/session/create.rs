@@ -236,19 +236,28 @@ impl Sessions<'_> {
     /// Ends a user's oldest session beyond `limits.sessions_per_user`, as a logout would
     /// (the sidecar hears of it through the sync, the tombstone keeping it ended meanwhile).
     fn end_capped(&self, host: &dyn Host, hash: &SessionHash, now: Millis) {
+        if self
+            .end(host, hash, now)
+            .is_some_and(|w| w.before.is_some())
+        {
+            host.count(Metric::SessionsCapped, 1);
+        }
+    }
+
+    /// Ends a session here on the proxy's own decision (the cap, an expired relayed token):
+    /// with a sidecar, the end is told at the next sync, the tombstone keeping it ended
+    /// meanwhile. `None`: the store refused the write.
+    pub fn end(&self, host: &dyn Host, hash: &SessionHash, now: Millis) -> Option<store::Written> {
         let ending = if self.syncs() {
             store::Ending::Tell { absent: None }
         } else {
             store::Ending::Forget
         };
-        if let Ok(written) = store::end(host, hash, now, &ending) {
-            host.count(Metric::SessionsLive, written.live_delta);
-            if written.before.is_some() {
-                host.count(Metric::SessionsCapped, 1);
-            }
-            if written.dirtied {
-                dirty::mark(host, store::bucket_index(hash));
-            }
+        let written = store::end(host, hash, now, &ending).ok()?;
+        host.count(Metric::SessionsLive, written.live_delta);
+        if written.dirtied {
+            dirty::mark(host, store::bucket_index(hash));
         }
+        Some(written)
     }
 }
