@@ -426,12 +426,7 @@ fn sigterm_finishes_the_request_in_flight_commits_it_and_exits() {
     assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
     let (first, rest) = body.as_bytes().split_at(body.len() / 2);
     stream.write_all(first).unwrap();
-    let pid = sidecar.child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
+    sigterm(&sidecar.child);
     // The listener closes: new connections are refused while the request is in flight.
     let deadline = Instant::now() + WAIT;
     while TcpStream::connect(sidecar.addr).is_ok() {
@@ -460,11 +455,16 @@ fn sigterm_with_nothing_in_flight_exits_at_once() {
     let mut sidecar = run_sidecar();
     // An idle connection does not hold the exit back.
     let _idle = connect(sidecar.addr);
-    let pid = sidecar.child.id().to_string();
+    sigterm(&sidecar.child);
+    assert_eq!(wait_exit(&mut sidecar.child), Some(0));
+}
+
+/// Sends SIGTERM, as a service manager stopping the sidecar does.
+fn sigterm(child: &std::process::Child) {
+    let pid = child.id().to_string();
     assert!(Command::new("kill")
         .args(["-TERM", &pid])
         .status()
         .unwrap()
         .success());
-    assert_eq!(wait_exit(&mut sidecar.child), Some(0));
 }

@@ -271,17 +271,24 @@ class TestIdp(LoopbackServer):
                     return self.answer(400, {"error": "invalid_grant"})
                 return self.answer(200, idp.token_answer(grant))
 
-            def person(self, user_id):
-                with idp.lock:
-                    idp.hits["person"] = idp.hits.get("person", 0) + 1
-                fault = idp.person_fault
+            def faulted(self, fault):
+                """Carries out a configured fault: a delay, a 500, or a dropped connection. True
+                when the request has been answered (or dropped) by it."""
                 if isinstance(fault, tuple) and fault[0] == "delay":
                     time.sleep(fault[1])
                 elif fault == "500":
-                    return self.answer(500, {"error": "server_error"})
+                    self.answer(500, {"error": "server_error"})
+                    return True
                 elif fault == "drop":
                     self.close_connection = True
                     self.connection.shutdown(2)
+                    return True
+                return False
+
+            def person(self, user_id):
+                with idp.lock:
+                    idp.hits["person"] = idp.hits.get("person", 0) + 1
+                if self.faulted(idp.person_fault):
                     return
                 auth = self.headers.get("authorization", "")
                 if not auth.startswith("Bearer ") or auth[7:] not in idp.m2m_tokens:
@@ -312,14 +319,7 @@ class TestIdp(LoopbackServer):
                     return self.answer(404, {"error": "not_found"})
                 with idp.lock:
                     idp.hits[kind] += 1
-                fault = idp.fault
-                if isinstance(fault, tuple) and fault[0] == "delay":
-                    time.sleep(fault[1])
-                elif fault == "500":
-                    return self.answer(500, {"error": "server_error"})
-                elif fault == "drop":
-                    self.close_connection = True
-                    self.connection.shutdown(2)
+                if self.faulted(idp.fault):
                     return
                 if kind == "jwks":
                     return self.answer(200, {"keys": [k.jwk() for k in idp.keys]})
