@@ -201,6 +201,16 @@ pub fn config() -> Config {
     .unwrap()
 }
 
+/// `obj` with `key` set to `value`, or removed when `value` is null.
+pub fn with_key(mut obj: Value, key: &str, value: Value) -> Value {
+    if value.is_null() {
+        obj.as_object_mut().unwrap().remove(key);
+    } else {
+        obj[key] = value;
+    }
+    obj
+}
+
 /// A request's headers, for driving the engine as a host would.
 #[derive(Default)]
 pub struct Req(pub HashMap<&'static str, Vec<u8>>);

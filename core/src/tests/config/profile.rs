@@ -33,13 +33,7 @@ fn parse(v: &Value) -> Result<Config, ConfigError> {
 
 /// `person_api()` with `key` set to `value` (null removes it).
 fn with(key: &str, value: Value) -> Value {
-    let mut p = person_api();
-    if value.is_null() {
-        p.as_object_mut().unwrap().remove(key);
-    } else {
-        p[key] = value;
-    }
-    doc(p)
+    doc(crate::testing::with_key(person_api(), key, value))
 }
 
 #[test]
