@@ -151,7 +151,7 @@ fn refused(claim: &str, values: impl IntoIterator<Item = Value>, kind: TokenErro
     for value in values {
         assert_eq!(
             check(&with_claim(claim, value.clone())),
-            Err(kind.clone()),
+            Err(kind),
             "{claim}: {value}"
         );
     }
