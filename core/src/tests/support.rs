@@ -201,6 +201,15 @@ pub fn config() -> Config {
     .unwrap()
 }
 
+/// A sidecar on the cluster the tests' configurations name, with token `t`.
+pub fn sidecar() -> crate::config::Sidecar {
+    crate::config::Sidecar {
+        cluster: "session_sidecar".into(),
+        token: "t".into(),
+        login_requires_store: false,
+    }
+}
+
 /// `obj` with `key` set to `value`, or removed when `value` is null.
 pub fn with_key(mut obj: Value, key: &str, value: Value) -> Value {
     if value.is_null() {

@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use crate::config::{Config, Sidecar};
+use crate::config::Config;
 use crate::identity::Identity;
 use crate::metrics::Metric;
 use crate::protected::Decision;
@@ -34,11 +34,7 @@ fn filter(sidecar: bool) -> Filter {
     )
     .unwrap();
     if sidecar {
-        c.sidecar = Some(Sidecar {
-            cluster: "session_sidecar".into(),
-            token: "t".into(),
-            login_requires_store: false,
-        });
+        c.sidecar = Some(crate::testing::sidecar());
     }
     Filter::new(c)
 }

@@ -9,11 +9,7 @@ const NOW: Millis = 1_795_426_200_000;
 
 fn filter() -> Filter {
     let mut c = config();
-    c.sidecar = Some(Sidecar {
-        cluster: "session_sidecar".into(),
-        token: "t".into(),
-        login_requires_store: false,
-    });
+    c.sidecar = Some(crate::testing::sidecar());
     Filter::new(c)
 }
 
