@@ -268,6 +268,17 @@ fn engine(on_failure: &str) -> Engine {
     Engine::new(Config::parse(doc.to_string().as_bytes()).unwrap())
 }
 
+/// An engine holding the keys and the API's token, and a login paused on its API call.
+fn paused_login(on_failure: &str, token: &[u8]) -> (Engine, MemHost, Req, Pending) {
+    let e = engine(on_failure);
+    let host = MemHost::default();
+    key_cache::store(&host, NOW, &jwks_json()).unwrap();
+    token::store(&host, "iam", NOW, Some(200), token).unwrap();
+    let req = login_request();
+    let (_, pending) = call(e.on_request(&host, &req, NOW));
+    (e, host, req, pending)
+}
+
 fn login_request() -> Req {
     Req::new("POST", "/authorize").with("authorization", &format!("Bearer {}", jwt(&claims())))
 }
@@ -363,12 +374,7 @@ fn a_login_fetches_the_token_calls_the_api_and_stores_what_it_says() {
 
 #[test]
 fn an_inactive_account_is_refused_403() {
-    let e = engine("continue");
-    let host = MemHost::default();
-    key_cache::store(&host, NOW, &jwks_json()).unwrap();
-    token::store(&host, "iam", NOW, Some(200), br#"{"access_token": "t"}"#).unwrap();
-    let req = login_request();
-    let (_, pending) = call(e.on_request(&host, &req, NOW));
+    let (e, host, req, pending) = paused_login("continue", br#"{"access_token": "t"}"#);
     let mut answer = person();
     answer["active"]["value"] = json!(false);
     // Even with `continue`: an answer that says no is not a failure to answer.
@@ -425,12 +431,7 @@ fn a_failing_api_refuses_or_is_skipped_as_configured() {
 
 #[test]
 fn a_refused_token_is_fetched_anew_once() {
-    let e = engine("refuse");
-    let host = MemHost::default();
-    key_cache::store(&host, NOW, &jwks_json()).unwrap();
-    token::store(&host, "iam", NOW, Some(200), br#"{"access_token": "old"}"#).unwrap();
-    let req = login_request();
-    let (_, pending) = call(e.on_request(&host, &req, NOW));
+    let (e, host, req, pending) = paused_login("refuse", br#"{"access_token": "old"}"#);
     let unauthorized = Response {
         status: Some(401),
         body: Some(Vec::new()),
