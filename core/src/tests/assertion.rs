@@ -61,6 +61,11 @@ fn config(audience: Option<&str>) -> Config {
     config_with(a).unwrap()
 }
 
+/// A configuration without an audience, a host and an empty cache.
+fn fixture() -> (Config, MemHost, Assertions) {
+    (config(None), MemHost::default(), Assertions::default())
+}
+
 fn settings(c: &Config) -> &AssertionSettings {
     c.assertion.as_ref().unwrap()
 }
@@ -167,9 +172,7 @@ fn keys_in_both_pem_forms_are_named_by_their_rfc_7638_thumbprint() {
 
 #[test]
 fn a_signature_verifies_against_the_published_jwks_with_p256s_verifier() {
-    let c = config(None);
-    let host = MemHost::default();
-    let a = Assertions::default();
+    let (c, host, a) = fixture();
     let s = session(1, &["admin", "staff"]);
     let token = issue(&a, &host, &c, &s, Some("App.Example:8443"), NOW).unwrap();
     let header = part(&token, 0);
@@ -235,9 +238,7 @@ fn hex(text: &str) -> Vec<u8> {
 
 #[test]
 fn signed_once_per_session_and_audience_then_reused() {
-    let c = config(None);
-    let host = MemHost::default();
-    let a = Assertions::default();
+    let (c, host, a) = fixture();
     let s = session(2, &["staff"]);
     let first = issue(&a, &host, &c, &s, Some("a.example"), NOW).unwrap();
     for ms in [1, 1_000, 149_999] {
@@ -289,9 +290,7 @@ fn re_signed_at_half_its_lifetime() {
 
 #[test]
 fn re_signed_when_the_claims_change() {
-    let c = config(None);
-    let host = MemHost::default();
-    let a = Assertions::default();
+    let (c, host, a) = fixture();
     let before = issue(
         &a,
         &host,
@@ -322,9 +321,7 @@ fn re_signed_when_the_claims_change() {
 
 #[test]
 fn the_assertion_ends_with_its_session() {
-    let c = config(None);
-    let host = MemHost::default();
-    let a = Assertions::default();
+    let (c, host, a) = fixture();
     let mut s = session(6, &[]);
     s.max_deadline = NOW + 60_000;
     let token = issue(&a, &host, &c, &s, Some("a.example"), NOW).unwrap();
@@ -336,9 +333,7 @@ fn the_assertion_ends_with_its_session() {
 
 #[test]
 fn no_audience_no_assertion() {
-    let c = config(None);
-    let host = MemHost::default();
-    let a = Assertions::default();
+    let (c, host, a) = fixture();
     let s = session(7, &[]);
     for bad in [None, Some(""), Some("a b"), Some("evil/x"), Some("a\"b")] {
         assert_eq!(issue(&a, &host, &c, &s, bad, NOW), None, "{bad:?}");
@@ -350,9 +345,7 @@ fn no_audience_no_assertion() {
 
 #[test]
 fn the_cache_is_bounded() {
-    let c = config(None);
-    let host = MemHost::default();
-    let a = Assertions::default();
+    let (c, host, a) = fixture();
     for i in 0..(SHARDS * PER_SHARD + 500) {
         let mut s = session(0, &[]);
         s.hash.0[..8].copy_from_slice(&(i as u64).to_le_bytes());
