@@ -77,6 +77,14 @@ fn token_keys(host: &MemHost) -> usize {
         .count()
 }
 
+/// An engine relaying `/api/`, and a session whose token expires in `ttl_secs`.
+fn logged_in(ttl_secs: u64) -> (Engine, MemHost, String) {
+    let e = Engine::new(relay_config(""));
+    let host = MemHost::default();
+    let (cookie, _) = login(&e, &host, ttl_secs);
+    (e, host, cookie)
+}
+
 #[test]
 fn a_relaying_route_gets_the_login_token_and_no_other_route_does() {
     let e = Engine::new(relay_config(""));
@@ -125,9 +133,7 @@ fn the_header_is_configurable() {
 
 #[test]
 fn an_expired_token_ends_the_session_and_asks_to_log_in_again() {
-    let e = Engine::new(relay_config(""));
-    let host = MemHost::default();
-    let (cookie, _) = login(&e, &host, 120);
+    let (e, host, cookie) = logged_in(120);
     let late = NOW + 121_000;
     let req = Req::new("GET", "/api/items").with("cookie", &cookie);
     let r = reply(e.on_request(&host, &req, late));
@@ -181,9 +187,7 @@ fn without_a_relaying_rule_no_token_is_kept_or_read() {
 
 #[test]
 fn logout_forgets_the_token() {
-    let e = Engine::new(relay_config(""));
-    let host = MemHost::default();
-    let (cookie, _) = login(&e, &host, 600);
+    let (e, host, cookie) = logged_in(600);
     let hash = e.filter.presented(&Some(cookie.as_bytes()).into()).0[0];
     assert!(tokens::get(&host, &hash).is_some());
     let req = Req::new("POST", "/logout").with("cookie", &cookie);
