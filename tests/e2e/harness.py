@@ -257,18 +257,7 @@ class Envoy(Front):
         return self
 
     def wait_ready(self, timeout=30):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"envoy exited with {self.proc.returncode}\n{self.log()}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.admin}/ready", timeout=1) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"envoy not ready after {timeout}s\n{self.log()}")
+        envoy_ready(self, timeout)
 
     def wait_exit(self, timeout=30) -> int:
         return self.proc.wait(timeout)
@@ -405,3 +394,20 @@ def envoy_validates(text):
         out = subprocess.run([str(ENVOY), "--mode", "validate", "-c", str(path), "-l", "warning"],
                              capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and "OK" in out.stdout, out.stdout + out.stderr
+
+
+def envoy_ready(envoy, timeout=30):
+    """Waits for an Envoy (with `proc`, `admin` and `log()`) to say it is ready; raises with its
+    log if it exits or is not ready in time."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if envoy.proc.poll() is not None:
+            raise RuntimeError(f"envoy exited with {envoy.proc.returncode}\n{envoy.log()}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{envoy.admin}/ready", timeout=1) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"envoy not ready after {timeout}s\n{envoy.log()}")

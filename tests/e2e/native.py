@@ -12,7 +12,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from harness import ADMIN_TOKEN, ENVOY, ROOT, SIDECAR, SIDECAR_TOKEN, STARTED, Front, Sidecar, free_port
+from harness import (ADMIN_TOKEN, ENVOY, ROOT, SIDECAR, SIDECAR_TOKEN, STARTED, Front, Sidecar, envoy_ready,
+                     free_port)
 
 NGINX = Path(shutil.which("nginx") or "/usr/sbin/nginx")
 NGINX_CONF = ROOT / "nginx" / "nginx.conf"
@@ -151,15 +152,6 @@ class ExtAuthzEnvoy(Front):
              "-l", "info", "--log-path", str(self.log_path)],
             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         STARTED.append(self)
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"envoy exited with {self.proc.returncode}\n{self.log()}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.admin}/ready", timeout=1) as r:
-                    if r.status == 200:
-                        return self
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError(f"envoy not ready\n{self.log()}")
+        envoy_ready(self)
+        return self
 
