@@ -35,6 +35,7 @@ def idp_reset(idp):
 
 @pytest.fixture(scope="session")
 def app():
+    """The echo app behind every Envoy of the session: it answers with what it received."""
     server = EchoApp().start()
     yield server
     server.stop()

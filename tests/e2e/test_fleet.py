@@ -24,9 +24,12 @@ SIGNING_KEY = "fleet-signing-key-of-at-least-32-characters"
 
 @pytest.fixture(scope="module")
 def pg():
+    """One PostgreSQL for the module's fleets, destroyed even if a test left it stopped."""
     server = PgServer().start()
-    yield server
-    server.destroy()
+    try:
+        yield server
+    finally:
+        server.destroy()
 
 
 @pytest.fixture
