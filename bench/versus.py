@@ -25,8 +25,15 @@ def main():
     ap.add_argument("--base", required=True, help="a checkout with its artifacts built (make build)")
     ap.add_argument("--seconds", type=int, default=8)
     ap.add_argument("--rounds", type=int, default=4)
+    ap.add_argument("--this", default=None, help="another checkout whose built artifacts are 'this' "
+                    "(default: this checkout's)")
     args = ap.parse_args()
     base = Path(args.base).resolve()
+    this_wasm, this_so = WASM, MODULE
+    if args.this:
+        this_wasm = Path(args.this).resolve() / "target" / "wasm32-wasip1" / "release" / "auth0_session.wasm"
+        this_so = Path(args.this).resolve() / "target" / "release" / "libauth0_session_module.so"
+        shutil.copy(this_so, MODULE.parent / "libauth0_session_this.so")
     base_wasm = base / "target" / "wasm32-wasip1" / "release" / "auth0_session.wasm"
     base_so = base / "target" / "release" / "libauth0_session_module.so"
     for f in (base_wasm, base_so):
@@ -51,9 +58,9 @@ def main():
               "limits": {"idp_calls_per_second": 1_000_000, "sessions_per_user": 1_000_000}}
     builds = {
         ("wasm", "base"): lambda: wasm_filter(base_wasm, config),
-        ("wasm", "this"): lambda: wasm_filter(WASM, config),
+        ("wasm", "this"): lambda: wasm_filter(this_wasm, config),
         ("module", "base"): lambda: module_filter(config, "auth0_session_base"),
-        ("module", "this"): lambda: module_filter(config),
+        ("module", "this"): lambda: module_filter(config, "auth0_session_this" if args.this else "auth0_session_module"),
     }
     runs = {(host, which, case): [] for host, which in builds for case in ("authenticated", "logins")}
     try:
@@ -82,6 +89,7 @@ def main():
         helper.kill()
         helper.wait()
         (MODULE.parent / "libauth0_session_base.so").unlink(missing_ok=True)
+        (MODULE.parent / "libauth0_session_this.so").unlink(missing_ok=True)
 
     print(f"\nthis build ÷ {base} (medians of {args.rounds} interleaved rounds):")
     print("| host | case | base rate | this rate | rate ratio | base CPU µs | this CPU µs | CPU ratio |")
